@@ -1,0 +1,45 @@
+import { SetMetadata } from '@nestjs/common';
+import type { TaskOptions } from '../interfaces/task-options.interface';
+import type { TaskRef } from '../interfaces/task-ref.interface';
+import { TASK_METADATA } from '../tasks.constants';
+import type { TaskContext } from '../worker/task-context';
+
+/** What `@Task()` records on a method; read back by the explorer at startup. */
+export interface TaskMetadata {
+  task: TaskRef | string;
+  options?: TaskOptions;
+}
+
+/** The shape a handler for a task with payload `P` and result `R` must have. */
+export type TaskHandlerFn<P, R> = (payload: P, ctx: TaskContext) => R | Promise<R>;
+
+// Generic in the method's own type, so the check is "the method fits the handler shape"
+// (a descriptor of the exact shape would be invariant and reject fewer parameters).
+type TypedMethodDecorator<F> = <M extends F>(
+  target: object,
+  propertyKey: string | symbol,
+  descriptor: TypedPropertyDescriptor<M>,
+) => void;
+
+/**
+ * Marks a provider method as the handler of a task. Handlers are found when the app starts;
+ * the method receives the payload and a `TaskContext`. With a `TaskRef`, the compiler checks
+ * that the method's payload and return types match the definition.
+ *
+ * @example
+ * @Injectable()
+ * export class EmailTasks {
+ *   @Task(SendWelcome)
+ *   async sendWelcome(payload: { userId: string }, ctx: TaskContext): Promise<void> {
+ *     ctx.log.log(`welcoming ${payload.userId}`);
+ *   }
+ * }
+ */
+export function Task<P, R, H>(
+  task: TaskRef<P, R, H>,
+  options?: TaskOptions<P>,
+): TypedMethodDecorator<TaskHandlerFn<H, R>>;
+export function Task(name: string, options?: TaskOptions): MethodDecorator;
+export function Task(task: TaskRef | string, options?: TaskOptions): MethodDecorator {
+  return SetMetadata<string, TaskMetadata>(TASK_METADATA, { task, options });
+}

@@ -1,0 +1,30 @@
+export { TasksModule } from './tasks.module';
+export { TASKS_MODULE_OPTIONS } from './tasks.module-definition';
+export { Task, type TaskHandlerFn } from './decorators/task.decorator';
+export { defineTask } from './define-task';
+export { TaskProducer } from './producer/task-producer';
+export { TaskHandle, type TaskState } from './producer/task-handle';
+export { TaskContext, type TaskLogger } from './worker/task-context';
+export { TaskWorkers } from './worker/task-workers';
+export { TasksRegistry, type RegisteredTask, type TaskDefinition } from './tasks.registry';
+export { ConveyorQueues } from './producer/conveyor-queues';
+export { RESOLVED_TASKS_OPTIONS } from './tasks.constants';
+export type { ResolvedModuleOptions, ResolvedQueueOptions } from './options/module-options';
+export type { ResolvedTaskOptions } from './options/task-options';
+export type { Duration } from './interfaces/duration.interface';
+export type { EnqueueOptions } from './interfaces/enqueue-options.interface';
+export type {
+  QueueOptions,
+  RateLimit,
+  RedisConnection,
+  TasksModuleOptions,
+  WorkersSelection,
+} from './interfaces/module-options.interface';
+export type {
+  BackoffOptions,
+  KeepJobs,
+  TaskDefaults,
+  TaskOptions,
+} from './interfaces/task-options.interface';
+export type { PayloadOf, ResultOf, TaskRef } from './interfaces/task-ref.interface';
+export * from './errors';

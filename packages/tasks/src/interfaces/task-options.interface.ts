@@ -1,0 +1,70 @@
+import type { StandardSchemaV1 } from '@standard-schema/spec';
+import type { Duration } from './duration.interface';
+
+/** How long to wait before each retry. */
+export interface BackoffOptions {
+  /** `fixed`: the same delay every time; `exponential`: `delay · 2^(retry − 1)`. */
+  type: 'fixed' | 'exponential';
+  /** Base delay. */
+  delay: Duration;
+  /** Upper bound for any single delay. @default no bound */
+  max?: Duration;
+  /**
+   * Fraction of each delay that is random, from 0 to 1: a delay `d` is drawn uniformly from
+   * `[d · (1 − jitter), d]`, so many jobs failing together do not retry together.
+   * @default 0
+   */
+  jitter?: number;
+}
+
+/** Keep or drop finished jobs in Redis (BullMQ's `removeOnComplete` / `removeOnFail`). */
+export type KeepJobs = boolean | { age?: Duration; count?: number };
+
+/**
+ * Options of one task. Set them in `defineTask()` (seen by producers and workers alike),
+ * refine them in `@Task(ref, options)`, and give defaults in `TasksModule.forRoot({ defaults })`.
+ */
+export interface TaskOptions<P = unknown> {
+  /** Queue that carries the task's jobs. @default 'default' */
+  queue?: string;
+  /** Runs in all, counting the first. @default 1 */
+  attempts?: number;
+  /** Delay between attempts. @default { type: 'exponential', delay: '1s', jitter: 0.2 } */
+  backoff?: BackoffOptions;
+  /** BullMQ priority: 1 is the highest, 2 097 152 the lowest; 0 means none. @default 0 */
+  priority?: number;
+  /**
+   * Soft time limit of one run: `ctx.signal` is aborted with a `TaskTimeoutError` when it
+   * passes, and the handler decides how to stop. @default no limit
+   */
+  timeout?: Duration;
+  /**
+   * Hard time limit of one run: the attempt fails with `TaskTimeoutError` when it passes,
+   * whether or not the handler stops (it is retried per `attempts`). @default no limit
+   */
+  hardTimeout?: Duration;
+  /** How long a finished job's result stays readable by `TaskHandle.result()`. @default '1d' */
+  resultTtl?: Duration;
+  /**
+   * BullMQ's `removeOnComplete`, for those who want its exact semantics; overrides `resultTtl`.
+   * `true` drops the job (and its result) as soon as it completes.
+   */
+  removeOnComplete?: KeepJobs;
+  /** How long failed jobs stay in Redis for inspection. @default { age: '7d' } */
+  removeOnFail?: KeepJobs;
+  /**
+   * Decides whether an error is worth another attempt. Return `false` to fail the job at once.
+   * `UnrecoverableTaskError` never retries, whatever this says.
+   */
+  retryIf?: (error: Error) => boolean;
+  /**
+   * A Standard Schema validator (zod, valibot, arktype, …) for the payload, checked at enqueue
+   * and again before each run; the handler receives the schema's output.
+   */
+  schema?: StandardSchemaV1<P, unknown>;
+  /** Largest serialised payload accepted at enqueue, in bytes. @default 524288 (512 KiB) */
+  maxPayloadBytes?: number;
+}
+
+/** Options that apply to every task unless the task sets its own. */
+export type TaskDefaults = Omit<TaskOptions, 'schema'>;

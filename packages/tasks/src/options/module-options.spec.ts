@@ -1,0 +1,70 @@
+import { InvalidModuleOptionsError } from '../errors';
+import { resolveModuleOptions } from './module-options';
+
+describe('resolveModuleOptions', () => {
+  it('applies defaults and wraps the prefix in a hash tag for Redis Cluster', () => {
+    const resolved = resolveModuleOptions({ connection: 'redis://127.0.0.1:6379' }, {});
+    expect(resolved).toMatchObject({
+      prefix: '{conveyor}',
+      workers: 'all',
+      shutdownTimeoutMs: 30_000,
+      queues: undefined,
+      connection: { url: 'redis://127.0.0.1:6379', options: {} },
+    });
+  });
+
+  it('accepts ioredis options, with or without a url', () => {
+    const tls = resolveModuleOptions({ connection: { url: 'rediss://u:p@h:6380', tls: {} } }, {});
+    expect(tls.connection).toEqual({ url: 'rediss://u:p@h:6380', options: { tls: {} } });
+    const plain = resolveModuleOptions(
+      { connection: { host: 'h', username: 'app', password: 'p' } },
+      {},
+    );
+    expect(plain.connection).toEqual({
+      url: undefined,
+      options: { host: 'h', username: 'app', password: 'p' },
+    });
+  });
+
+  it('declares the default queue alongside the declared ones', () => {
+    const resolved = resolveModuleOptions(
+      {
+        connection: 'redis://h',
+        queues: { email: { concurrency: 20, rateLimit: { max: 60, per: '1m' } } },
+      },
+      {},
+    );
+    expect([...resolved.queues!.keys()]).toEqual(['default', 'email']);
+    expect(resolved.queues!.get('email')).toEqual({
+      concurrency: 20,
+      rateLimit: { max: 60, durationMs: 60_000 },
+    });
+  });
+
+  it('reads CONVEYOR_WORKERS when workers is left out, and lets the option win', () => {
+    expect(
+      resolveModuleOptions({ connection: 'redis://h' }, { CONVEYOR_WORKERS: 'none' }).workers,
+    ).toBe('none');
+    expect(
+      resolveModuleOptions({ connection: 'redis://h' }, { CONVEYOR_WORKERS: ' a, b ' }).workers,
+    ).toEqual(['a', 'b']);
+    expect(
+      resolveModuleOptions(
+        { connection: 'redis://h', workers: 'all' },
+        { CONVEYOR_WORKERS: 'none' },
+      ).workers,
+    ).toBe('all');
+  });
+
+  it('never echoes a connection string in its error: it may hold a password', () => {
+    const attempt = () => resolveModuleOptions({ connection: 'postgres://admin:s3cret@db' }, {});
+    expect(attempt).toThrow(InvalidModuleOptionsError);
+    expect(attempt).not.toThrow(/s3cret/);
+  });
+
+  it('rejects a bad CONVEYOR_WORKERS entry', () => {
+    expect(() =>
+      resolveModuleOptions({ connection: 'redis://h' }, { CONVEYOR_WORKERS: 'a,b:c' }),
+    ).toThrow(/CONVEYOR_WORKERS entry 'b:c'/);
+  });
+});

@@ -1,0 +1,148 @@
+import type { RedisOptions } from 'ioredis';
+import { InvalidModuleOptionsError } from '../errors';
+import type { TaskDefaults } from '../interfaces/task-options.interface';
+import type {
+  QueueOptions,
+  TasksModuleOptions,
+  WorkersSelection,
+} from '../interfaces/module-options.interface';
+import { checkQueueName, checkTaskOptions, DEFAULT_QUEUE } from './task-options';
+import {
+  checkInteger,
+  checkKnownKeys,
+  checkObject,
+  describe,
+  type Fail,
+  parseDuration,
+} from './validation';
+
+const MODULE_KEYS = ['connection', 'prefix', 'defaults', 'queues', 'workers', 'shutdownTimeout'];
+const QUEUE_KEYS = ['concurrency', 'rateLimit'];
+const PREFIX_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
+
+export interface ResolvedQueueOptions {
+  concurrency: number;
+  rateLimit?: { max: number; durationMs: number };
+}
+
+/** Module options checked once at startup, with defaults applied. */
+export interface ResolvedModuleOptions {
+  connection: { url?: string; options: RedisOptions };
+  /** The BullMQ prefix, hash-tagged: `{conveyor}`. */
+  prefix: string;
+  defaults: TaskDefaults;
+  /** `undefined` when the app declares no queues (any name goes). */
+  queues: Map<string, ResolvedQueueOptions> | undefined;
+  workers: WorkersSelection;
+  shutdownTimeoutMs: number;
+}
+
+export const DEFAULT_QUEUE_OPTIONS: ResolvedQueueOptions = { concurrency: 1 };
+
+export function resolveModuleOptions(
+  options: TasksModuleOptions,
+  env: NodeJS.ProcessEnv = process.env,
+): ResolvedModuleOptions {
+  const fail: Fail = (problem) => {
+    throw new InvalidModuleOptionsError(problem);
+  };
+  const o = checkObject(options, 'options', fail);
+  checkKnownKeys(o, MODULE_KEYS, '', fail);
+
+  const prefix = o.prefix ?? 'conveyor';
+  if (typeof prefix !== 'string' || !PREFIX_PATTERN.test(prefix)) {
+    fail(`prefix must be 1–100 characters of letters, digits and . _ -; got ${describe(prefix)}`);
+  }
+
+  checkTaskOptions(o.defaults, 'defaults', fail, false);
+
+  let queues: Map<string, ResolvedQueueOptions> | undefined;
+  if (o.queues !== undefined) {
+    queues = new Map([[DEFAULT_QUEUE, DEFAULT_QUEUE_OPTIONS]]);
+    for (const [name, value] of Object.entries(checkObject(o.queues, 'queues', fail))) {
+      checkQueueName(name, `queue name '${name}'`, fail);
+      queues.set(name, resolveQueueOptions(value, `queues.${name}`, fail));
+    }
+  }
+
+  return {
+    connection: resolveConnection(o.connection, fail),
+    prefix: `{${prefix as string}}`,
+    defaults: (o.defaults as TaskDefaults | undefined) ?? {},
+    queues,
+    workers: resolveWorkers(o.workers, env.CONVEYOR_WORKERS, fail),
+    shutdownTimeoutMs:
+      o.shutdownTimeout === undefined
+        ? 30_000
+        : parseDuration(o.shutdownTimeout, 'shutdownTimeout', fail),
+  };
+}
+
+function resolveQueueOptions(value: unknown, path: string, fail: Fail): ResolvedQueueOptions {
+  const q = checkObject(value ?? {}, path, fail) as QueueOptions & Record<string, unknown>;
+  checkKnownKeys(q, QUEUE_KEYS, path, fail);
+  const resolved: ResolvedQueueOptions = {
+    concurrency:
+      q.concurrency === undefined
+        ? 1
+        : checkInteger(q.concurrency, `${path}.concurrency`, 1, 10_000, fail),
+  };
+  if (q.rateLimit !== undefined) {
+    const r = checkObject(q.rateLimit, `${path}.rateLimit`, fail);
+    checkKnownKeys(r, ['max', 'per'], `${path}.rateLimit`, fail);
+    resolved.rateLimit = {
+      max: checkInteger(r.max, `${path}.rateLimit.max`, 1, 1e9, fail),
+      durationMs: parseDuration(r.per, `${path}.rateLimit.per`, fail),
+    };
+    if (resolved.rateLimit.durationMs === 0) fail(`${path}.rateLimit.per must be greater than 0`);
+  }
+  return resolved;
+}
+
+function resolveConnection(value: unknown, fail: Fail): ResolvedModuleOptions['connection'] {
+  if (typeof value === 'string')
+    return { url: checkRedisUrl(value, 'connection', fail), options: {} };
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    return fail(
+      `connection must be a Redis URL ('redis://host:6379', 'rediss://…' for TLS) or ioredis options, got ${describe(value)}`,
+    );
+  }
+  const { url, ...options } = value as { url?: unknown } & RedisOptions;
+  return {
+    url: url === undefined ? undefined : checkRedisUrl(url, 'connection.url', fail),
+    options,
+  };
+}
+
+function checkRedisUrl(value: unknown, path: string, fail: Fail): string {
+  let parsed: URL | undefined;
+  try {
+    parsed = new URL(String(value));
+  } catch {
+    // reported below
+  }
+  if (typeof value !== 'string' || !parsed || !['redis:', 'rediss:'].includes(parsed.protocol)) {
+    // Never echo the value: it may hold a password.
+    fail(`${path} must be a URL starting with redis:// or rediss://`);
+  }
+  return value as string;
+}
+
+function resolveWorkers(value: unknown, fromEnv: string | undefined, fail: Fail): WorkersSelection {
+  if (value === undefined && fromEnv !== undefined && fromEnv.trim() !== '') {
+    const text = fromEnv.trim();
+    if (text === 'all' || text === 'none') return text;
+    const list = text
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean);
+    list.forEach((name) => checkQueueName(name, `CONVEYOR_WORKERS entry '${name}'`, fail));
+    return list;
+  }
+  if (value === undefined || value === 'all' || value === 'none') return value ?? 'all';
+  if (Array.isArray(value)) {
+    value.forEach((name, i) => checkQueueName(name, `workers[${i}]`, fail));
+    return value as string[];
+  }
+  return fail(`workers must be 'all', 'none' or a list of queue names, got ${describe(value)}`);
+}

@@ -1,0 +1,202 @@
+import type { StandardSchemaV1 } from '@standard-schema/spec';
+import type { KeepJobs as BullKeepJobs } from 'bullmq';
+import { InvalidTaskOptionsError } from '../errors';
+import type { KeepJobs, TaskDefaults, TaskOptions } from '../interfaces/task-options.interface';
+import {
+  checkInteger,
+  checkKnownKeys,
+  checkObject,
+  describe,
+  type Fail,
+  isPlainObject,
+  parseDuration,
+} from './validation';
+
+export const DEFAULT_QUEUE = 'default';
+export const MAX_PRIORITY = 2_097_152;
+export const DEFAULT_MAX_PAYLOAD_BYTES = 512 * 1024;
+export const TASK_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._\-/]{0,199}$/;
+export const QUEUE_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
+
+const TASK_OPTION_KEYS = [
+  'queue',
+  'attempts',
+  'backoff',
+  'priority',
+  'timeout',
+  'hardTimeout',
+  'resultTtl',
+  'removeOnComplete',
+  'removeOnFail',
+  'retryIf',
+  'schema',
+  'maxPayloadBytes',
+] as const satisfies readonly (keyof TaskOptions)[];
+const BACKOFF_KEYS = ['type', 'delay', 'max', 'jitter'];
+
+/** Task options with every default applied and every duration in milliseconds. */
+export interface ResolvedTaskOptions {
+  queue: string;
+  attempts: number;
+  backoff: { type: 'fixed' | 'exponential'; delayMs: number; maxMs?: number; jitter: number };
+  priority: number;
+  timeoutMs?: number;
+  hardTimeoutMs?: number;
+  removeOnComplete: BullKeepJobs | boolean;
+  removeOnFail: BullKeepJobs | boolean;
+  retryIf?: (error: Error) => boolean;
+  schema?: StandardSchemaV1;
+  maxPayloadBytes: number;
+}
+
+const BUILT_IN_DEFAULTS: TaskOptions = {
+  queue: DEFAULT_QUEUE,
+  attempts: 1,
+  backoff: { type: 'exponential', delay: '1s', jitter: 0.2 },
+  priority: 0,
+  resultTtl: '1d',
+  removeOnFail: { age: '7d' },
+  maxPayloadBytes: DEFAULT_MAX_PAYLOAD_BYTES,
+};
+
+export function checkTaskName(name: unknown, fail: Fail): string {
+  if (typeof name !== 'string' || !TASK_NAME_PATTERN.test(name)) {
+    fail(
+      `task name must be 1–200 characters of letters, digits and . _ - /, starting with a letter or digit; got ${describe(name)}`,
+    );
+  }
+  return name as string;
+}
+
+export function checkQueueName(name: unknown, path: string, fail: Fail): string {
+  if (typeof name !== 'string' || !QUEUE_NAME_PATTERN.test(name)) {
+    fail(`${path} must be 1–100 characters of letters, digits and . _ -; got ${describe(name)}`);
+  }
+  return name as string;
+}
+
+/**
+ * Checks one layer of task options (as written by the user) without applying defaults, so
+ * that a mistake is reported where it was made: in `defineTask()`, `@Task()` or `defaults`.
+ */
+export function checkTaskOptions(
+  options: unknown,
+  path: string,
+  fail: Fail,
+  allowSchema = true,
+): void {
+  if (options === undefined) return;
+  const o = checkObject(options, path || 'options', fail);
+  checkKnownKeys(
+    o,
+    allowSchema ? TASK_OPTION_KEYS : TASK_OPTION_KEYS.filter((k) => k !== 'schema'),
+    path,
+    fail,
+  );
+  const at = (key: string) => (path ? `${path}.${key}` : key);
+  if (o.queue !== undefined) checkQueueName(o.queue, at('queue'), fail);
+  if (o.attempts !== undefined) checkInteger(o.attempts, at('attempts'), 1, 1_000_000, fail);
+  if (o.priority !== undefined) checkInteger(o.priority, at('priority'), 0, MAX_PRIORITY, fail);
+  if (o.maxPayloadBytes !== undefined) {
+    checkInteger(o.maxPayloadBytes, at('maxPayloadBytes'), 1, 512 * 1024 * 1024, fail);
+  }
+  for (const key of ['timeout', 'hardTimeout', 'resultTtl'] as const) {
+    if (o[key] !== undefined) parseDuration(o[key], at(key), fail);
+  }
+  if (o.timeout === 0 || o.hardTimeout === 0) fail(`${at('timeout')} must be greater than 0`);
+  for (const key of ['removeOnComplete', 'removeOnFail'] as const) {
+    if (o[key] !== undefined) toBullKeepJobs(o[key] as KeepJobs, at(key), fail);
+  }
+  if (o.retryIf !== undefined && typeof o.retryIf !== 'function') {
+    fail(`${at('retryIf')} must be a function (error) => boolean, got ${describe(o.retryIf)}`);
+  }
+  if (o.schema !== undefined && !isStandardSchema(o.schema)) {
+    fail(
+      `${at('schema')} must implement Standard Schema (zod, valibot, arktype, …), got ${describe(o.schema)}`,
+    );
+  }
+  if (o.backoff !== undefined) {
+    const b = checkObject(o.backoff, at('backoff'), fail);
+    checkKnownKeys(b, BACKOFF_KEYS, at('backoff'), fail);
+    if (b.type !== 'fixed' && b.type !== 'exponential') {
+      fail(`${at('backoff.type')} must be 'fixed' or 'exponential', got ${describe(b.type)}`);
+    }
+    parseDuration(b.delay, at('backoff.delay'), fail);
+    if (b.max !== undefined) parseDuration(b.max, at('backoff.max'), fail);
+    if (
+      b.jitter !== undefined &&
+      (typeof b.jitter !== 'number' || !(b.jitter >= 0 && b.jitter <= 1))
+    ) {
+      fail(`${at('backoff.jitter')} must be a number from 0 to 1, got ${describe(b.jitter)}`);
+    }
+  }
+}
+
+/** Merges defaults, then the definition's options, then the handler's; later layers win. */
+export function resolveTaskOptions(
+  taskName: string,
+  layers: ReadonlyArray<TaskOptions | TaskDefaults | undefined>,
+): ResolvedTaskOptions {
+  const fail: Fail = (problem) => {
+    throw new InvalidTaskOptionsError(taskName, problem);
+  };
+  const merged: TaskOptions = Object.assign({}, BUILT_IN_DEFAULTS, ...layers.filter(Boolean));
+  const backoff = merged.backoff!;
+  const resultTtlMs = parseDuration(merged.resultTtl, 'resultTtl', fail);
+  return {
+    queue: merged.queue!,
+    attempts: merged.attempts!,
+    backoff: {
+      type: backoff.type,
+      delayMs: parseDuration(backoff.delay, 'backoff.delay', fail),
+      maxMs:
+        backoff.max === undefined ? undefined : parseDuration(backoff.max, 'backoff.max', fail),
+      jitter: backoff.jitter ?? 0,
+    },
+    priority: merged.priority!,
+    timeoutMs:
+      merged.timeout === undefined ? undefined : parseDuration(merged.timeout, 'timeout', fail),
+    hardTimeoutMs:
+      merged.hardTimeout === undefined
+        ? undefined
+        : parseDuration(merged.hardTimeout, 'hardTimeout', fail),
+    removeOnComplete:
+      merged.removeOnComplete !== undefined
+        ? toBullKeepJobs(merged.removeOnComplete, 'removeOnComplete', fail)
+        : resultTtlMs === 0
+          ? true
+          : { age: Math.ceil(resultTtlMs / 1000) },
+    removeOnFail: toBullKeepJobs(merged.removeOnFail!, 'removeOnFail', fail),
+    retryIf: merged.retryIf,
+    schema: merged.schema as StandardSchemaV1 | undefined,
+    maxPayloadBytes: merged.maxPayloadBytes!,
+  };
+}
+
+function toBullKeepJobs(value: KeepJobs, path: string, fail: Fail): BullKeepJobs | boolean {
+  if (typeof value === 'boolean') return value;
+  if (!isPlainObject(value))
+    return fail(`${path} must be a boolean or { age, count }, got ${describe(value)}`);
+  checkKnownKeys(value, ['age', 'count'], path, fail);
+  if (value.age === undefined && value.count === undefined)
+    fail(`${path} needs age, count or both`);
+  const keep: { age?: number; count?: number } = {};
+  // BullMQ counts age in seconds.
+  if (value.age !== undefined)
+    keep.age = Math.ceil(parseDuration(value.age, `${path}.age`, fail) / 1000);
+  if (value.count !== undefined)
+    keep.count = checkInteger(value.count, `${path}.count`, 0, 1e9, fail);
+  return keep as BullKeepJobs;
+}
+
+export function isStandardSchema(value: unknown): value is StandardSchemaV1 {
+  const standard = (value as { '~standard'?: { version?: unknown; validate?: unknown } } | null)?.[
+    '~standard'
+  ];
+  return (
+    (typeof value === 'object' || typeof value === 'function') &&
+    value !== null &&
+    standard?.version === 1 &&
+    typeof standard.validate === 'function'
+  );
+}

@@ -1,0 +1,47 @@
+import type { StandardSchemaV1 } from '@standard-schema/spec';
+import { InvalidPayloadError } from '../errors';
+import type { ResolvedTaskOptions } from '../options/task-options';
+import { jsonByteLength, jsonSafetyProblems } from './json-safety';
+
+/**
+ * Everything a payload must pass before a job is written: JSON-safe, within the size limit,
+ * and accepted by the task's schema. Returns the schema's output (or the payload itself).
+ */
+export async function validatePayload(
+  taskName: string,
+  payload: unknown,
+  options: Pick<ResolvedTaskOptions, 'maxPayloadBytes' | 'schema'>,
+): Promise<unknown> {
+  const problems = jsonSafetyProblems(payload);
+  if (problems.length) throw new InvalidPayloadError(taskName, problems);
+
+  const size = jsonByteLength(payload);
+  if (size > options.maxPayloadBytes) {
+    throw new InvalidPayloadError(taskName, [
+      `payload is ${size} bytes, over the limit of ${options.maxPayloadBytes} bytes; ` +
+        'store large data elsewhere and send a reference, or raise maxPayloadBytes',
+    ]);
+  }
+  return options.schema ? checkSchema(taskName, options.schema, payload) : payload;
+}
+
+export async function checkSchema(
+  taskName: string,
+  schema: StandardSchemaV1,
+  payload: unknown,
+): Promise<unknown> {
+  let outcome = schema['~standard'].validate(payload);
+  if (outcome instanceof Promise) outcome = await outcome;
+  if (outcome.issues) {
+    throw new InvalidPayloadError(taskName, outcome.issues.map(describeIssue));
+  }
+  return outcome.value;
+}
+
+function describeIssue(issue: StandardSchemaV1.Issue): string {
+  const path = (issue.path ?? [])
+    .map((segment) => (typeof segment === 'object' ? segment.key : segment))
+    .map((key) => (typeof key === 'number' ? `[${key}]` : `.${String(key)}`))
+    .join('');
+  return `payload${path}: ${issue.message}`;
+}

@@ -1,0 +1,74 @@
+import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
+import { Queue, QueueEvents } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { ResolvedModuleOptions } from '../options/module-options';
+import { quit, RedisConnections } from '../redis/redis-connections';
+import { RESOLVED_TASKS_OPTIONS } from '../tasks.constants';
+
+/**
+ * BullMQ `Queue` objects (one per queue name, sharing one Redis client) and `QueueEvents`
+ * listeners (created only when someone waits for a result). Closes them last on shutdown,
+ * after the workers, since handlers still running may enqueue follow-up work.
+ */
+@Injectable()
+export class ConveyorQueues implements OnApplicationShutdown {
+  private readonly queues = new Map<string, Queue>();
+  private readonly events = new Map<string, Promise<{ events: QueueEvents; connection: Redis }>>();
+
+  constructor(
+    @Inject(RESOLVED_TASKS_OPTIONS) private readonly options: ResolvedModuleOptions,
+    private readonly redis: RedisConnections,
+  ) {}
+
+  get prefix(): string {
+    return this.options.prefix;
+  }
+
+  queue(name: string): Queue {
+    let queue = this.queues.get(name);
+    if (!queue) {
+      queue = new Queue(name, { connection: this.redis.client, prefix: this.options.prefix });
+      // Errors also surface as rejected calls; the listener keeps EventEmitter from throwing.
+      queue.on('error', () => undefined);
+      this.queues.set(name, queue);
+    }
+    return queue;
+  }
+
+  /** A running `QueueEvents` for the queue, ready to deliver events. */
+  async queueEvents(name: string): Promise<QueueEvents> {
+    let entry = this.events.get(name);
+    if (!entry) {
+      entry = (async () => {
+        const connection = this.redis.create('events', { maxRetriesPerRequest: null });
+        const events = new QueueEvents(name, { connection, prefix: this.options.prefix });
+        events.on('error', () => undefined);
+        events.setMaxListeners(0);
+        await events.waitUntilReady();
+        return { events, connection };
+      })();
+      this.events.set(name, entry);
+      entry.catch(() => this.events.delete(name));
+    }
+    return (await entry).events;
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    const events = [...this.events.values()];
+    this.events.clear();
+    const queues = [...this.queues.values()];
+    this.queues.clear();
+    await Promise.all([
+      ...events.map(async (entry) => {
+        const { events: queueEvents, connection } = await entry.catch(() => ({
+          events: undefined,
+          connection: undefined,
+        }));
+        await queueEvents?.close();
+        await quit(connection);
+      }),
+      ...queues.map((queue) => queue.close()),
+    ]);
+    await this.redis.close();
+  }
+}

@@ -1,0 +1,99 @@
+import { createHash } from 'node:crypto';
+import type { JobsOptions } from 'bullmq';
+import { InvalidTaskOptionsError } from '../errors';
+import type { EnqueueOptions } from '../interfaces/enqueue-options.interface';
+import { MAX_PRIORITY, type ResolvedTaskOptions } from '../options/task-options';
+import {
+  checkInteger,
+  checkKnownKeys,
+  describe,
+  type Fail,
+  isPlainObject,
+  parseDuration,
+} from '../options/validation';
+
+const ENQUEUE_KEYS = ['delay', 'runAt', 'priority', 'attempts', 'jobId', 'idempotencyKey'];
+const JOB_ID_PATTERN = /^[^:\s]{1,256}$/;
+
+/** The backoff type our workers compute (see `backoffDelay`); BullMQ calls back for it. */
+export const CONVEYOR_BACKOFF = 'conveyor';
+
+/**
+ * BullMQ job options for one enqueue: the task's options overridden by the call's, checked
+ * with errors that name the task and the option.
+ */
+export function buildJobOptions(
+  taskName: string,
+  task: ResolvedTaskOptions,
+  options: EnqueueOptions | undefined,
+  bulk = false,
+): JobsOptions {
+  const fail: Fail = (problem) => {
+    throw new InvalidTaskOptionsError(taskName, problem);
+  };
+  const jobOptions: JobsOptions = {
+    attempts: task.attempts,
+    priority: task.priority || undefined,
+    removeOnComplete: task.removeOnComplete,
+    removeOnFail: task.removeOnFail,
+  };
+  if (options === undefined) return withBackoff(jobOptions, task);
+  if (!isPlainObject(options)) fail(`enqueue options must be an object, got ${describe(options)}`);
+  checkKnownKeys(options, ENQUEUE_KEYS, '', fail);
+
+  if (options.delay !== undefined && options.runAt !== undefined)
+    fail('give either delay or runAt, not both');
+  if (options.delay !== undefined) jobOptions.delay = parseDuration(options.delay, 'delay', fail);
+  if (options.runAt !== undefined) {
+    if (!(options.runAt instanceof Date) || Number.isNaN(options.runAt.getTime())) {
+      fail(`runAt must be a valid Date, got ${describe(options.runAt)}`);
+    }
+    jobOptions.delay = Math.max(0, options.runAt.getTime() - Date.now());
+  }
+  if (options.priority !== undefined) {
+    jobOptions.priority =
+      checkInteger(options.priority, 'priority', 0, MAX_PRIORITY, fail) || undefined;
+  }
+  if (options.attempts !== undefined) {
+    jobOptions.attempts = checkInteger(options.attempts, 'attempts', 1, 1_000_000, fail);
+  }
+  if (bulk && (options.jobId !== undefined || options.idempotencyKey !== undefined)) {
+    fail('jobId and idempotencyKey name one job; enqueue those jobs one by one');
+  }
+  if (options.jobId !== undefined && options.idempotencyKey !== undefined) {
+    fail('give either jobId or idempotencyKey, not both');
+  }
+  if (options.jobId !== undefined) {
+    if (
+      typeof options.jobId !== 'string' ||
+      !JOB_ID_PATTERN.test(options.jobId) ||
+      /^\d+$/.test(options.jobId)
+    ) {
+      fail(
+        `jobId must be 1–256 characters without ':' or spaces and not a plain integer ` +
+          `(BullMQ's own ids are integers), got ${describe(options.jobId)}`,
+      );
+    }
+    jobOptions.jobId = options.jobId;
+  }
+  if (options.idempotencyKey !== undefined) {
+    if (typeof options.idempotencyKey !== 'string' || options.idempotencyKey.length === 0) {
+      fail(`idempotencyKey must be a non-empty string, got ${describe(options.idempotencyKey)}`);
+    }
+    jobOptions.jobId = idempotentJobId(taskName, options.idempotencyKey);
+  }
+  return withBackoff(jobOptions, task);
+}
+
+/** A job id derived from task and key: stable, free of ':' and never a plain integer. */
+export function idempotentJobId(taskName: string, key: string): string {
+  const digest = createHash('sha256').update(taskName).update('\0').update(key).digest('base64url');
+  return `${taskName}~${digest.slice(0, 32)}`;
+}
+
+function withBackoff(jobOptions: JobsOptions, task: ResolvedTaskOptions): JobsOptions {
+  if ((jobOptions.attempts ?? 1) > 1) {
+    jobOptions.backoff = { type: CONVEYOR_BACKOFF, delay: task.backoff.delayMs };
+  }
+  return jobOptions;
+}

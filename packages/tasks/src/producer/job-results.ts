@@ -1,0 +1,148 @@
+import { Injectable, type OnApplicationShutdown } from '@nestjs/common';
+import { Job } from 'bullmq';
+import { InvalidTaskOptionsError, TaskFailedError, TaskResultError } from '../errors';
+import type { Duration } from '../interfaces/duration.interface';
+import { parseDuration } from '../options/validation';
+import { ConveyorQueues } from './conveyor-queues';
+import type { TaskHandleSource, TaskState } from './task-handle';
+
+interface Waiter {
+  check(): void;
+  close(): void;
+}
+
+/**
+ * Answers `TaskHandle.state()` and `result()`. One `QueueEvents` subscription per queue
+ * dispatches finish events to the waiting handles; each wait also checks the job once right
+ * away, so a job that finished before the wait began is not missed.
+ */
+@Injectable()
+export class JobResults implements TaskHandleSource, OnApplicationShutdown {
+  private readonly waiters = new Map<string, Set<Waiter>>();
+  private readonly subscribed = new Set<string>();
+
+  constructor(private readonly queues: ConveyorQueues) {}
+
+  async stateOf(queue: string, jobId: string): Promise<TaskState> {
+    const state = await this.queues.queue(queue).getJobState(jobId);
+    return state === 'prioritized' ? 'waiting' : (state as TaskState);
+  }
+
+  async resultOf<R>(
+    queue: string,
+    taskName: string,
+    jobId: string,
+    timeout?: Duration,
+  ): Promise<R> {
+    const timeoutMs =
+      timeout === undefined
+        ? undefined
+        : parseDuration(timeout, 'result({ timeout })', (problem) => {
+            throw new InvalidTaskOptionsError(taskName, problem);
+          });
+    await this.subscribe(queue);
+
+    return new Promise<R>((resolve, reject) => {
+      const key = `${queue}\n${jobId}`;
+      let done = false;
+      let timer: NodeJS.Timeout | undefined;
+      const finish = (settle: () => void) => {
+        if (done) return;
+        done = true;
+        clearTimeout(timer);
+        this.waiters.get(key)?.delete(waiter);
+        if (this.waiters.get(key)?.size === 0) this.waiters.delete(key);
+        settle();
+      };
+      const waiter: Waiter = {
+        check: () => {
+          this.outcome<R>(queue, taskName, jobId).then(
+            (outcome) =>
+              outcome &&
+              finish(() => ('error' in outcome ? reject(outcome.error) : resolve(outcome.value))),
+            (error: unknown) => finish(() => reject(error)),
+          );
+        },
+        close: () =>
+          finish(() =>
+            reject(
+              new TaskResultError(
+                jobId,
+                'closed',
+                `stopped waiting for job ${jobId}: the application is shutting down`,
+              ),
+            ),
+          ),
+      };
+      if (timeoutMs !== undefined) {
+        timer = setTimeout(
+          () =>
+            finish(() =>
+              reject(
+                new TaskResultError(
+                  jobId,
+                  'timeout',
+                  `job ${jobId} of task "${taskName}" did not finish within ${timeoutMs} ms; it keeps running`,
+                ),
+              ),
+            ),
+          timeoutMs,
+        );
+      }
+      let set = this.waiters.get(key);
+      if (!set) this.waiters.set(key, (set = new Set()));
+      set.add(waiter);
+      waiter.check();
+    });
+  }
+
+  onApplicationShutdown(): void {
+    for (const set of this.waiters.values()) for (const waiter of [...set]) waiter.close();
+    this.waiters.clear();
+  }
+
+  private async subscribe(queue: string): Promise<void> {
+    const events = await this.queues.queueEvents(queue);
+    if (this.subscribed.has(queue)) return;
+    this.subscribed.add(queue);
+    const notify = ({ jobId }: { jobId: string }) => {
+      this.waiters.get(`${queue}\n${jobId}`)?.forEach((waiter) => waiter.check());
+    };
+    events.on('completed', notify);
+    events.on('failed', notify);
+  }
+
+  /** The job's outcome if it has finished; `undefined` while it is still on its way. */
+  private async outcome<R>(
+    queue: string,
+    taskName: string,
+    jobId: string,
+  ): Promise<{ value: R } | { error: Error } | undefined> {
+    const bullQueue = this.queues.queue(queue);
+    const state = await bullQueue.getJobState(jobId);
+    if (state !== 'completed' && state !== 'failed' && state !== 'unknown') return undefined;
+    const job = state === 'unknown' ? undefined : await Job.fromId(bullQueue, jobId);
+    if (!job) {
+      return {
+        error: new TaskResultError(
+          jobId,
+          'not-found',
+          `job ${jobId} of task "${taskName}" does not exist in queue '${queue}' (never enqueued, or removed after its resultTtl)`,
+        ),
+      };
+    }
+    if (state === 'completed') return { value: job.returnvalue as R };
+    const stack = job.stacktrace?.[job.stacktrace.length - 1];
+    const errorName = /^([A-Za-z_$][\w$]*)(?::|$)/.exec(stack ?? '')?.[1] ?? 'Error';
+    return {
+      error: new TaskFailedError(
+        taskName,
+        jobId,
+        errorName,
+        job.failedReason,
+        job.attemptsMade,
+        stack,
+      ),
+    };
+  }
+}

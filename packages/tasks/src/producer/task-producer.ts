@@ -1,0 +1,118 @@
+import { Injectable } from '@nestjs/common';
+import { InvalidPayloadError, UnknownTaskError } from '../errors';
+import type { EnqueueOptions } from '../interfaces/enqueue-options.interface';
+import type { TaskRef } from '../interfaces/task-ref.interface';
+import { describe } from '../options/validation';
+import { validatePayload } from '../payload/validate-payload';
+import { type TaskDefinition, TasksRegistry } from '../tasks.registry';
+import { ConveyorQueues } from './conveyor-queues';
+import { buildJobOptions } from './job-options';
+import { JobResults } from './job-results';
+import { TaskHandle } from './task-handle';
+
+/**
+ * Enqueues tasks. With a `TaskRef`, the payload is type-checked against the definition;
+ * every payload and option is validated before anything reaches Redis, and a bad one throws
+ * a typed error (`UnknownTaskError`, `InvalidPayloadError`, `InvalidTaskOptionsError`).
+ *
+ * @example
+ * const handle = await producer.enqueue(SendWelcome, { userId }, { delay: '10m' });
+ * await handle.result({ timeout: '30s' });
+ */
+@Injectable()
+export class TaskProducer {
+  constructor(
+    private readonly registry: TasksRegistry,
+    private readonly queues: ConveyorQueues,
+    private readonly results: JobResults,
+  ) {}
+
+  /** Adds one job. Resolves once Redis has it. */
+  enqueue<P, R, H>(
+    task: TaskRef<P, R, H>,
+    payload: P,
+    options?: EnqueueOptions,
+  ): Promise<TaskHandle<R>>;
+  enqueue<R = unknown>(
+    task: string,
+    payload: unknown,
+    options?: EnqueueOptions,
+  ): Promise<TaskHandle<R>>;
+  async enqueue(
+    task: TaskRef | string,
+    payload: unknown,
+    options?: EnqueueOptions,
+  ): Promise<TaskHandle> {
+    const definition = this.definition(task);
+    const jobOptions = buildJobOptions(definition.name, definition.options, options);
+    await validatePayload(definition.name, payload, definition.options);
+    const job = await this.queues
+      .queue(definition.options.queue)
+      .add(definition.name, payload, jobOptions);
+    return this.handleFor(definition, job.id!);
+  }
+
+  /**
+   * Adds many jobs of one task in a single round trip; all payloads are validated first, so
+   * either every job is added or none is.
+   */
+  enqueueMany<P, R, H>(
+    task: TaskRef<P, R, H>,
+    payloads: readonly P[],
+    options?: EnqueueOptions,
+  ): Promise<TaskHandle<R>[]>;
+  enqueueMany<R = unknown>(
+    task: string,
+    payloads: readonly unknown[],
+    options?: EnqueueOptions,
+  ): Promise<TaskHandle<R>[]>;
+  async enqueueMany(
+    task: TaskRef | string,
+    payloads: readonly unknown[],
+    options?: EnqueueOptions,
+  ): Promise<TaskHandle[]> {
+    const definition = this.definition(task);
+    if (!Array.isArray(payloads)) {
+      throw new InvalidPayloadError(definition.name, [
+        `enqueueMany takes an array of payloads, got ${describe(payloads)}`,
+      ]);
+    }
+    const opts = buildJobOptions(definition.name, definition.options, options, true);
+    await Promise.all(
+      payloads.map((payload, i) =>
+        validatePayload(definition.name, payload, definition.options).catch((error: unknown) => {
+          if (error instanceof InvalidPayloadError) {
+            throw new InvalidPayloadError(
+              definition.name,
+              error.problems.map((p) => `[${i}] ${p}`),
+            );
+          }
+          throw error;
+        }),
+      ),
+    );
+    if (payloads.length === 0) return [];
+    const jobs = await this.queues
+      .queue(definition.options.queue)
+      .addBulk(payloads.map((data) => ({ name: definition.name, data, opts: { ...opts } })));
+    return jobs.map((job) => this.handleFor(definition, job.id!));
+  }
+
+  /** A handle for a job enqueued earlier (by this or another process), from its id. */
+  handle<P, R, H>(task: TaskRef<P, R, H>, jobId: string): TaskHandle<R>;
+  handle<R = unknown>(task: string, jobId: string): TaskHandle<R>;
+  handle(task: TaskRef | string, jobId: string): TaskHandle {
+    return this.handleFor(this.definition(task), jobId);
+  }
+
+  private definition(task: TaskRef | string): TaskDefinition {
+    if (typeof task !== 'string' && (typeof task !== 'object' || task === null)) {
+      throw new UnknownTaskError(describe(task), this.registry.names());
+    }
+    return this.registry.definition(task);
+  }
+
+  private handleFor(definition: TaskDefinition, jobId: string): TaskHandle {
+    return new TaskHandle(jobId, definition.name, definition.options.queue, this.results);
+  }
+}

@@ -1,0 +1,66 @@
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import { Redis, type RedisOptions } from 'ioredis';
+import type { ResolvedModuleOptions } from '../options/module-options';
+import { RESOLVED_TASKS_OPTIONS } from '../tasks.constants';
+
+/**
+ * The module's Redis clients, created on first use and shared by every queue and worker:
+ *
+ * - `client`: producers and queue reads. ioredis's default `maxRetriesPerRequest` (20)
+ *   applies, so an enqueue during an outage fails with an error instead of hanging forever.
+ * - `workerClient`: non-blocking worker commands. BullMQ requires `maxRetriesPerRequest: null`
+ *   here, so a worker rides out a Redis restart instead of crashing.
+ *
+ * Each BullMQ worker and QueueEvents also opens its own blocking connection (BullMQ's
+ * design); these two are the only ones Conveyor adds. `ConveyorQueues` closes them on
+ * shutdown, after the queues that use them.
+ */
+@Injectable()
+export class RedisConnections {
+  private readonly logger = new Logger('Conveyor');
+  private clientInstance?: Redis;
+  private workerClientInstance?: Redis;
+  private lastErrorLog = 0;
+
+  constructor(@Inject(RESOLVED_TASKS_OPTIONS) private readonly options: ResolvedModuleOptions) {}
+
+  get client(): Redis {
+    return (this.clientInstance ??= this.create('producer', {}));
+  }
+
+  get workerClient(): Redis {
+    return (this.workerClientInstance ??= this.create('worker', { maxRetriesPerRequest: null }));
+  }
+
+  /** A new connection with the module's settings, for a consumer that needs its own. */
+  create(role: string, overrides: RedisOptions): Redis {
+    const { url, options } = this.options.connection;
+    const settings: RedisOptions = { connectionName: `conveyor:${role}`, ...options, ...overrides };
+    const redis = url ? new Redis(url, settings) : new Redis(settings);
+    redis.on('error', (error: Error) => this.logConnectionError(role, error));
+    return redis;
+  }
+
+  /** Closes both clients; safe to call more than once. */
+  async close(): Promise<void> {
+    await Promise.all([quit(this.clientInstance), quit(this.workerClientInstance)]);
+    this.clientInstance = this.workerClientInstance = undefined;
+  }
+
+  private logConnectionError(role: string, error: Error): void {
+    // A down Redis reports on every reconnect attempt; once every 10 s is enough to notice.
+    const now = Date.now();
+    if (now - this.lastErrorLog < 10_000) return;
+    this.lastErrorLog = now;
+    this.logger.error(`Redis (${role} connection): ${error.message}`);
+  }
+}
+
+export async function quit(redis: Redis | undefined): Promise<void> {
+  if (!redis || redis.status === 'end') return;
+  try {
+    await redis.quit();
+  } catch {
+    redis.disconnect();
+  }
+}

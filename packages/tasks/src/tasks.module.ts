@@ -1,0 +1,54 @@
+import { Module } from '@nestjs/common';
+import { DiscoveryModule } from '@nestjs/core';
+import type { TasksModuleOptions } from './interfaces/module-options.interface';
+import { resolveModuleOptions } from './options/module-options';
+import { ConveyorQueues } from './producer/conveyor-queues';
+import { JobResults } from './producer/job-results';
+import { TaskProducer } from './producer/task-producer';
+import { RedisConnections } from './redis/redis-connections';
+import { RESOLVED_TASKS_OPTIONS } from './tasks.constants';
+import { TasksExplorer } from './tasks.explorer';
+import { TasksMetadataAccessor } from './tasks-metadata.accessor';
+import { ConfigurableTasksModule, TASKS_MODULE_OPTIONS } from './tasks.module-definition';
+import { TasksRegistry } from './tasks.registry';
+import { TaskRunner } from './worker/task-runner';
+import { TaskWorkers } from './worker/task-workers';
+
+/**
+ * Background tasks on BullMQ. Import once in the root module; it is global by default.
+ *
+ * @example
+ * TasksModule.forRoot({
+ *   connection: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
+ *   defaults: { attempts: 5, backoff: { type: 'exponential', delay: '1s', max: '10m', jitter: 0.2 } },
+ *   queues: { email: { concurrency: 20, rateLimit: { max: 60, per: '1m' } } },
+ * });
+ *
+ * @example
+ * TasksModule.forRootAsync({
+ *   imports: [ConfigModule],
+ *   inject: [ConfigService],
+ *   useFactory: (config: ConfigService) => ({ connection: config.getOrThrow('REDIS_URL') }),
+ * });
+ */
+@Module({
+  imports: [DiscoveryModule],
+  providers: [
+    {
+      provide: RESOLVED_TASKS_OPTIONS,
+      inject: [TASKS_MODULE_OPTIONS],
+      useFactory: (options: TasksModuleOptions) => resolveModuleOptions(options),
+    },
+    RedisConnections,
+    TasksMetadataAccessor,
+    TasksRegistry,
+    TasksExplorer,
+    ConveyorQueues,
+    JobResults,
+    TaskProducer,
+    TaskRunner,
+    TaskWorkers,
+  ],
+  exports: [TaskProducer, TasksRegistry, TaskWorkers, ConveyorQueues, RESOLVED_TASKS_OPTIONS],
+})
+export class TasksModule extends ConfigurableTasksModule {}

@@ -1,0 +1,91 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { DuplicateTaskError, InvalidTaskOptionsError, UnknownTaskError } from './errors';
+import type { TaskRef } from './interfaces/task-ref.interface';
+import type { ResolvedModuleOptions } from './options/module-options';
+import { resolveTaskOptions, type ResolvedTaskOptions } from './options/task-options';
+import { RESOLVED_TASKS_OPTIONS } from './tasks.constants';
+import type { TaskContext } from './worker/task-context';
+
+/** A task this process can run. */
+export interface RegisteredTask {
+  name: string;
+  options: ResolvedTaskOptions;
+  handler: (payload: unknown, ctx: TaskContext) => unknown;
+  /** `Class.method`, for messages. */
+  owner: string;
+}
+
+/** A task as a producer sees it: its name and resolved options. */
+export interface TaskDefinition {
+  name: string;
+  options: ResolvedTaskOptions;
+}
+
+/** Task name → handler and options, filled by the explorer at startup. */
+@Injectable()
+export class TasksRegistry {
+  private readonly tasks = new Map<string, RegisteredTask>();
+  // A TaskRef whose handler lives in another service is resolved once, not per enqueue.
+  private readonly remoteRefs = new WeakMap<TaskRef, TaskDefinition>();
+
+  constructor(
+    @Inject(RESOLVED_TASKS_OPTIONS) private readonly moduleOptions: ResolvedModuleOptions,
+  ) {}
+
+  register(task: RegisteredTask): void {
+    const existing = this.tasks.get(task.name);
+    if (existing) throw new DuplicateTaskError(task.name, existing.owner, task.owner);
+    this.checkQueueDeclared(task.name, task.options.queue);
+    this.tasks.set(task.name, task);
+  }
+
+  get(name: string): RegisteredTask | undefined {
+    return this.tasks.get(name);
+  }
+
+  names(): string[] {
+    return [...this.tasks.keys()];
+  }
+
+  all(): RegisteredTask[] {
+    return [...this.tasks.values()];
+  }
+
+  /** Queues that at least one handler in this process routes to. */
+  handledQueues(): Set<string> {
+    return new Set(this.all().map((task) => task.options.queue));
+  }
+
+  /**
+   * What a producer needs to enqueue `task`. A name must belong to a handler in this app; a
+   * `TaskRef` is its own definition, so a service may enqueue tasks that another runs.
+   */
+  definition(task: TaskRef | string): TaskDefinition {
+    const name = typeof task === 'string' ? task : task?.name;
+    const local = typeof name === 'string' ? this.tasks.get(name) : undefined;
+    if (local) return local;
+    if (typeof task === 'string' || typeof name !== 'string') {
+      throw new UnknownTaskError(String(name), this.names());
+    }
+    let remote = this.remoteRefs.get(task);
+    if (!remote) {
+      remote = {
+        name,
+        options: resolveTaskOptions(name, [this.moduleOptions.defaults, task.options]),
+      };
+      this.checkQueueDeclared(name, remote.options.queue);
+      this.remoteRefs.set(task, remote);
+    }
+    return remote;
+  }
+
+  private checkQueueDeclared(taskName: string, queue: string): void {
+    const declared = this.moduleOptions.queues;
+    if (declared && !declared.has(queue)) {
+      throw new InvalidTaskOptionsError(
+        taskName,
+        `queue '${queue}' is not declared in TasksModule.forRoot({ queues }); declared: ${[...declared.keys()].join(', ')}`,
+      );
+    }
+  }
+}

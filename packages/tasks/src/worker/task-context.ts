@@ -1,0 +1,65 @@
+import { Logger } from '@nestjs/common';
+import type { Job } from 'bullmq';
+
+/** A logger whose lines name the task and the job. */
+export interface TaskLogger {
+  log(message: string): void;
+  warn(message: string): void;
+  error(message: string, stack?: string): void;
+  debug(message: string): void;
+}
+
+/**
+ * What a handler knows about the run it is in: which job, which attempt, a signal that
+ * aborts on time limits, cancellation or shutdown, a logger, and progress reporting.
+ */
+export class TaskContext {
+  /** A logger that prefixes each line with the job id; context: the task name. */
+  readonly log: TaskLogger;
+
+  constructor(
+    private readonly job: Job,
+    /** Name of the queue the job came from. */
+    readonly queue: string,
+    /** Aborted when the run should stop; `signal.reason` says why (a `TaskTimeoutError`, …). */
+    readonly signal: AbortSignal,
+    logger: Logger,
+  ) {
+    const prefix = `job ${job.id}: `;
+    this.log = {
+      log: (message) => logger.log(prefix + message),
+      warn: (message) => logger.warn(prefix + message),
+      error: (message, stack) => logger.error(prefix + message, stack),
+      debug: (message) => logger.debug(prefix + message),
+    };
+  }
+
+  /** The job's id, stable across attempts. */
+  get jobId(): string {
+    return this.job.id!;
+  }
+
+  get taskName(): string {
+    return this.job.name;
+  }
+
+  /** This attempt's number, from 1. */
+  get attempt(): number {
+    return this.job.attemptsMade + 1;
+  }
+
+  /** Attempts allowed in all. */
+  get maxAttempts(): number {
+    return this.job.opts.attempts ?? 1;
+  }
+
+  /** When the job was enqueued. */
+  get enqueuedAt(): Date {
+    return new Date(this.job.timestamp);
+  }
+
+  /** Records progress (a percentage or any JSON object), visible to `TaskHandle` readers and dashboards. */
+  progress(value: number | Record<string, unknown>): Promise<void> {
+    return this.job.updateProgress(value);
+  }
+}

@@ -1,0 +1,72 @@
+import { Injectable } from '@nestjs/common';
+import { defineTask, Task, type TaskContext, TaskProducer } from '@conveyor/tasks';
+import { uniquePrefix } from '../support/redis';
+import { eventually, startTasksApp, stopAll, type TestApp } from '../support/tasks-app';
+
+const Slow = defineTask<{ ms: number }, string>('slow');
+
+/** Runs for `ms`, ignoring its abort signal on purpose, like a careless handler would. */
+@Injectable()
+class SlowTasks {
+  readonly started: string[] = [];
+  readonly finished: string[] = [];
+  aborted?: unknown;
+
+  @Task(Slow)
+  async slow({ ms }: { ms: number }, ctx: TaskContext): Promise<string> {
+    this.started.push(ctx.jobId);
+    ctx.signal.addEventListener('abort', () => (this.aborted = ctx.signal.reason));
+    // unref: a run abandoned by the test must not keep Jest's worker alive afterwards.
+    await new Promise((resolve) => setTimeout(resolve, ms).unref());
+    this.finished.push(ctx.jobId);
+    return `done by attempt ${ctx.attempt}`;
+  }
+}
+
+describe('graceful shutdown', () => {
+  let first: TestApp | undefined;
+  let second: TestApp | undefined;
+  afterEach(async () => {
+    await stopAll(first, second);
+    first = second = undefined;
+  });
+
+  it('lets a job in flight finish before the app closes', async () => {
+    first = await startTasksApp([SlowTasks], { shutdownTimeout: '10s' });
+    const handle = await first.get(TaskProducer).enqueue(Slow, { ms: 500 });
+    const tasks = first.get(SlowTasks);
+    await eventually(() => tasks.started.length === 1, 5_000, 'the job to start');
+
+    await first.close();
+
+    expect(tasks.finished).toEqual([handle.id]);
+    expect(tasks.aborted).toBeUndefined();
+    // Read the outcome through a fresh app on the same prefix: the job completed.
+    second = await startTasksApp([], { prefix: first.prefix, workers: 'none' });
+    await expect(second.get(TaskProducer).handle(Slow, handle.id).state()).resolves.toBe(
+      'completed',
+    );
+  });
+
+  it('hands a job that outlives the deadline back to the queue, where another worker completes it', async () => {
+    const prefix = uniquePrefix();
+    first = await startTasksApp([SlowTasks], { prefix, shutdownTimeout: 200 });
+    const handle = await first.get(TaskProducer).enqueue(Slow, { ms: 3_000 });
+    const firstTasks = first.get(SlowTasks);
+    await eventually(() => firstTasks.started.length === 1, 5_000, 'the job to start');
+
+    await first.close();
+
+    expect(firstTasks.finished).toEqual([]);
+    expect(firstTasks.aborted).toMatchObject({ name: 'ShutdownAbortReason' });
+
+    second = await startTasksApp([SlowTasks], { prefix });
+    const result = await second
+      .get(TaskProducer)
+      .handle(Slow, handle.id)
+      .result({ timeout: '10s' });
+    // Handed back, not failed: the second run is still the first attempt.
+    expect(result).toBe('done by attempt 1');
+    expect(second.get(SlowTasks).finished).toEqual([handle.id]);
+  });
+});
