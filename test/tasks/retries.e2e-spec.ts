@@ -110,7 +110,7 @@ describe('retries', () => {
       attemptsMade: 3,
     });
     expect(tasks.attempts.get('always-fails')).toEqual([1, 2, 3]);
-    await expect(handle.state()).resolves.toBe('failed');
+    await expect(handle.state()).resolves.toBe('dead-lettered');
   });
 
   it('does not retry an UnrecoverableTaskError', async () => {

@@ -4,6 +4,14 @@ export { Task, type TaskHandlerFn } from './decorators/task.decorator';
 export { defineTask } from './define-task';
 export { TaskProducer } from './producer/task-producer';
 export { TaskHandle, type TaskState } from './producer/task-handle';
+export type { CancelOutcome } from './producer/task-cancellation';
+export { DeadLetters } from './dead-letters/dead-letters.service';
+export type {
+  DeadLetter,
+  DeadLetterFilter,
+  ReplayReport,
+} from './dead-letters/dead-letter.interface';
+export type { TaskEvent, TaskHooks } from './interfaces/task-hooks.interface';
 export { TaskContext, type TaskLogger } from './worker/task-context';
 export { TaskWorkers } from './worker/task-workers';
 export { TasksRegistry, type RegisteredTask, type TaskDefinition } from './tasks.registry';

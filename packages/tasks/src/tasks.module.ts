@@ -3,7 +3,9 @@ import { DiscoveryModule } from '@nestjs/core';
 import type { TasksModuleOptions } from './interfaces/module-options.interface';
 import { resolveModuleOptions } from './options/module-options';
 import { ConveyorQueues } from './producer/conveyor-queues';
+import { DeadLetters } from './dead-letters/dead-letters.service';
 import { JobResults } from './producer/job-results';
+import { TaskCancellation } from './producer/task-cancellation';
 import { TaskProducer } from './producer/task-producer';
 import { RedisConnections } from './redis/redis-connections';
 import { RESOLVED_TASKS_OPTIONS } from './tasks.constants';
@@ -11,6 +13,7 @@ import { TasksExplorer } from './tasks.explorer';
 import { TasksMetadataAccessor } from './tasks-metadata.accessor';
 import { ConfigurableTasksModule, TASKS_MODULE_OPTIONS } from './tasks.module-definition';
 import { TasksRegistry } from './tasks.registry';
+import { TaskHooksRunner } from './worker/task-hooks-runner';
 import { TaskRunner } from './worker/task-runner';
 import { TaskWorkers } from './worker/task-workers';
 
@@ -45,10 +48,20 @@ import { TaskWorkers } from './worker/task-workers';
     TasksExplorer,
     ConveyorQueues,
     JobResults,
+    TaskCancellation,
+    DeadLetters,
     TaskProducer,
+    TaskHooksRunner,
     TaskRunner,
     TaskWorkers,
   ],
-  exports: [TaskProducer, TasksRegistry, TaskWorkers, ConveyorQueues, RESOLVED_TASKS_OPTIONS],
+  exports: [
+    TaskProducer,
+    DeadLetters,
+    TasksRegistry,
+    TaskWorkers,
+    ConveyorQueues,
+    RESOLVED_TASKS_OPTIONS,
+  ],
 })
 export class TasksModule extends ConfigurableTasksModule {}

@@ -8,3 +8,5 @@ export * from './task-result.error';
 export * from './task-timeout.error';
 export * from './unknown-task.error';
 export * from './unrecoverable-task.error';
+export * from './dead-letter-not-found.error';
+export * from './task-cancelled.error';

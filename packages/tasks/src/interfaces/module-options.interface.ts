@@ -1,5 +1,6 @@
 import type { RedisOptions } from 'ioredis';
 import type { Duration } from './duration.interface';
+import type { TaskHooks } from './task-hooks.interface';
 import type { TaskDefaults } from './task-options.interface';
 
 /** A Redis URL (`redis://`, `rediss://` for TLS), ioredis options, or both. */
@@ -17,6 +18,18 @@ export interface QueueOptions {
   concurrency?: number;
   /** Job starts allowed per period from this queue, across every worker process. */
   rateLimit?: RateLimit;
+  /**
+   * How long a worker's lock on a running job lasts; it is renewed while the job runs. A worker
+   * that dies (SIGKILL, lost host) gives its jobs back once their locks expire. @default '30s'
+   */
+  lockDuration?: Duration;
+  /** How often workers look for jobs whose lock expired. @default '30s' */
+  stalledInterval?: Duration;
+  /**
+   * How many times a job may be given back after its worker died before it is dead-lettered,
+   * so a job that kills its worker cannot loop forever. @default 1
+   */
+  maxStalledCount?: number;
 }
 
 /** Which queues this process consumes. */
@@ -46,4 +59,6 @@ export interface TasksModuleOptions {
   workers?: WorkersSelection;
   /** How long shutdown waits for jobs in flight before it hands them back to the queue. @default '30s' */
   shutdownTimeout?: Duration;
+  /** Callbacks for every task's outcomes, called after the task's own. */
+  hooks?: TaskHooks;
 }

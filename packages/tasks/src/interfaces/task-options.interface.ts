@@ -1,5 +1,7 @@
 import type { StandardSchemaV1 } from '@standard-schema/spec';
 import type { Duration } from './duration.interface';
+import type { TaskHooks } from './task-hooks.interface';
+import type { RateLimit } from './module-options.interface';
 
 /** How long to wait before each retry. */
 export interface BackoffOptions {
@@ -24,7 +26,7 @@ export type KeepJobs = boolean | { age?: Duration; count?: number };
  * Options of one task. Set them in `defineTask()` (seen by producers and workers alike),
  * refine them in `@Task(ref, options)`, and give defaults in `TasksModule.forRoot({ defaults })`.
  */
-export interface TaskOptions<P = unknown> {
+export interface TaskOptions<P = unknown> extends TaskHooks {
   /** Queue that carries the task's jobs. @default 'default' */
   queue?: string;
   /** Runs in all, counting the first. @default 1 */
@@ -64,7 +66,38 @@ export interface TaskOptions<P = unknown> {
   schema?: StandardSchemaV1<P, unknown>;
   /** Largest serialised payload accepted at enqueue, in bytes. @default 524288 (512 KiB) */
   maxPayloadBytes?: number;
+  /**
+   * Derive an idempotency key from the task name and payload when the caller gives none, so
+   * the same payload is one job while it exists and its result is reused for `idempotencyTtl`.
+   * @default false
+   */
+  idempotent?: boolean;
+  /**
+   * How long the result of a job enqueued with an idempotency key answers a re-run of that
+   * job (redelivery, dead-letter replay, outbox republish) without calling the handler.
+   * @default '1d'
+   */
+  idempotencyTtl?: Duration;
+  /** At most one run of this task at a time, across every worker. Others wait. @default false */
+  singleton?: boolean;
+  /** At most one run at a time per lock key, across every worker; others wait. */
+  lock?: (payload: P) => string;
+  /**
+   * Runs of this task at once across every worker process (per key with `concurrencyKey`).
+   * Jobs over the limit wait (they are delayed, not failed, and spend no attempt).
+   */
+  maxConcurrent?: number;
+  /** Starts allowed per period across every worker (per key with `concurrencyKey`). */
+  rateLimit?: RateLimit;
+  /**
+   * Groups jobs for fairness, e.g. by tenant: `maxConcurrent` and `rateLimit` then hold per
+   * key, so one busy key cannot take every worker.
+   */
+  concurrencyKey?: (payload: P) => string;
 }
 
 /** Options that apply to every task unless the task sets its own. */
-export type TaskDefaults = Omit<TaskOptions, 'schema'>;
+export type TaskDefaults = Omit<
+  TaskOptions,
+  'schema' | 'lock' | 'concurrencyKey' | 'singleton' | keyof TaskHooks
+>;

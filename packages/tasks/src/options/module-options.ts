@@ -6,7 +6,8 @@ import type {
   TasksModuleOptions,
   WorkersSelection,
 } from '../interfaces/module-options.interface';
-import { checkQueueName, checkTaskOptions, DEFAULT_QUEUE } from './task-options';
+import type { TaskHooks } from '../interfaces/task-hooks.interface';
+import { checkQueueName, checkRateLimit, checkTaskOptions, DEFAULT_QUEUE } from './task-options';
 import {
   checkInteger,
   checkKnownKeys,
@@ -16,13 +17,30 @@ import {
   parseDuration,
 } from './validation';
 
-const MODULE_KEYS = ['connection', 'prefix', 'defaults', 'queues', 'workers', 'shutdownTimeout'];
-const QUEUE_KEYS = ['concurrency', 'rateLimit'];
+const MODULE_KEYS = [
+  'connection',
+  'prefix',
+  'defaults',
+  'queues',
+  'workers',
+  'shutdownTimeout',
+  'hooks',
+];
+const QUEUE_KEYS = [
+  'concurrency',
+  'rateLimit',
+  'lockDuration',
+  'stalledInterval',
+  'maxStalledCount',
+];
 const PREFIX_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
 
 export interface ResolvedQueueOptions {
   concurrency: number;
   rateLimit?: { max: number; durationMs: number };
+  lockDurationMs?: number;
+  stalledIntervalMs?: number;
+  maxStalledCount?: number;
 }
 
 /** Module options checked once at startup, with defaults applied. */
@@ -35,6 +53,7 @@ export interface ResolvedModuleOptions {
   queues: Map<string, ResolvedQueueOptions> | undefined;
   workers: WorkersSelection;
   shutdownTimeoutMs: number;
+  hooks: TaskHooks;
 }
 
 export const DEFAULT_QUEUE_OPTIONS: ResolvedQueueOptions = { concurrency: 1 };
@@ -75,6 +94,7 @@ export function resolveModuleOptions(
       o.shutdownTimeout === undefined
         ? 30_000
         : parseDuration(o.shutdownTimeout, 'shutdownTimeout', fail),
+    hooks: resolveHooks(o.hooks, fail),
   };
 }
 
@@ -88,15 +108,35 @@ function resolveQueueOptions(value: unknown, path: string, fail: Fail): Resolved
         : checkInteger(q.concurrency, `${path}.concurrency`, 1, 10_000, fail),
   };
   if (q.rateLimit !== undefined) {
-    const r = checkObject(q.rateLimit, `${path}.rateLimit`, fail);
-    checkKnownKeys(r, ['max', 'per'], `${path}.rateLimit`, fail);
-    resolved.rateLimit = {
-      max: checkInteger(r.max, `${path}.rateLimit.max`, 1, 1e9, fail),
-      durationMs: parseDuration(r.per, `${path}.rateLimit.per`, fail),
-    };
-    if (resolved.rateLimit.durationMs === 0) fail(`${path}.rateLimit.per must be greater than 0`);
+    const r = q.rateLimit;
+    const { max, perMs } = checkRateLimit(r, `${path}.rateLimit`, fail);
+    resolved.rateLimit = { max, durationMs: perMs };
+  }
+  if (q.lockDuration !== undefined)
+    resolved.lockDurationMs = parseDuration(q.lockDuration, `${path}.lockDuration`, fail);
+  if (q.stalledInterval !== undefined) {
+    resolved.stalledIntervalMs = parseDuration(q.stalledInterval, `${path}.stalledInterval`, fail);
+  }
+  if (q.maxStalledCount !== undefined) {
+    resolved.maxStalledCount = checkInteger(
+      q.maxStalledCount,
+      `${path}.maxStalledCount`,
+      0,
+      1000,
+      fail,
+    );
   }
   return resolved;
+}
+
+function resolveHooks(value: unknown, fail: Fail): TaskHooks {
+  if (value === undefined) return {};
+  const hooks = checkObject(value, 'hooks', fail);
+  checkKnownKeys(hooks, ['onSuccess', 'onFailure', 'onDeadLetter'], 'hooks', fail);
+  for (const [key, hook] of Object.entries(hooks)) {
+    if (typeof hook !== 'function') fail(`hooks.${key} must be a function, got ${describe(hook)}`);
+  }
+  return hooks as TaskHooks;
 }
 
 function resolveConnection(value: unknown, fail: Fail): ResolvedModuleOptions['connection'] {

@@ -1,6 +1,7 @@
 import type { StandardSchemaV1 } from '@standard-schema/spec';
 import type { KeepJobs as BullKeepJobs } from 'bullmq';
 import { InvalidTaskOptionsError } from '../errors';
+import type { TaskHooks } from '../interfaces/task-hooks.interface';
 import type { KeepJobs, TaskDefaults, TaskOptions } from '../interfaces/task-options.interface';
 import {
   checkInteger,
@@ -31,7 +32,26 @@ const TASK_OPTION_KEYS = [
   'retryIf',
   'schema',
   'maxPayloadBytes',
+  'idempotent',
+  'idempotencyTtl',
+  'singleton',
+  'lock',
+  'maxConcurrent',
+  'rateLimit',
+  'concurrencyKey',
+  'onSuccess',
+  'onFailure',
+  'onDeadLetter',
 ] as const satisfies readonly (keyof TaskOptions)[];
+const PER_TASK_ONLY = [
+  'schema',
+  'lock',
+  'concurrencyKey',
+  'singleton',
+  'onSuccess',
+  'onFailure',
+  'onDeadLetter',
+];
 const BACKOFF_KEYS = ['type', 'delay', 'max', 'jitter'];
 
 /** Task options with every default applied and every duration in milliseconds. */
@@ -47,6 +67,14 @@ export interface ResolvedTaskOptions {
   retryIf?: (error: Error) => boolean;
   schema?: StandardSchemaV1;
   maxPayloadBytes: number;
+  idempotent: boolean;
+  idempotencyTtlMs: number;
+  /** Key (from the payload) of the run slot this job must hold; `undefined`: no slot. */
+  slotKey?: (payload: unknown) => string;
+  /** Runs per slot key at once, across workers. */
+  maxConcurrent?: number;
+  rateLimit?: { max: number; perMs: number };
+  hooks: TaskHooks;
 }
 
 const BUILT_IN_DEFAULTS: TaskOptions = {
@@ -55,8 +83,10 @@ const BUILT_IN_DEFAULTS: TaskOptions = {
   backoff: { type: 'exponential', delay: '1s', jitter: 0.2 },
   priority: 0,
   resultTtl: '1d',
-  removeOnFail: { age: '7d' },
+  // Failed jobs are the dead-letter store: kept until replayed or purged.
+  removeOnFail: false,
   maxPayloadBytes: DEFAULT_MAX_PAYLOAD_BYTES,
+  idempotencyTtl: '1d',
 };
 
 export function checkTaskName(name: unknown, fail: Fail): string {
@@ -79,17 +109,12 @@ export function checkQueueName(name: unknown, path: string, fail: Fail): string 
  * Checks one layer of task options (as written by the user) without applying defaults, so
  * that a mistake is reported where it was made: in `defineTask()`, `@Task()` or `defaults`.
  */
-export function checkTaskOptions(
-  options: unknown,
-  path: string,
-  fail: Fail,
-  allowSchema = true,
-): void {
+export function checkTaskOptions(options: unknown, path: string, fail: Fail, perTask = true): void {
   if (options === undefined) return;
   const o = checkObject(options, path || 'options', fail);
   checkKnownKeys(
     o,
-    allowSchema ? TASK_OPTION_KEYS : TASK_OPTION_KEYS.filter((k) => k !== 'schema'),
+    perTask ? TASK_OPTION_KEYS : TASK_OPTION_KEYS.filter((k) => !PER_TASK_ONLY.includes(k)),
     path,
     fail,
   );
@@ -100,15 +125,37 @@ export function checkTaskOptions(
   if (o.maxPayloadBytes !== undefined) {
     checkInteger(o.maxPayloadBytes, at('maxPayloadBytes'), 1, 512 * 1024 * 1024, fail);
   }
-  for (const key of ['timeout', 'hardTimeout', 'resultTtl'] as const) {
+  for (const key of [
+    'retryIf',
+    'lock',
+    'concurrencyKey',
+    'onSuccess',
+    'onFailure',
+    'onDeadLetter',
+  ] as const) {
+    if (o[key] !== undefined && typeof o[key] !== 'function') {
+      fail(`${at(key)} must be a function, got ${describe(o[key])}`);
+    }
+  }
+  for (const key of ['idempotent', 'singleton'] as const) {
+    if (o[key] !== undefined && typeof o[key] !== 'boolean')
+      fail(`${at(key)} must be a boolean, got ${describe(o[key])}`);
+  }
+  if (o.maxConcurrent !== undefined)
+    checkInteger(o.maxConcurrent, at('maxConcurrent'), 1, 1_000_000, fail);
+  if (o.rateLimit !== undefined) checkRateLimit(o.rateLimit, at('rateLimit'), fail);
+  if (o.singleton && o.lock) fail(`give either ${at('singleton')} or ${at('lock')}, not both`);
+  if ((o.singleton || o.lock) && (o.concurrencyKey || o.maxConcurrent !== undefined)) {
+    fail(
+      `${at('singleton')}/${at('lock')} already mean one run at a time; drop concurrencyKey/maxConcurrent`,
+    );
+  }
+  for (const key of ['timeout', 'hardTimeout', 'resultTtl', 'idempotencyTtl'] as const) {
     if (o[key] !== undefined) parseDuration(o[key], at(key), fail);
   }
   if (o.timeout === 0 || o.hardTimeout === 0) fail(`${at('timeout')} must be greater than 0`);
   for (const key of ['removeOnComplete', 'removeOnFail'] as const) {
     if (o[key] !== undefined) toBullKeepJobs(o[key] as KeepJobs, at(key), fail);
-  }
-  if (o.retryIf !== undefined && typeof o.retryIf !== 'function') {
-    fail(`${at('retryIf')} must be a function (error) => boolean, got ${describe(o.retryIf)}`);
   }
   if (o.schema !== undefined && !isStandardSchema(o.schema)) {
     fail(
@@ -170,7 +217,45 @@ export function resolveTaskOptions(
     retryIf: merged.retryIf,
     schema: merged.schema as StandardSchemaV1 | undefined,
     maxPayloadBytes: merged.maxPayloadBytes!,
+    idempotent: merged.idempotent ?? false,
+    idempotencyTtlMs: parseDuration(merged.idempotencyTtl, 'idempotencyTtl', fail),
+    ...runSlot(merged),
+    rateLimit: merged.rateLimit && {
+      max: merged.rateLimit.max,
+      perMs: parseDuration(merged.rateLimit.per, 'rateLimit.per', fail),
+    },
+    hooks: {
+      onSuccess: merged.onSuccess,
+      onFailure: merged.onFailure,
+      onDeadLetter: merged.onDeadLetter,
+    },
   };
+}
+
+/** Locks are run slots of one; `concurrencyKey` splits `maxConcurrent` per key. */
+function runSlot(o: TaskOptions): Pick<ResolvedTaskOptions, 'slotKey' | 'maxConcurrent'> {
+  const lock = o.lock as ((payload: unknown) => string) | undefined;
+  const key = o.concurrencyKey as ((payload: unknown) => string) | undefined;
+  if (o.singleton) return { slotKey: () => '', maxConcurrent: 1 };
+  if (lock) return { slotKey: lock, maxConcurrent: 1 };
+  if (key) return { slotKey: key, maxConcurrent: o.maxConcurrent };
+  if (o.maxConcurrent !== undefined) return { slotKey: () => '', maxConcurrent: o.maxConcurrent };
+  return {};
+}
+
+export function checkRateLimit(
+  value: unknown,
+  path: string,
+  fail: Fail,
+): { max: number; perMs: number } {
+  const r = checkObject(value, path, fail);
+  checkKnownKeys(r, ['max', 'per'], path, fail);
+  const limit = {
+    max: checkInteger(r.max, `${path}.max`, 1, 1e9, fail),
+    perMs: parseDuration(r.per, `${path}.per`, fail),
+  };
+  if (limit.perMs === 0) fail(`${path}.per must be greater than 0`);
+  return limit;
 }
 
 function toBullKeepJobs(value: KeepJobs, path: string, fail: Fail): BullKeepJobs | boolean {

@@ -9,7 +9,7 @@ describe('buildJobOptions', () => {
       attempts: 3,
       priority: 2,
       removeOnComplete: { age: 600 },
-      removeOnFail: { age: 604_800 },
+      removeOnFail: false,
       backoff: { type: 'conveyor', delay: 1000 },
     });
   });

@@ -1,9 +1,16 @@
 import { Injectable, type OnApplicationShutdown } from '@nestjs/common';
 import { Job } from 'bullmq';
-import { InvalidTaskOptionsError, TaskFailedError, TaskResultError } from '../errors';
+import {
+  InvalidTaskOptionsError,
+  TaskCancelledError,
+  TaskFailedError,
+  TaskResultError,
+} from '../errors';
 import type { Duration } from '../interfaces/duration.interface';
 import { parseDuration } from '../options/validation';
 import { ConveyorQueues } from './conveyor-queues';
+import { finalError } from './final-error';
+import { type CancelOutcome, TaskCancellation } from './task-cancellation';
 import type { TaskHandleSource, TaskState } from './task-handle';
 
 interface Waiter {
@@ -21,11 +28,22 @@ export class JobResults implements TaskHandleSource, OnApplicationShutdown {
   private readonly waiters = new Map<string, Set<Waiter>>();
   private readonly subscribed = new Set<string>();
 
-  constructor(private readonly queues: ConveyorQueues) {}
+  constructor(
+    private readonly queues: ConveyorQueues,
+    private readonly cancellation: TaskCancellation,
+  ) {}
 
   async stateOf(queue: string, jobId: string): Promise<TaskState> {
     const state = await this.queues.queue(queue).getJobState(jobId);
-    return state === 'prioritized' ? 'waiting' : (state as TaskState);
+    if (state === 'prioritized') return 'waiting';
+    if (state === 'failed') return 'dead-lettered';
+    if (state === 'unknown' && (await this.cancellation.reason(queue, jobId)) !== null)
+      return 'cancelled';
+    return state as TaskState;
+  }
+
+  cancel(queue: string, jobId: string, reason?: string): Promise<CancelOutcome> {
+    return this.cancellation.cancel(queue, jobId, reason);
   }
 
   async resultOf<R>(
@@ -123,6 +141,8 @@ export class JobResults implements TaskHandleSource, OnApplicationShutdown {
     if (state !== 'completed' && state !== 'failed' && state !== 'unknown') return undefined;
     const job = state === 'unknown' ? undefined : await Job.fromId(bullQueue, jobId);
     if (!job) {
+      const cancelled = await this.cancellation.reason(queue, jobId);
+      if (cancelled !== null) return { error: new TaskCancelledError(jobId, cancelled) };
       return {
         error: new TaskResultError(
           jobId,
@@ -132,17 +152,9 @@ export class JobResults implements TaskHandleSource, OnApplicationShutdown {
       };
     }
     if (state === 'completed') return { value: job.returnvalue as R };
-    const stack = job.stacktrace?.[job.stacktrace.length - 1];
-    const errorName = /^([A-Za-z_$][\w$]*)(?::|$)/.exec(stack ?? '')?.[1] ?? 'Error';
+    const { name, message, stack } = finalError(job);
     return {
-      error: new TaskFailedError(
-        taskName,
-        jobId,
-        errorName,
-        job.failedReason,
-        job.attemptsMade,
-        stack,
-      ),
+      error: new TaskFailedError(taskName, jobId, name, message, job.attemptsMade, stack),
     };
   }
 }

@@ -1,12 +1,16 @@
-import { Injectable } from '@nestjs/common';
-import { InvalidPayloadError, UnknownTaskError } from '../errors';
+import { Inject, Injectable } from '@nestjs/common';
+import { InvalidPayloadError, InvalidTaskOptionsError, UnknownTaskError } from '../errors';
+import type { ResolvedModuleOptions } from '../options/module-options';
+import { RESOLVED_TASKS_OPTIONS } from '../tasks.constants';
+import { type CancelOutcome, TaskCancellation } from './task-cancellation';
 import type { EnqueueOptions } from '../interfaces/enqueue-options.interface';
 import type { TaskRef } from '../interfaces/task-ref.interface';
 import { describe } from '../options/validation';
 import { validatePayload } from '../payload/validate-payload';
 import { type TaskDefinition, TasksRegistry } from '../tasks.registry';
 import { ConveyorQueues } from './conveyor-queues';
-import { buildJobOptions } from './job-options';
+import { stableJson } from '../payload/stable-json';
+import { buildJobOptions, idempotentJobId } from './job-options';
 import { JobResults } from './job-results';
 import { TaskHandle } from './task-handle';
 
@@ -25,6 +29,8 @@ export class TaskProducer {
     private readonly registry: TasksRegistry,
     private readonly queues: ConveyorQueues,
     private readonly results: JobResults,
+    private readonly cancellation: TaskCancellation,
+    @Inject(RESOLVED_TASKS_OPTIONS) private readonly options: ResolvedModuleOptions,
   ) {}
 
   /** Adds one job. Resolves once Redis has it. */
@@ -46,6 +52,9 @@ export class TaskProducer {
     const definition = this.definition(task);
     const jobOptions = buildJobOptions(definition.name, definition.options, options);
     await validatePayload(definition.name, payload, definition.options);
+    if (definition.options.idempotent && jobOptions.jobId === undefined) {
+      jobOptions.jobId = idempotentJobId(definition.name, stableJson(payload));
+    }
     const job = await this.queues
       .queue(definition.options.queue)
       .add(definition.name, payload, jobOptions);
@@ -92,9 +101,15 @@ export class TaskProducer {
       ),
     );
     if (payloads.length === 0) return [];
-    const jobs = await this.queues
-      .queue(definition.options.queue)
-      .addBulk(payloads.map((data) => ({ name: definition.name, data, opts: { ...opts } })));
+    const jobs = await this.queues.queue(definition.options.queue).addBulk(
+      payloads.map((data) => ({
+        name: definition.name,
+        data,
+        opts: definition.options.idempotent
+          ? { ...opts, jobId: idempotentJobId(definition.name, stableJson(data)) }
+          : { ...opts },
+      })),
+    );
     return jobs.map((job) => this.handleFor(definition, job.id!));
   }
 
@@ -103,6 +118,29 @@ export class TaskProducer {
   handle<R = unknown>(task: string, jobId: string): TaskHandle<R>;
   handle(task: TaskRef | string, jobId: string): TaskHandle {
     return this.handleFor(this.definition(task), jobId);
+  }
+
+  /**
+   * Cancels a job from any process: removed if it has not started; if it runs, its
+   * `ctx.signal` aborts in whichever worker runs it and it ends as cancelled (not retried,
+   * not dead-lettered). Takes a handle, or a job id looked up in this app's queues.
+   */
+  async cancel(job: TaskHandle | string, reason?: string): Promise<CancelOutcome> {
+    if (job instanceof TaskHandle) return job.cancel(reason);
+    const queues = [
+      ...new Set([...(this.options.queues?.keys() ?? []), ...this.registry.handledQueues()]),
+    ];
+    const states = await Promise.all(
+      queues.map((queue) => this.queues.queue(queue).getJobState(job)),
+    );
+    const found = queues.filter((_, i) => states[i] !== 'unknown');
+    if (found.length > 1) {
+      throw new InvalidTaskOptionsError(
+        undefined,
+        `job id ${job} exists in queues ${found.join(', ')}; cancel through its TaskHandle instead`,
+      );
+    }
+    return found.length ? this.cancellation.cancel(found[0], job, reason) : 'not-found';
   }
 
   private definition(task: TaskRef | string): TaskDefinition {

@@ -1,14 +1,21 @@
-import { Injectable, Logger } from '@nestjs/common';
-import { type Job, UnrecoverableError, WaitingError } from 'bullmq';
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import { DelayedError, type Job, UnrecoverableError, WaitingError } from 'bullmq';
 import {
   InvalidPayloadError,
+  TaskCancelledError,
   TaskTimeoutError,
   UnknownTaskError,
   UnrecoverableTaskError,
 } from '../errors';
+import type { TaskEvent } from '../interfaces/task-hooks.interface';
+import type { ResolvedModuleOptions } from '../options/module-options';
 import { checkSchema } from '../payload/validate-payload';
+import { RedisConnections } from '../redis/redis-connections';
+import { RESOLVED_TASKS_OPTIONS } from '../tasks.constants';
 import { type RegisteredTask, TasksRegistry } from '../tasks.registry';
+import { RunAdmission } from './admission';
 import { TaskContext } from './task-context';
+import { TaskHooksRunner } from './task-hooks-runner';
 
 /** One run in progress, kept so that shutdown can hand it back to the queue. */
 interface InFlightRun {
@@ -16,7 +23,10 @@ interface InFlightRun {
   token: string | undefined;
   controller: AbortController;
   handBack: () => void;
+  cancel: (reason: string) => void;
 }
+
+const CANCEL_MEMORY_MS = 60_000;
 
 /** Why a run was stopped from outside: the process is shutting down. */
 export class ShutdownAbortReason extends Error {
@@ -31,9 +41,25 @@ export class ShutdownAbortReason extends Error {
 export class TaskRunner {
   private readonly logger = new Logger('Conveyor');
   private readonly taskLoggers = new Map<string, Logger>();
-  private readonly inFlight = new Set<InFlightRun>();
+  private readonly inFlight = new Map<string, InFlightRun>();
+  // Cancellations that arrived before their job reached this worker's runner.
+  private readonly earlyCancels = new Map<string, { reason: string; at: number }>();
+  private admissionInstance?: RunAdmission;
 
-  constructor(private readonly registry: TasksRegistry) {}
+  constructor(
+    private readonly registry: TasksRegistry,
+    private readonly hooks: TaskHooksRunner,
+    private readonly redis: RedisConnections,
+    @Inject(RESOLVED_TASKS_OPTIONS) private readonly options: ResolvedModuleOptions,
+  ) {}
+
+  private get admission(): RunAdmission {
+    return (this.admissionInstance ??= new RunAdmission(
+      this.redis.workerClient,
+      this.options.prefix,
+      30_000,
+    ));
+  }
 
   get inFlightCount(): number {
     return this.inFlight.size;
@@ -50,16 +76,59 @@ export class TaskRunner {
     lockSignal?.addEventListener('abort', onLockLost, { once: true });
     const timers: NodeJS.Timeout[] = [];
     let handBack!: () => void;
-    const handedBack = new Promise<never>((_, reject) => {
+    let cancel!: (reason: string) => void;
+    const interrupted = new Promise<never>((_, reject) => {
       handBack = () => reject(new WaitingError());
+      cancel = (reason) => {
+        const error = new TaskCancelledError(job.id!, reason);
+        controller.abort(error);
+        reject(error);
+      };
     });
-    const run: InFlightRun = { job, token, controller, handBack };
-    this.inFlight.add(run);
+    // Raced later; until then a rejection must not count as unhandled.
+    interrupted.catch(() => undefined);
+    const run: InFlightRun = { job, token, controller, handBack, cancel };
+    const runKey = `${job.queueName}\n${job.id}`;
+    this.inFlight.set(runKey, run);
+    const early = this.earlyCancels.get(runKey);
+    if (early) {
+      this.earlyCancels.delete(runKey);
+      cancel(early.reason);
+    }
+    let release: (() => Promise<void>) | undefined;
+    const event: TaskEvent = {
+      taskName: task.name,
+      queue: task.options.queue,
+      jobId: job.id!,
+      attempt: job.attemptsMade + 1,
+      payload: job.data,
+    };
 
     try {
       const payload = task.options.schema
         ? await checkSchema(task.name, task.options.schema, job.data)
         : job.data;
+      const idempotentJob = task.options.idempotent || job.id!.startsWith(`${task.name}~`);
+      if (RunAdmission.needed(task.options, idempotentJob)) {
+        const admission = await this.admission.enter(
+          task.name,
+          task.options,
+          payload,
+          job.id!,
+          idempotentJob,
+        );
+        if (admission.kind === 'stored') return admission.result;
+        if (admission.kind === 'wait') {
+          // Over a limit: wait without failing or spending an attempt. A little jitter keeps
+          // the jobs of a busy key from coming back all at once.
+          await job.moveToDelayed(
+            Date.now() + admission.ms + Math.floor(Math.random() * 100),
+            token,
+          );
+          throw new DelayedError();
+        }
+        release = admission.release;
+      }
       const ctx = new TaskContext(
         job,
         task.options.queue,
@@ -75,9 +144,10 @@ export class TaskRunner {
           ),
         );
       }
+      if (controller.signal.reason instanceof TaskCancelledError) throw controller.signal.reason;
       const racers: Promise<unknown>[] = [
         Promise.resolve().then(() => task.handler(payload, ctx)),
-        handedBack,
+        interrupted,
       ];
       // The handler may lose a race but still settle later; its outcome is then ignored.
       racers[0].catch(() => undefined);
@@ -94,13 +164,18 @@ export class TaskRunner {
           ),
         );
       }
-      return await Promise.race(racers);
+      const result = await Promise.race(racers);
+      if (idempotentJob)
+        await this.admission.storeResult(job.id!, result, task.options.idempotencyTtlMs);
+      await this.hooks.success(task, { ...event, result });
+      return result;
     } catch (error) {
-      throw this.classify(error, task, job);
+      throw await this.classify(error, task, job, event, token);
     } finally {
+      await release?.().catch(() => undefined);
       timers.forEach(clearTimeout);
       lockSignal?.removeEventListener('abort', onLockLost);
-      this.inFlight.delete(run);
+      this.inFlight.delete(runKey);
     }
   }
 
@@ -109,7 +184,7 @@ export class TaskRunner {
    * deadline has passed. Attempts are not spent; the handlers' signals abort.
    */
   async handBackAll(): Promise<number> {
-    const runs = [...this.inFlight];
+    const runs = [...this.inFlight.values()];
     await Promise.all(
       runs.map(async (run) => {
         run.controller.abort(new ShutdownAbortReason('the worker is shutting down'));
@@ -125,8 +200,30 @@ export class TaskRunner {
     return runs.length;
   }
 
-  private classify(error: unknown, task: RegisteredTask, job: Job): unknown {
-    if (error instanceof WaitingError) return error;
+  /** Aborts a job this process runs (cancel from any process arrives here). */
+  cancelRun(queue: string, jobId: string, reason: string): boolean {
+    const key = `${queue}\n${jobId}`;
+    const run = this.inFlight.get(key);
+    if (run) {
+      run.cancel(reason);
+      return true;
+    }
+    const now = Date.now();
+    for (const [k, v] of this.earlyCancels)
+      if (now - v.at > CANCEL_MEMORY_MS) this.earlyCancels.delete(k);
+    this.earlyCancels.set(key, { reason, at: now });
+    return false;
+  }
+
+  private async classify(
+    error: unknown,
+    task: RegisteredTask,
+    job: Job,
+    event: TaskEvent,
+    token: string | undefined,
+  ): Promise<unknown> {
+    if (error instanceof WaitingError || error instanceof DelayedError) return error;
+    if (error instanceof TaskCancelledError) return this.endCancelled(job, error, token);
     const err = error instanceof Error ? error : new Error(String(error));
     const attempt = `attempt ${job.attemptsMade + 1}/${job.opts.attempts ?? 1}`;
     const final =
@@ -136,9 +233,32 @@ export class TaskRunner {
       !this.shouldRetry(task, err);
     const last = final || job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
     this.loggerFor(task.name).warn(
-      `job ${job.id} ${attempt} failed${last ? ' for good' : ', will retry'}: ${err.name}: ${err.message}`,
+      `job ${job.id} ${attempt} failed${last ? ', dead-lettered' : ', will retry'}: ${err.name}: ${err.message}`,
     );
+    await this.hooks.failure(task, { ...event, error: err, willRetry: !last });
+    if (last) await this.hooks.deadLetter(task, job, err);
     return final ? unrecoverable(err) : err;
+  }
+
+  /**
+   * Ends a cancelled run: out of the active list (parked far in the future, which needs only
+   * our lock), then removed. BullMQ then leaves it alone: it sees a "delayed" job.
+   */
+  private async endCancelled(
+    job: Job,
+    error: TaskCancelledError,
+    token: string | undefined,
+  ): Promise<DelayedError> {
+    try {
+      await job.moveToDelayed(Date.now() + 365 * 86_400_000, token);
+      await job.remove();
+    } catch (removeError) {
+      this.logger.warn(
+        `cancelled job ${job.id} could not be removed: ${(removeError as Error).message}`,
+      );
+    }
+    this.loggerFor(job.name).log(`job ${job.id} cancelled: ${error.reason}`);
+    return new DelayedError();
   }
 
   private shouldRetry(task: RegisteredTask, error: Error): boolean {

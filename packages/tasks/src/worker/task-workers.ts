@@ -8,10 +8,13 @@ import {
 import { type Job, Worker } from 'bullmq';
 import { InvalidModuleOptionsError } from '../errors';
 import { DEFAULT_QUEUE_OPTIONS, type ResolvedModuleOptions } from '../options/module-options';
-import { RedisConnections } from '../redis/redis-connections';
+import type { Redis } from 'ioredis';
+import { TaskCancellation } from '../producer/task-cancellation';
+import { quit, RedisConnections } from '../redis/redis-connections';
 import { RESOLVED_TASKS_OPTIONS } from '../tasks.constants';
 import { TasksRegistry } from '../tasks.registry';
 import { backoffDelay } from './backoff';
+import { TaskHooksRunner } from './task-hooks-runner';
 import { TaskRunner } from './task-runner';
 
 /**
@@ -23,12 +26,15 @@ export class TaskWorkers implements OnApplicationBootstrap, BeforeApplicationShu
   private readonly logger = new Logger('Conveyor');
   private readonly workers = new Map<string, Worker>();
   private stopping?: Promise<void>;
+  private subscriber?: Redis;
 
   constructor(
     @Inject(RESOLVED_TASKS_OPTIONS) private readonly options: ResolvedModuleOptions,
     private readonly registry: TasksRegistry,
     private readonly runner: TaskRunner,
     private readonly redis: RedisConnections,
+    private readonly hooks: TaskHooksRunner,
+    private readonly cancellation: TaskCancellation,
   ) {}
 
   /** Queues this process consumes. */
@@ -43,7 +49,31 @@ export class TaskWorkers implements OnApplicationBootstrap, BeforeApplicationShu
 
   onApplicationBootstrap(): void {
     for (const queue of this.selectQueues()) this.start(queue);
-    if (this.workers.size) this.logger.log(`consuming queues: ${this.queues.join(', ')}`);
+    if (!this.workers.size) return;
+    this.logger.log(`consuming queues: ${this.queues.join(', ')}`);
+    this.listenForCancels();
+  }
+
+  /** Cancels come from any process over pub/sub; the run, if it is here, is aborted. */
+  private listenForCancels(): void {
+    const subscriber = (this.subscriber = this.redis.create('cancel', {
+      maxRetriesPerRequest: null,
+    }));
+    subscriber.on('message', (_channel: string, message: string) => {
+      try {
+        const { queue, jobId, reason } = JSON.parse(message) as {
+          queue: string;
+          jobId: string;
+          reason: string;
+        };
+        if (this.workers.has(queue)) this.runner.cancelRun(queue, jobId, reason);
+      } catch {
+        this.logger.warn('ignored a malformed cancel message');
+      }
+    });
+    subscriber.subscribe(this.cancellation.channel).catch((error: Error) => {
+      this.logger.error(`cannot listen for cancels: ${error.message}`);
+    });
   }
 
   beforeApplicationShutdown(): Promise<void> {
@@ -72,6 +102,12 @@ export class TaskWorkers implements OnApplicationBootstrap, BeforeApplicationShu
       connection: this.redis.workerClient,
       prefix: this.options.prefix,
       concurrency: queueOptions.concurrency,
+      // Spread, not assigned: an explicit undefined would override BullMQ's defaults.
+      ...definedOnly({
+        lockDuration: queueOptions.lockDurationMs,
+        stalledInterval: queueOptions.stalledIntervalMs,
+        maxStalledCount: queueOptions.maxStalledCount,
+      }),
       limiter: queueOptions.rateLimit
         ? { max: queueOptions.rateLimit.max, duration: queueOptions.rateLimit.durationMs }
         : undefined,
@@ -86,6 +122,10 @@ export class TaskWorkers implements OnApplicationBootstrap, BeforeApplicationShu
     worker.on('error', (error) =>
       this.logger.error(`worker of queue '${queue}': ${error.message}`),
     );
+    // Jobs failed outside a run (too many lost workers) reach their dead-letter hooks here.
+    worker.on('failed', (job, error) => {
+      if (job?.finishedOn) void this.hooks.deadLetter(this.registry.get(job.name), job, error);
+    });
     this.workers.set(queue, worker);
     worker
       .run()
@@ -115,5 +155,12 @@ export class TaskWorkers implements OnApplicationBootstrap, BeforeApplicationShu
       await closed;
     }
     this.workers.clear();
+    await quit(this.subscriber);
   }
+}
+
+function definedOnly<T extends object>(values: T): Partial<T> {
+  return Object.fromEntries(
+    Object.entries(values).filter(([, v]) => v !== undefined),
+  ) as Partial<T>;
 }

@@ -1,0 +1,63 @@
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import type { Job } from 'bullmq';
+import type { TaskEvent, TaskHooks } from '../interfaces/task-hooks.interface';
+import type { ResolvedModuleOptions } from '../options/module-options';
+import { RESOLVED_TASKS_OPTIONS } from '../tasks.constants';
+import type { RegisteredTask } from '../tasks.registry';
+
+/**
+ * Calls the task's hooks, then the module's. A hook that throws is logged and forgotten: a
+ * callback must never change what happens to a job.
+ */
+@Injectable()
+export class TaskHooksRunner {
+  private readonly logger = new Logger('Conveyor');
+  // Jobs whose dead-lettering the runner has reported, so the worker's 'failed' event (which
+  // also fires for jobs failed outside a run, e.g. after too many lost workers) skips them.
+  private readonly reported = new WeakSet<Job>();
+
+  constructor(@Inject(RESOLVED_TASKS_OPTIONS) private readonly options: ResolvedModuleOptions) {}
+
+  success(task: RegisteredTask, event: TaskEvent & { result: unknown }): Promise<void> {
+    return this.call('onSuccess', task.options.hooks, event);
+  }
+
+  failure(
+    task: RegisteredTask,
+    event: TaskEvent & { error: Error; willRetry: boolean },
+  ): Promise<void> {
+    return this.call('onFailure', task.options.hooks, event);
+  }
+
+  deadLetter(task: RegisteredTask | undefined, job: Job, error: Error): Promise<void> {
+    if (this.reported.has(job)) return Promise.resolve();
+    this.reported.add(job);
+    const event = {
+      taskName: job.name,
+      queue: job.queueName,
+      jobId: job.id!,
+      attempt: Math.max(1, job.attemptsMade),
+      payload: job.data,
+      error,
+    };
+    return this.call('onDeadLetter', task?.options.hooks ?? {}, event);
+  }
+
+  private async call<K extends keyof TaskHooks>(
+    name: K,
+    own: TaskHooks,
+    event: Parameters<NonNullable<TaskHooks[K]>>[0],
+  ): Promise<void> {
+    for (const hook of [own[name], this.options.hooks[name]]) {
+      if (!hook) continue;
+      try {
+        await (hook as (event: unknown) => unknown)(event);
+      } catch (error) {
+        this.logger.error(
+          `${name} hook of task ${event.taskName} threw: ${(error as Error)?.message ?? error}`,
+          (error as Error)?.stack,
+        );
+      }
+    }
+  }
+}
