@@ -41,7 +41,20 @@ export class ConveyorQueues implements OnApplicationShutdown {
     if (!entry) {
       entry = (async () => {
         const connection = this.redis.create('events', { maxRetriesPerRequest: null });
-        const events = new QueueEvents(name, { connection, prefix: this.options.prefix });
+        // Read from the stream's current end, fixed now: QueueEvents' default ('$') is taken
+        // when its first XREAD runs, and events added before that would be missed.
+        const [last] = await connection.xrevrange(
+          `${this.options.prefix}:${name}:events`,
+          '+',
+          '-',
+          'COUNT',
+          1,
+        );
+        const events = new QueueEvents(name, {
+          connection,
+          prefix: this.options.prefix,
+          lastEventId: last?.[0] ?? '0-0',
+        });
         events.on('error', () => undefined);
         events.setMaxListeners(0);
         await events.waitUntilReady();

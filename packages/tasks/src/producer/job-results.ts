@@ -64,10 +64,12 @@ export class JobResults implements TaskHandleSource, OnApplicationShutdown {
       const key = `${queue}\n${jobId}`;
       let done = false;
       let timer: NodeJS.Timeout | undefined;
+      let poll: NodeJS.Timeout | undefined;
       const finish = (settle: () => void) => {
         if (done) return;
         done = true;
         clearTimeout(timer);
+        clearInterval(poll);
         this.waiters.get(key)?.delete(waiter);
         if (this.waiters.get(key)?.size === 0) this.waiters.delete(key);
         settle();
@@ -107,6 +109,9 @@ export class JobResults implements TaskHandleSource, OnApplicationShutdown {
           timeoutMs,
         );
       }
+      // A fallback in case an event is lost (stream trimmed, connection blip).
+      poll = setInterval(() => waiter.check(), 2_000);
+      poll.unref();
       let set = this.waiters.get(key);
       if (!set) this.waiters.set(key, (set = new Set()));
       set.add(waiter);

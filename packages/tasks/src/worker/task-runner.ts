@@ -122,7 +122,7 @@ export class TaskRunner {
           // Over a limit: wait without failing or spending an attempt. A little jitter keeps
           // the jobs of a busy key from coming back all at once.
           await job.moveToDelayed(
-            Date.now() + admission.ms + Math.floor(Math.random() * 100),
+            Date.now() + this.waitFor(job, admission) + Math.floor(Math.random() * 50),
             token,
           );
           throw new DelayedError();
@@ -198,6 +198,17 @@ export class TaskRunner {
       }),
     );
     return runs.length;
+  }
+
+  /**
+   * How long a job over a limit waits. A rate limit says when its next token frees up; a
+   * full slot does not (its holder may run for hours), so the job polls, 50 ms at first and
+   * doubling with each deferral (BullMQ counts every start, ours included) up to 1.6 s.
+   */
+  private waitFor(job: Job, admission: { ms: number; why: 'slot' | 'rate' }): number {
+    if (admission.why === 'rate') return admission.ms;
+    const deferrals = Math.max(0, (job.attemptsStarted ?? 1) - job.attemptsMade - 1);
+    return Math.min(admission.ms, 50 * 2 ** Math.min(deferrals, 5));
   }
 
   /** Aborts a job this process runs (cancel from any process arrives here). */

@@ -1,0 +1,144 @@
+import { Injectable } from '@nestjs/common';
+import {
+  DeadLetterNotFoundError,
+  DeadLetters,
+  defineTask,
+  Task,
+  type TaskEvent,
+  TaskProducer,
+  UnknownTaskError,
+} from '@conveyor/tasks';
+import { uniquePrefix } from '../support/redis';
+import { eventually, startTasksApp, stopAll, type TestApp } from '../support/tasks-app';
+
+const Charge = defineTask<{ order: number; poison?: boolean }, string>('payment.charge', {
+  attempts: 3,
+  backoff: { type: 'fixed', delay: 10 },
+});
+
+@Injectable()
+class PaymentTasks {
+  /** Flip to true to "deploy the fix". */
+  fixed = false;
+  readonly charged: number[] = [];
+
+  @Task(Charge)
+  charge({ order, poison }: { order: number; poison?: boolean }): string {
+    if (poison && !this.fixed) throw new RangeError(`order ${order}: amount out of range`);
+    this.charged.push(order);
+    return `charged ${order}`;
+  }
+}
+
+describe('dead letters', () => {
+  let app: TestApp | undefined;
+  let other: TestApp | undefined;
+  const deadLettered: Array<TaskEvent & { error: Error }> = [];
+
+  beforeEach(async () => {
+    deadLettered.length = 0;
+    app = await startTasksApp([PaymentTasks], {
+      queues: { default: { concurrency: 5 } },
+      hooks: { onDeadLetter: (event) => void deadLettered.push(event) },
+    });
+  });
+  afterEach(async () => {
+    await stopAll(app, other);
+    app = other = undefined;
+  });
+
+  it('dead-letters a poison job after its last attempt while the other jobs flow', async () => {
+    const producer = app!.get(TaskProducer);
+    const poison = await producer.enqueue(Charge, { order: 0, poison: true });
+    const good = await producer.enqueueMany(
+      Charge,
+      Array.from({ length: 50 }, (_, i) => ({ order: i + 1 })),
+    );
+    await Promise.all(good.map((handle) => handle.result({ timeout: '20s' })));
+    await expect(poison.result({ timeout: '20s' })).rejects.toMatchObject({ attemptsMade: 3 });
+
+    expect(app!.get(PaymentTasks).charged).toHaveLength(50);
+    await expect(poison.state()).resolves.toBe('dead-lettered');
+    const deadLetters = app!.get(DeadLetters);
+    expect(await deadLetters.count('default')).toBe(1);
+    const [letter] = await deadLetters.list('default');
+    expect(letter).toMatchObject({
+      id: poison.id,
+      taskName: 'payment.charge',
+      payload: { order: 0, poison: true },
+      options: { attempts: 3 },
+      error: { name: 'RangeError', message: 'order 0: amount out of range' },
+      attemptsMade: 3,
+    });
+    expect(letter.error.stack).toContain('RangeError: order 0');
+    expect(letter.failedAt!.getTime()).toBeGreaterThanOrEqual(letter.enqueuedAt.getTime());
+    expect(await deadLetters.show('default', poison.id)).toEqual(letter);
+    await eventually(() => deadLettered.length === 1, 5_000, 'the onDeadLetter hook');
+    expect(deadLettered[0]).toMatchObject({ jobId: poison.id, taskName: 'payment.charge' });
+  });
+
+  it('replays a dead letter with fresh attempts once the cause is fixed', async () => {
+    const producer = app!.get(TaskProducer);
+    const poison = await producer.enqueue(Charge, { order: 7, poison: true });
+    await expect(poison.result({ timeout: '20s' })).rejects.toThrow();
+
+    app!.get(PaymentTasks).fixed = true;
+    const replayed = await app!.get(DeadLetters).replay('default', poison.id);
+    expect(replayed.id).toBe(poison.id);
+    await expect(replayed.result({ timeout: '20s' })).resolves.toBe('charged 7');
+    expect(await app!.get(DeadLetters).count('default')).toBe(0);
+    await expect(app!.get(DeadLetters).replay('default', poison.id)).rejects.toThrow(
+      DeadLetterNotFoundError,
+    );
+  });
+
+  it('replays and purges filtered sets', async () => {
+    const producer = app!.get(TaskProducer);
+    const handles = await producer.enqueueMany(
+      Charge,
+      [1, 2, 3, 4].map((order) => ({ order, poison: true })),
+    );
+    await Promise.all(handles.map((h) => h.result({ timeout: '20s' }).catch(() => undefined)));
+    const deadLetters = app!.get(DeadLetters);
+    expect(await deadLetters.count()).toBe(4);
+
+    expect(await deadLetters.purgeWhere('default', { messageIncludes: 'order 1:' })).toBe(1);
+    app!.get(PaymentTasks).fixed = true;
+    const report = await deadLetters.replayWhere('default', { errorName: 'RangeError' });
+    expect(report.replayed.sort()).toEqual([handles[1].id, handles[2].id, handles[3].id].sort());
+    expect(report.refused).toEqual([]);
+    await Promise.all(handles.slice(1).map((h) => h.result({ timeout: '20s' })));
+    expect(await deadLetters.count()).toBe(0);
+  });
+
+  it('refuses to replay a task this app no longer has, and keeps the entry', async () => {
+    const prefix = app!.prefix;
+    const poison = await app!.get(TaskProducer).enqueue(Charge, { order: 9, poison: true });
+    await expect(poison.result({ timeout: '20s' })).rejects.toThrow();
+    await app!.close();
+
+    other = await startTasksApp([], { prefix, queues: { default: {} }, workers: 'none' });
+    const deadLetters = other.get(DeadLetters);
+    await expect(deadLetters.replay('default', poison.id)).rejects.toThrow(UnknownTaskError);
+    await expect(deadLetters.replay('default', poison.id)).rejects.toThrow(
+      /Unknown task "payment\.charge"/,
+    );
+    expect(await deadLetters.count('default')).toBe(1);
+  });
+
+  it('pages through a queue of dead letters and rejects an unknown queue', async () => {
+    const deadLetters = app!.get(DeadLetters);
+    const handles = await app!.get(TaskProducer).enqueueMany(
+      Charge,
+      Array.from({ length: 7 }, (_, i) => ({ order: i, poison: true })),
+    );
+    await Promise.all(handles.map((h) => h.result({ timeout: '20s' }).catch(() => undefined)));
+    const first = await deadLetters.list('default', { offset: 0, limit: 5 });
+    const second = await deadLetters.list('default', { offset: 5, limit: 5 });
+    expect(first).toHaveLength(5);
+    expect(second).toHaveLength(2);
+    expect(new Set([...first, ...second].map((l) => l.id)).size).toBe(7);
+    await expect(deadLetters.list('nope')).rejects.toThrow(/unknown queue "nope"/);
+    expect(uniquePrefix()).not.toBe(app!.prefix);
+  });
+});
