@@ -64,7 +64,9 @@ export class JobResults implements TaskHandleSource, OnApplicationShutdown {
       const key = `${queue}\n${jobId}`;
       let done = false;
       let timer: NodeJS.Timeout | undefined;
-      let poll: NodeJS.Timeout | undefined;
+      // A fallback in case an event is lost (stream trimmed, connection blip).
+      const poll = setInterval(() => waiter.check(), 2_000);
+      poll.unref();
       const finish = (settle: () => void) => {
         if (done) return;
         done = true;
@@ -109,9 +111,6 @@ export class JobResults implements TaskHandleSource, OnApplicationShutdown {
           timeoutMs,
         );
       }
-      // A fallback in case an event is lost (stream trimmed, connection blip).
-      poll = setInterval(() => waiter.check(), 2_000);
-      poll.unref();
       let set = this.waiters.get(key);
       if (!set) this.waiters.set(key, (set = new Set()));
       set.add(waiter);

@@ -29,14 +29,19 @@ export class TaskHooksRunner {
     return this.call('onFailure', task.options.hooks, event);
   }
 
-  deadLetter(task: RegisteredTask | undefined, job: Job, error: Error): Promise<void> {
+  deadLetter(
+    task: RegisteredTask | undefined,
+    job: Job,
+    error: Error,
+    attempt = Math.max(1, job.attemptsMade),
+  ): Promise<void> {
     if (this.reported.has(job)) return Promise.resolve();
     this.reported.add(job);
     const event = {
       taskName: job.name,
       queue: job.queueName,
       jobId: job.id!,
-      attempt: Math.max(1, job.attemptsMade),
+      attempt,
       payload: job.data,
       error,
     };

@@ -247,7 +247,7 @@ export class TaskRunner {
       `job ${job.id} ${attempt} failed${last ? ', dead-lettered' : ', will retry'}: ${err.name}: ${err.message}`,
     );
     await this.hooks.failure(task, { ...event, error: err, willRetry: !last });
-    if (last) await this.hooks.deadLetter(task, job, err);
+    if (last) await this.hooks.deadLetter(task, job, err, event.attempt);
     return final ? unrecoverable(err) : err;
   }
 
