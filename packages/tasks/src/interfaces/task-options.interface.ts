@@ -64,7 +64,12 @@ export interface TaskOptions<P = unknown> {
   schema?: StandardSchemaV1<P, unknown>;
   /** Largest serialised payload accepted at enqueue, in bytes. @default 524288 (512 KiB) */
   maxPayloadBytes?: number;
+  /**
+   * Outbox events this task subscribes to: `Outbox.emit('order.created', payload)` enqueues
+   * one job of this task per emitted event. @default none
+   */
+  on?: string | readonly string[];
 }
 
 /** Options that apply to every task unless the task sets its own. */
-export type TaskDefaults = Omit<TaskOptions, 'schema'>;
+export type TaskDefaults = Omit<TaskOptions, 'schema' | 'on'>;

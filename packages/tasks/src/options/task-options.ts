@@ -31,6 +31,7 @@ const TASK_OPTION_KEYS = [
   'retryIf',
   'schema',
   'maxPayloadBytes',
+  'on',
 ] as const satisfies readonly (keyof TaskOptions)[];
 const BACKOFF_KEYS = ['type', 'delay', 'max', 'jitter'];
 
@@ -47,6 +48,8 @@ export interface ResolvedTaskOptions {
   retryIf?: (error: Error) => boolean;
   schema?: StandardSchemaV1;
   maxPayloadBytes: number;
+  /** Outbox events this task subscribes to (see `Outbox.emit`); empty when none. */
+  on: readonly string[];
 }
 
 const BUILT_IN_DEFAULTS: TaskOptions = {
@@ -87,9 +90,10 @@ export function checkTaskOptions(
 ): void {
   if (options === undefined) return;
   const o = checkObject(options, path || 'options', fail);
+  // Defaults carry neither a schema nor subscriptions: both belong to one task.
   checkKnownKeys(
     o,
-    allowSchema ? TASK_OPTION_KEYS : TASK_OPTION_KEYS.filter((k) => k !== 'schema'),
+    allowSchema ? TASK_OPTION_KEYS : TASK_OPTION_KEYS.filter((k) => k !== 'schema' && k !== 'on'),
     path,
     fail,
   );
@@ -115,6 +119,7 @@ export function checkTaskOptions(
       `${at('schema')} must implement Standard Schema (zod, valibot, arktype, …), got ${describe(o.schema)}`,
     );
   }
+  if (o.on !== undefined) checkEventNames(o.on, at('on'), fail);
   if (o.backoff !== undefined) {
     const b = checkObject(o.backoff, at('backoff'), fail);
     checkKnownKeys(b, BACKOFF_KEYS, at('backoff'), fail);
@@ -170,7 +175,21 @@ export function resolveTaskOptions(
     retryIf: merged.retryIf,
     schema: merged.schema as StandardSchemaV1 | undefined,
     maxPayloadBytes: merged.maxPayloadBytes!,
+    on: merged.on === undefined ? [] : [...new Set([merged.on].flat())],
   };
+}
+
+/** Event names follow the task-name rules: no ':' or spaces, so they can be part of job ids. */
+function checkEventNames(value: unknown, path: string, fail: Fail): void {
+  const names = Array.isArray(value) ? value : [value];
+  if (Array.isArray(value) && value.length === 0) fail(`${path} must name at least one event`);
+  for (const name of names) {
+    if (typeof name !== 'string' || !TASK_NAME_PATTERN.test(name)) {
+      fail(
+        `${path} must be an event name or a list of them (1–200 characters of letters, digits and . _ - /); got ${describe(name)}`,
+      );
+    }
+  }
 }
 
 function toBullKeepJobs(value: KeepJobs, path: string, fail: Fail): BullKeepJobs | boolean {
