@@ -104,6 +104,6 @@ function assemble(base: DynamicModule): DynamicModule {
       OutboxPublisher,
       OutboxRelay,
     ],
-    exports: [Outbox, OutboxInterceptor, OutboxRelay, OUTBOX_STORE, RESOLVED_OUTBOX_OPTIONS],
+    exports: [Outbox, OutboxInterceptor, OutboxRelay, OUTBOX_STORE, core],
   };
 }

@@ -37,12 +37,21 @@ export class OutboxPublisher {
     const failedRows = new Map<string, Error>();
     await Promise.all(
       [...byQueue].map(async ([queue, jobs]) => {
+        const q = this.queues.queue(queue);
         try {
-          await this.queues
-            .queue(queue)
-            .addBulk(jobs.map(({ name, data, opts }) => ({ name, data, opts })));
+          await q.addBulk(jobs.map(({ name, data, opts }) => ({ name, data, opts })));
         } catch (error) {
-          for (const job of jobs) failedRows.set(job.rowId, error as Error);
+          // With Redis up, one bad job fails the whole bulk: retry one by one so it does not
+          // hold back the rows beside it. With Redis down, each would fail the same way.
+          if (jobs.length === 1 || isConnectionError(error as Error)) {
+            for (const job of jobs) failedRows.set(job.rowId, error as Error);
+            return;
+          }
+          for (const job of jobs) {
+            await q
+              .add(job.name, job.data, job.opts)
+              .catch((e: Error) => failedRows.set(job.rowId, e));
+          }
         }
       }),
     );
@@ -68,4 +77,13 @@ function jobsOf(row: OutboxRow): Array<{ queue: string; bulk: BulkJob }> {
       bulk: { rowId: row.id, name: job.task, data: row.payload, opts: bulkOpts },
     };
   });
+}
+
+const CONNECTION_ERROR =
+  /ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|ENOTFOUND|EAI_AGAIN|Connection is closed|max retries per request|Stream isn't writeable|connection/i;
+
+function isConnectionError(error: Error): boolean {
+  return (
+    error?.name === 'MaxRetriesPerRequestError' || CONNECTION_ERROR.test(String(error?.message))
+  );
 }
