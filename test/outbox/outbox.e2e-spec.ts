@@ -43,6 +43,7 @@ describe.each<Backend>(['postgres', 'pglite'])('outbox on %s', (backend) => {
   let pglite: PGlite | undefined;
   let sql: Sql;
   let app: OutboxTestApp | undefined;
+  let ordersTable: string | undefined;
 
   beforeAll(async () => {
     if (backend === 'pglite') {
@@ -57,16 +58,17 @@ describe.each<Backend>(['postgres', 'pglite'])('outbox on %s', (backend) => {
     await pglite?.close();
   });
   afterEach(async () => {
-    if (app) await sql.query(`DROP TABLE IF EXISTS "${app.table}_orders"`);
     await stopOutboxApps(sql, app);
-    app = undefined;
+    if (ordersTable) await sql.query(`DROP TABLE IF EXISTS "${ordersTable}"`);
+    app = ordersTable = undefined;
   });
 
   async function start(
     options: { relay?: boolean | object; workers?: 'all' | 'none' } = {},
   ): Promise<OutboxTestApp> {
     const table = `outbox_${Math.random().toString(36).slice(2, 10)}`;
-    await sql.query(`CREATE TABLE "${table}_orders" (id text PRIMARY KEY)`);
+    ordersTable = `${table}_orders`;
+    await sql.query(`CREATE TABLE "${ordersTable}" (id text PRIMARY KEY)`);
     app = await startOutboxApp({
       backend,
       pglite,
