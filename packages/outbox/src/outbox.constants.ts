@@ -9,3 +9,6 @@ export const OUTBOX_STORE = Symbol('CONVEYOR_OUTBOX_STORE');
 
 /** Default table name. */
 export const DEFAULT_OUTBOX_TABLE = 'conveyor_outbox';
+
+/** Injection token of `'outbox' | 'app'`: whose adapter runs the transactions. */
+export const OUTBOX_TRANSACTION_HOST = Symbol('CONVEYOR_OUTBOX_TRANSACTION_HOST');

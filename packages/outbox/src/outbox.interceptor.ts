@@ -1,11 +1,14 @@
 import {
   type CallHandler,
   type ExecutionContext,
+  Inject,
   Injectable,
   type NestInterceptor,
 } from '@nestjs/common';
 import { TransactionHost } from '@nestjs-cls/transactional';
 import { defer, lastValueFrom, type Observable } from 'rxjs';
+import { OUTBOX_TRANSACTION_HOST } from './outbox.constants';
+import { OutboxSignals } from './transactions/outbox-signals';
 import type { OutboxTransactionalAdapter } from './transactions/outbox-transactional.adapter';
 
 /**
@@ -21,13 +24,25 @@ import type { OutboxTransactionalAdapter } from './transactions/outbox-transacti
  */
 @Injectable()
 export class OutboxInterceptor implements NestInterceptor {
-  constructor(private readonly txHost: TransactionHost<OutboxTransactionalAdapter>) {}
+  constructor(
+    private readonly txHost: TransactionHost<OutboxTransactionalAdapter>,
+    private readonly signals: OutboxSignals,
+    @Inject(OUTBOX_TRANSACTION_HOST) private readonly host: 'outbox' | 'app',
+  ) {}
 
   intercept(_context: ExecutionContext, next: CallHandler): Observable<unknown> {
     // @Transactional() on intercept() would wrap only the creation of the Observable; the
     // transaction must span the handler's whole run, so it wraps the awaited stream.
-    return defer(() =>
-      this.txHost.withTransaction(() => lastValueFrom(next.handle(), { defaultValue: undefined })),
-    );
+    return defer(async () => {
+      // Our adapter wakes the relays itself; the app's transaction host has no such hook.
+      const opens = this.host === 'app' && !this.txHost.isTransactionActive();
+      let tx: object | undefined;
+      const result = await this.txHost.withTransaction(() => {
+        tx = this.txHost.tx as object;
+        return lastValueFrom(next.handle(), { defaultValue: undefined });
+      });
+      if (opens && tx) this.signals.settled(tx, true);
+      return result;
+    });
   }
 }

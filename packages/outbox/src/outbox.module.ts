@@ -5,14 +5,21 @@ import { createDriver } from './drivers/create-driver';
 import type { OutboxDriver } from './drivers/outbox-driver.interface';
 import type { OutboxModuleOptions } from './interfaces/module-options.interface';
 import { resolveOutboxOptions, type ResolvedOutboxOptions } from './options/module-options';
-import { OUTBOX_DRIVER, OUTBOX_STORE, RESOLVED_OUTBOX_OPTIONS } from './outbox.constants';
+import {
+  OUTBOX_DRIVER,
+  OUTBOX_STORE,
+  OUTBOX_TRANSACTION_HOST,
+  RESOLVED_OUTBOX_OPTIONS,
+} from './outbox.constants';
 import { OutboxInterceptor } from './outbox.interceptor';
 import {
   ConfigurableOutboxModule,
   OUTBOX_ASYNC_OPTIONS_TYPE,
   OUTBOX_MODULE_OPTIONS,
   OUTBOX_OPTIONS_TYPE,
+  type OutboxModuleExtras,
 } from './outbox.module-definition';
+import { InvalidOutboxOptionsError } from './errors';
 import { Outbox } from './outbox.service';
 import { OutboxPublisher } from './relay/outbox-publisher';
 import { OutboxRelay } from './relay/outbox-relay';
@@ -43,15 +50,23 @@ class OutboxCoreModule {}
 @Module({})
 export class OutboxModule extends ConfigurableOutboxModule {
   static override forRoot(options: typeof OUTBOX_OPTIONS_TYPE): DynamicModule {
-    return assemble(super.forRoot(options));
+    return assemble(super.forRoot(options), options.transactionHost);
   }
 
   static override forRootAsync(options: typeof OUTBOX_ASYNC_OPTIONS_TYPE): DynamicModule {
-    return assemble(super.forRootAsync(options));
+    return assemble(super.forRootAsync(options), options.transactionHost);
   }
 }
 
-function assemble(base: DynamicModule): DynamicModule {
+function assemble(
+  base: DynamicModule,
+  transactionHost: OutboxModuleExtras['transactionHost'] = 'outbox',
+): DynamicModule {
+  if (transactionHost !== 'outbox' && transactionHost !== 'app') {
+    throw new InvalidOutboxOptionsError(
+      `transactionHost must be 'outbox' or 'app', got ${JSON.stringify(transactionHost)}`,
+    );
+  }
   const core: DynamicModule = {
     module: OutboxCoreModule,
     imports: base.imports ?? [],
@@ -68,16 +83,26 @@ function assemble(base: DynamicModule): DynamicModule {
         useFactory: (options: ResolvedOutboxOptions) => createDriver(options.database),
       },
       OutboxSignals,
+      { provide: OUTBOX_TRANSACTION_HOST, useValue: transactionHost },
     ],
-    exports: [RESOLVED_OUTBOX_OPTIONS, OUTBOX_DRIVER, OutboxSignals],
+    exports: [RESOLVED_OUTBOX_OPTIONS, OUTBOX_DRIVER, OutboxSignals, OUTBOX_TRANSACTION_HOST],
   };
-  const transactions = ClsModule.registerPlugins([
-    new ClsPluginTransactional({ imports: [core], adapter: new OutboxTransactionalAdapter() }),
-  ]);
+  // With 'app', the app's own plugin provides TransactionHost (global, like ours).
+  const transactions =
+    transactionHost === 'outbox'
+      ? [
+          ClsModule.registerPlugins([
+            new ClsPluginTransactional({
+              imports: [core],
+              adapter: new OutboxTransactionalAdapter(),
+            }),
+          ]),
+        ]
+      : [];
   return {
     module: base.module,
     global: base.global,
-    imports: [core, transactions],
+    imports: [core, ...transactions],
     providers: [
       {
         provide: OUTBOX_STORE,

@@ -1,6 +1,7 @@
 import type { PGlite } from '@electric-sql/pglite';
 import type { Duration } from '@conveyor/tasks';
 import type { Pool } from 'pg';
+import type { DataSource } from 'typeorm';
 
 /** Tuning of the relay that moves committed outbox rows into BullMQ. */
 export interface OutboxRelayOptions {
@@ -25,7 +26,7 @@ export interface OutboxRelayOptions {
 }
 
 /**
- * Options of `OutboxModule.forRoot()`. Give one of `url`, `pool` or `pglite`; with none, the
+ * Options of `OutboxModule.forRoot()`. Give one of `url`, `pool`, `pglite` or `typeorm`; with none, the
  * outbox lives in an in-memory PGlite database.
  */
 export interface OutboxModuleOptions {
@@ -39,6 +40,12 @@ export interface OutboxModuleOptions {
    * given.
    */
   pglite?: PGlite | { dataDir?: string };
+  /**
+   * A TypeORM `DataSource` on PostgreSQL, initialised; the relay uses its pool. Pair it with
+   * `transactionHost: 'app'` and the app's `TransactionalAdapterTypeOrm`, so the outbox
+   * writes in the app's TypeORM transactions.
+   */
+  typeorm?: DataSource;
   /** Outbox table, optionally schema-qualified (`app.outbox`). @default 'conveyor_outbox' */
   table?: string;
   /**

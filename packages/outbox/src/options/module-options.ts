@@ -1,17 +1,19 @@
 import type { PGlite } from '@electric-sql/pglite';
 import { checkKnownKeys, type Fail, parseDuration } from '@conveyor/tasks';
 import type { Pool } from 'pg';
+import type { DataSource } from 'typeorm';
 import { InvalidOutboxOptionsError } from '../errors';
 import type { OutboxModuleOptions } from '../interfaces/module-options.interface';
 import { DEFAULT_OUTBOX_TABLE } from '../outbox.constants';
 
-const MODULE_KEYS = ['url', 'pool', 'pglite', 'table', 'createTable', 'notify', 'relay'];
+const MODULE_KEYS = ['url', 'pool', 'pglite', 'typeorm', 'table', 'createTable', 'notify', 'relay'];
 const RELAY_KEYS = ['batchSize', 'pollInterval', 'retryDelay', 'maxBackoff', 'retention', 'listen'];
 const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
 
 export type ResolvedDatabase =
   | { kind: 'pg'; url: string; pool?: undefined }
   | { kind: 'pg'; pool: Pool; url?: undefined }
+  | { kind: 'typeorm'; dataSource: DataSource }
   | { kind: 'pglite'; instance: PGlite }
   | { kind: 'pglite'; dataDir?: string; instance?: undefined };
 
@@ -45,10 +47,19 @@ export function resolveOutboxOptions(options: OutboxModuleOptions): ResolvedOutb
   if (typeof options !== 'object' || options === null) fail('options must be an object');
   checkKnownKeys(options as Record<string, unknown>, MODULE_KEYS, '', fail);
 
-  const given = (['url', 'pool', 'pglite'] as const).filter((k) => options[k] !== undefined);
-  if (given.length > 1) fail(`give one of url, pool or pglite, not ${given.join(' and ')}`);
+  const given = (['url', 'pool', 'pglite', 'typeorm'] as const).filter(
+    (k) => options[k] !== undefined,
+  );
+  if (given.length > 1)
+    fail(`give one of url, pool, pglite or typeorm, not ${given.join(' and ')}`);
   let database: ResolvedDatabase;
-  if (options.url !== undefined) {
+  if (options.typeorm !== undefined) {
+    const dataSource = options.typeorm as { options?: { type?: unknown } };
+    if (dataSource?.options?.type !== 'postgres') {
+      fail('typeorm must be a TypeORM DataSource with type: "postgres"');
+    }
+    database = { kind: 'typeorm', dataSource: options.typeorm };
+  } else if (options.url !== undefined) {
     if (typeof options.url !== 'string' || !/^postgres(ql)?:\/\//.test(options.url)) {
       fail('url must be a postgres:// or postgresql:// connection string');
     }

@@ -24,6 +24,10 @@ interface RowRecord {
 
 const COLUMNS = 6;
 
+interface AnyQueryable {
+  query(sql: string, params?: unknown[]): Promise<unknown>;
+}
+
 /**
  * `OutboxStore` in plain PostgreSQL SQL, over `pg` or PGlite. JSON goes in as text cast to
  * jsonb (`pg` would turn a top-level array into a PostgreSQL array), ids come back as text
@@ -69,10 +73,15 @@ export class SqlOutboxStore implements OutboxStore {
       const n = i * COLUMNS;
       return `($${n + 1}, $${n + 2}, $${n + 3}, $${n + 4}::text::jsonb, $${n + 5}::text::jsonb, $${n + 6}::text::jsonb)`;
     });
-    const { rows: ids } = await tx.query<{ id: string }>(
+    // The app's own transaction host (TypeORM's EntityManager) answers with the rows array
+    // where pg and PGlite answer with { rows }.
+    const result: unknown = await (tx as AnyQueryable).query(
       `INSERT INTO ${this.table} (kind, name, queue, payload, options, trace) VALUES ${values.join(', ')} RETURNING id::text AS id`,
       params,
     );
+    const ids = (Array.isArray(result) ? result : (result as { rows: unknown[] }).rows) as {
+      id: string;
+    }[];
     this.signals.markWritten(tx);
     return ids.map((r) => r.id);
   }
