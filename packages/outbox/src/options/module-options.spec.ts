@@ -43,11 +43,15 @@ describe('resolveOutboxOptions', () => {
     [{ tabel: 'x' }, /unknown option tabel \(did you mean 'table'\?\)/],
     [{ relay: { pollInterva: '1s' } }, /unknown option relay.pollInterva/],
     [{ url: 'mysql://x' }, /url must be a postgres/],
-    [{ url: 'postgres://x', pglite: {} }, /give one of url, pool or pglite, not url and pglite/],
+    [
+      { url: 'postgres://x', pglite: {} },
+      /give one of url, pool, pglite or typeorm, not url and pglite/,
+    ],
     [{ table: 'drop table x;' }, /table must be a name or schema.name/],
     [{ relay: { batchSize: 0 } }, /relay.batchSize must be an integer/],
     [{ relay: { pollInterval: 'soon' } }, /relay.pollInterval/],
     [{ notify: 'yes' }, /notify must be true or false/],
+    [{ typeorm: { options: { type: 'mysql' } } }, /typeorm must be a TypeORM DataSource with type/],
   ])('rejects %j with a message naming the option', (options, message) => {
     const attempt = () => resolveOutboxOptions(options as never);
     expect(attempt).toThrow(InvalidOutboxOptionsError);
