@@ -1,3 +1,6 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Test } from '@nestjs/testing';
 import { TransactionHost } from '@nestjs-cls/transactional';
 import {
@@ -65,5 +68,41 @@ describe('OutboxModule configuration', () => {
     }).compile();
     await expect(attempt).rejects.toBeInstanceOf(InvalidOutboxOptionsError);
     await expect(attempt).rejects.toThrow(/did you mean 'table'/);
+  });
+
+  it('keeps rows in a PGlite data folder it creates, across a restart', async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'conveyor-outbox-'));
+    const prefix = uniquePrefix();
+    const boot = async () => {
+      const moduleRef = await Test.createTestingModule({
+        imports: [
+          TasksModule.forRoot({ connection: REDIS_URL, prefix, workers: 'none' }),
+          OutboxModule.forRoot({ pglite: { dataDir } }),
+        ],
+        providers: [Seen, OrderTasks],
+      }).compile();
+      moduleRef.useLogger(false);
+      await moduleRef.init();
+      return moduleRef;
+    };
+    try {
+      const first = await boot();
+      const txHost = first.get<TransactionHost<OutboxTransactionalAdapter>>(TransactionHost);
+      await txHost.withTransaction(() =>
+        first.get(Outbox).enqueue(SendConfirmation, { orderId: 'kept' }),
+      );
+      // Rows survive a restart on the same folder (the module wrote them through and closed it).
+      await first.close();
+      const second = await boot();
+      try {
+        expect(await second.get(OutboxRelay).stats()).toMatchObject({ pending: 1 });
+        expect(await second.get(OutboxRelay).drain()).toBe(1);
+      } finally {
+        await second.close();
+      }
+    } finally {
+      await rm(dataDir, { recursive: true, force: true });
+      await deletePrefix(prefix);
+    }
   });
 });
