@@ -115,4 +115,27 @@ describe('relays on PostgreSQL', () => {
     await new Promise((resolve) => setTimeout(resolve, 300));
     expect((await relay.get(OutboxRelay).stats()).pending).toBe(1);
   });
+
+  it('stops cleanly mid-stream: a row is marked published only if its job exists', async () => {
+    const table = uniqueTable();
+    const prefix = uniquePrefix();
+    const writer = await start(table, prefix, false);
+    const relay = await start(table, prefix, { batchSize: 5, pollInterval: '10ms' });
+    const ids = Array.from({ length: 60 }, (_, i) => `s-${i}`);
+    await commitOrders(writer, ids);
+    await relay.close(); // while it is working through the backlog
+    const published = await sql.query<{ order_id: string }>(
+      `SELECT payload->>'orderId' AS order_id FROM "${table}" WHERE published_at IS NOT NULL`,
+    );
+    const queue = rawQueue(prefix, 'default');
+    try {
+      const jobs = await queue.getJobs(['waiting']);
+      const inRedis = new Set(jobs.map((job) => (job.data as { orderId: string }).orderId));
+      for (const { order_id } of published) expect(inRedis.has(order_id)).toBe(true);
+      // What the relay did not finish stays pending for the next one.
+      expect(await writer.get(OutboxRelay).drain()).toBe(ids.length - published.length);
+    } finally {
+      await closeRawQueue(queue);
+    }
+  });
 });
