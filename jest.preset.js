@@ -6,7 +6,9 @@
 // module system cannot on Node < 24.9, and Jest's own ESM mode cannot load CommonJS packages
 // that require Nest (nestjs-cls, for one). So inside Jest, SWC also compiles those ESM
 // packages to CommonJS; `import.meta.url` becomes the file's own URL, dynamic `import()` a
-// `require`. Production code runs the packages untouched.
+// `require`. Production code runs the packages untouched. PGlite's CommonJS build (`.cjs`)
+// still loads its WebAssembly and Node built-ins with `import()`, which Jest's VM refuses, so
+// `.cjs` files of the listed packages go through SWC too.
 const path = require('node:path');
 
 const root = __dirname;
@@ -43,7 +45,7 @@ module.exports = {
         sourceMaps: 'inline',
       },
     ],
-    '^.+\\.m?js$': [
+    '^.+\\.[cm]?js$': [
       '@swc/jest',
       {
         jsc: { target: 'es2022', parser: { syntax: 'ecmascript' } },

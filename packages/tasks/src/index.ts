@@ -36,3 +36,9 @@ export type {
 } from './interfaces/task-options.interface';
 export type { PayloadOf, ResultOf, TaskRef } from './interfaces/task-ref.interface';
 export * from './errors';
+
+// Shared with @conveyor/outbox so that writing a job to the outbox runs exactly the checks of
+// TaskProducer.enqueue. Internal: not part of the stable API.
+export { validatePayload } from './payload/validate-payload';
+export { buildJobOptions } from './producer/job-options';
+export { checkKnownKeys, parseDuration, type Fail } from './options/validation';

@@ -51,6 +51,11 @@ export class TasksRegistry {
     return [...this.tasks.values()];
   }
 
+  /** Tasks with a handler in this app that subscribe to `event` (`@Task(ref, { on })`). */
+  subscribers(event: string): RegisteredTask[] {
+    return this.all().filter((task) => task.options.on.includes(event));
+  }
+
   /** Queues that at least one handler in this process routes to. */
   handledQueues(): Set<string> {
     return new Set(this.all().map((task) => task.options.queue));

@@ -94,10 +94,15 @@ export interface TaskOptions<P = unknown> extends TaskHooks {
    * key, so one busy key cannot take every worker.
    */
   concurrencyKey?: (payload: P) => string;
+  /**
+   * Outbox events this task subscribes to: `Outbox.emit('order.created', payload)` enqueues
+   * one job of this task per emitted event. @default none
+   */
+  on?: string | readonly string[];
 }
 
 /** Options that apply to every task unless the task sets its own. */
 export type TaskDefaults = Omit<
   TaskOptions,
-  'schema' | 'lock' | 'concurrencyKey' | 'singleton' | keyof TaskHooks
+  'schema' | 'on' | 'lock' | 'concurrencyKey' | 'singleton' | keyof TaskHooks
 >;

@@ -42,9 +42,11 @@ const TASK_OPTION_KEYS = [
   'onSuccess',
   'onFailure',
   'onDeadLetter',
+  'on',
 ] as const satisfies readonly (keyof TaskOptions)[];
 const PER_TASK_ONLY = [
   'schema',
+  'on',
   'lock',
   'concurrencyKey',
   'singleton',
@@ -75,6 +77,8 @@ export interface ResolvedTaskOptions {
   maxConcurrent?: number;
   rateLimit?: { max: number; perMs: number };
   hooks: TaskHooks;
+  /** Outbox events this task subscribes to (see `Outbox.emit`); empty when none. */
+  on: readonly string[];
 }
 
 const BUILT_IN_DEFAULTS: TaskOptions = {
@@ -112,6 +116,7 @@ export function checkQueueName(name: unknown, path: string, fail: Fail): string 
 export function checkTaskOptions(options: unknown, path: string, fail: Fail, perTask = true): void {
   if (options === undefined) return;
   const o = checkObject(options, path || 'options', fail);
+  // Defaults carry nothing that belongs to one task: schema, subscriptions, locks, hooks.
   checkKnownKeys(
     o,
     perTask ? TASK_OPTION_KEYS : TASK_OPTION_KEYS.filter((k) => !PER_TASK_ONLY.includes(k)),
@@ -162,6 +167,7 @@ export function checkTaskOptions(options: unknown, path: string, fail: Fail, per
       `${at('schema')} must implement Standard Schema (zod, valibot, arktype, …), got ${describe(o.schema)}`,
     );
   }
+  if (o.on !== undefined) checkEventNames(o.on, at('on'), fail);
   if (o.backoff !== undefined) {
     const b = checkObject(o.backoff, at('backoff'), fail);
     checkKnownKeys(b, BACKOFF_KEYS, at('backoff'), fail);
@@ -229,6 +235,7 @@ export function resolveTaskOptions(
       onFailure: merged.onFailure,
       onDeadLetter: merged.onDeadLetter,
     },
+    on: merged.on === undefined ? [] : [...new Set([merged.on].flat())],
   };
 }
 
@@ -256,6 +263,19 @@ export function checkRateLimit(
   };
   if (limit.perMs === 0) fail(`${path}.per must be greater than 0`);
   return limit;
+}
+
+/** Event names follow the task-name rules: no ':' or spaces, so they can be part of job ids. */
+function checkEventNames(value: unknown, path: string, fail: Fail): void {
+  const names = Array.isArray(value) ? value : [value];
+  if (Array.isArray(value) && value.length === 0) fail(`${path} must name at least one event`);
+  for (const name of names) {
+    if (typeof name !== 'string' || !TASK_NAME_PATTERN.test(name)) {
+      fail(
+        `${path} must be an event name or a list of them (1–200 characters of letters, digits and . _ - /); got ${describe(name)}`,
+      );
+    }
+  }
 }
 
 function toBullKeepJobs(value: KeepJobs, path: string, fail: Fail): BullKeepJobs | boolean {

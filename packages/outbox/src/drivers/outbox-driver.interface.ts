@@ -1,0 +1,37 @@
+/**
+ * What app code gets from `TransactionHost.tx`: the `pg` `PoolClient` (or `Pool` outside a
+ * transaction) or the PGlite `Transaction` (or `PGlite`), typed as the `query` both share.
+ */
+export interface OutboxTx {
+  query<R = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<{ rows: R[] }>;
+}
+
+/** Options of one transaction opened through `TransactionHost`. */
+export interface OutboxTxOptions {
+  isolationLevel?: 'read committed' | 'repeatable read' | 'serializable';
+}
+
+/** The database under the outbox: `pg` or PGlite. Internal seam between store and adapter. */
+export interface OutboxDriver {
+  readonly kind: 'pg' | 'pglite';
+  /** Autocommit queries: the pool or the PGlite instance. */
+  readonly executor: OutboxTx;
+  /** Runs `fn` in a new transaction; commits when it resolves, rolls back when it throws. */
+  transaction<T>(fn: (tx: OutboxTx) => Promise<T>, options?: OutboxTxOptions): Promise<T>;
+  /** Serialises schema changes across processes (no-op where there is one process). */
+  withSchemaLock<T>(fn: (tx: OutboxTx) => Promise<T>): Promise<T>;
+  /** `NOTIFY channel` outside any app transaction; absent where it cannot reach others. */
+  notify?(channel: string): Promise<void>;
+  /** `LISTEN channel` on a dedicated connection; resolves to a function that stops it. */
+  listen?(channel: string, onNotify: () => void): Promise<() => Promise<void>>;
+  close(): Promise<void>;
+}
+
+export function isolationSql(options: OutboxTxOptions | undefined): string {
+  const level = options?.isolationLevel;
+  if (level === undefined) return '';
+  if (!['read committed', 'repeatable read', 'serializable'].includes(level)) {
+    throw new TypeError(`unknown isolation level ${JSON.stringify(level)}`);
+  }
+  return ` ISOLATION LEVEL ${level.toUpperCase()}`;
+}

@@ -1,0 +1,112 @@
+import { Logger } from '@nestjs/common';
+import type { Client, ClientConfig, Pool } from 'pg';
+import {
+  isolationSql,
+  type OutboxDriver,
+  type OutboxTx,
+  type OutboxTxOptions,
+} from './outbox-driver.interface';
+
+/** PostgreSQL through node-postgres. Closes the pool only if it created it. */
+export class PgDriver implements OutboxDriver {
+  readonly kind = 'pg';
+  private readonly logger = new Logger('ConveyorOutbox');
+  private closed = false;
+
+  private constructor(
+    private readonly pool: Pool,
+    private readonly ownsPool: boolean,
+    private readonly ClientClass: typeof Client,
+  ) {}
+
+  static async create(source: { url?: string; pool?: Pool }): Promise<PgDriver> {
+    const pg = await import('pg');
+    const pool = source.pool ?? new pg.Pool({ connectionString: source.url, max: 10 });
+    if (!source.pool) pool.on('error', () => undefined); // idle-client errors; queries report their own
+    return new PgDriver(pool, !source.pool, pg.Client);
+  }
+
+  get executor(): OutboxTx {
+    return this.pool as unknown as OutboxTx;
+  }
+
+  async transaction<T>(fn: (tx: OutboxTx) => Promise<T>, options?: OutboxTxOptions): Promise<T> {
+    const client = await this.pool.connect();
+    let broken: Error | undefined;
+    try {
+      await client.query(`BEGIN${isolationSql(options)}`);
+      const result = await fn(client as unknown as OutboxTx);
+      await client.query('COMMIT');
+      return result;
+    } catch (error) {
+      await client.query('ROLLBACK').catch((rollbackError: Error) => {
+        broken = rollbackError; // a connection that cannot roll back must not go back to the pool
+      });
+      throw error;
+    } finally {
+      client.release(broken);
+    }
+  }
+
+  withSchemaLock<T>(fn: (tx: OutboxTx) => Promise<T>): Promise<T> {
+    return this.transaction(async (tx) => {
+      // CREATE … IF NOT EXISTS races between processes; one at a time.
+      await tx.query(`SELECT pg_advisory_xact_lock(hashtext('conveyor_outbox_schema'))`);
+      return fn(tx);
+    });
+  }
+
+  async notify(channel: string): Promise<void> {
+    await this.pool.query(`NOTIFY "${channel}"`);
+  }
+
+  async listen(channel: string, onNotify: () => void): Promise<() => Promise<void>> {
+    let client: Client | undefined;
+    let stopped = false;
+    let retry: NodeJS.Timeout | undefined;
+    let delay = 500;
+    const config = (this.pool as unknown as { options: ClientConfig }).options;
+    const connect = async (): Promise<void> => {
+      const c = new this.ClientClass(config);
+      client = c;
+      const reconnect = (error?: Error) => {
+        if (stopped || client !== c) return;
+        client = undefined;
+        if (error)
+          this.logger.warn(
+            `outbox LISTEN connection lost (${error.message}); polling until it is back`,
+          );
+        void c.end().catch(() => undefined);
+        retry = setTimeout(() => void connect().catch(() => reconnect()), delay);
+        delay = Math.min(delay * 2, 30_000);
+      };
+      c.on('error', reconnect);
+      c.on('end', () => reconnect());
+      c.on('notification', (message) => {
+        if (message.channel === channel) onNotify();
+      });
+      try {
+        await c.connect();
+        await c.query(`LISTEN "${channel}"`);
+        delay = 500;
+        onNotify(); // anything committed while we were not listening
+      } catch (error) {
+        reconnect(error as Error);
+      }
+    };
+    await connect();
+    return async () => {
+      stopped = true;
+      clearTimeout(retry);
+      const c = client;
+      client = undefined;
+      await c?.end().catch(() => undefined);
+    };
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.ownsPool) await this.pool.end();
+  }
+}

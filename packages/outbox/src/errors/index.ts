@@ -1,0 +1,3 @@
+export * from './invalid-event.error';
+export * from './invalid-outbox-options.error';
+export * from './no-transaction.error';

@@ -1,0 +1,64 @@
+import type { PGlite } from '@electric-sql/pglite';
+import type { Duration } from '@conveyor/tasks';
+import type { Pool } from 'pg';
+import type { DataSource } from 'typeorm';
+
+/** Tuning of the relay that moves committed outbox rows into BullMQ. */
+export interface OutboxRelayOptions {
+  /** Rows claimed (and published in one `addBulk` per queue) per transaction. @default 100 */
+  batchSize?: number;
+  /** How often to look for rows when no notification arrives. @default '1s' */
+  pollInterval?: Duration;
+  /**
+   * Delay before a row that failed to publish is tried again; it doubles with each failure up
+   * to `maxBackoff`. The relay itself waits the same way after a failed batch. @default '1s'
+   */
+  retryDelay?: Duration;
+  /** Upper bound of both backoffs. @default '30s' */
+  maxBackoff?: Duration;
+  /** Delete published rows older than this, in batches; `false` keeps them. @default '7d' */
+  retention?: Duration | false;
+  /**
+   * Wake on PostgreSQL `LISTEN/NOTIFY` (a dedicated connection; not through PgBouncer in
+   * transaction mode). Polling still runs. Ignored on PGlite. @default true
+   */
+  listen?: boolean;
+}
+
+/**
+ * Options of `OutboxModule.forRoot()`. Give one of `url`, `pool`, `pglite` or `typeorm`; with none, the
+ * outbox lives in an in-memory PGlite database.
+ */
+export interface OutboxModuleOptions {
+  /** PostgreSQL connection string; the module owns and closes its `pg` pool. */
+  url?: string;
+  /** A `pg` pool the app owns (and closes). */
+  pool?: Pool;
+  /**
+   * Embedded PostgreSQL: a `PGlite` instance the app owns, or `{ dataDir }` for one the module
+   * creates (in memory when `dataDir` is omitted). The default when neither `url` nor `pool` is
+   * given.
+   */
+  pglite?: PGlite | { dataDir?: string };
+  /**
+   * A TypeORM `DataSource` on PostgreSQL, initialised; the relay uses its pool. Pair it with
+   * `transactionHost: 'app'` and the app's `TransactionalAdapterTypeOrm`, so the outbox
+   * writes in the app's TypeORM transactions.
+   */
+  typeorm?: DataSource;
+  /** Outbox table, optionally schema-qualified (`app.outbox`). @default 'conveyor_outbox' */
+  table?: string;
+  /**
+   * Create the table and its indexes at startup (idempotent). When `false`, apply
+   * `sql/conveyor_outbox.sql` from this package in your migrations.
+   * @default true on PGlite, false on PostgreSQL
+   */
+  createTable?: boolean;
+  /**
+   * Send a `NOTIFY` (coalesced, on its own connection, after commit) so relays in other
+   * processes wake at once. @default true
+   */
+  notify?: boolean;
+  /** Run the relay in this process: `true` or its options. @default false */
+  relay?: boolean | OutboxRelayOptions;
+}

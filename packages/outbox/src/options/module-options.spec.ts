@@ -1,0 +1,60 @@
+import { InvalidOutboxOptionsError } from '../errors';
+import { resolveOutboxOptions } from './module-options';
+
+describe('resolveOutboxOptions', () => {
+  it('defaults to an in-memory PGlite, the conveyor_outbox table, created at startup, no relay', () => {
+    expect(resolveOutboxOptions({})).toEqual({
+      database: { kind: 'pglite', dataDir: undefined },
+      table: '"conveyor_outbox"',
+      tableName: 'conveyor_outbox',
+      channel: 'conveyor_outbox_wake',
+      createTable: true,
+      notify: true,
+      relay: false,
+    });
+  });
+
+  it('leaves the schema to migrations on PostgreSQL unless createTable is set', () => {
+    const options = resolveOutboxOptions({ url: 'postgresql://u@h/db', table: 'app.events' });
+    expect(options).toMatchObject({
+      database: { kind: 'pg', url: 'postgresql://u@h/db' },
+      table: '"app"."events"',
+      channel: 'app_events_wake',
+      createTable: false,
+    });
+  });
+
+  it('fills relay defaults and converts durations', () => {
+    expect(resolveOutboxOptions({ relay: true }).relay).toEqual({
+      batchSize: 100,
+      pollIntervalMs: 1_000,
+      retryDelayMs: 1_000,
+      maxBackoffMs: 30_000,
+      retentionMs: 7 * 86_400_000,
+      listen: true,
+    });
+    expect(
+      resolveOutboxOptions({ relay: { pollInterval: '250ms', retention: false, batchSize: 5 } })
+        .relay,
+    ).toMatchObject({ pollIntervalMs: 250, retentionMs: false, batchSize: 5 });
+  });
+
+  it.each([
+    [{ tabel: 'x' }, /unknown option tabel \(did you mean 'table'\?\)/],
+    [{ relay: { pollInterva: '1s' } }, /unknown option relay.pollInterva/],
+    [{ url: 'mysql://x' }, /url must be a postgres/],
+    [
+      { url: 'postgres://x', pglite: {} },
+      /give one of url, pool, pglite or typeorm, not url and pglite/,
+    ],
+    [{ table: 'drop table x;' }, /table must be a name or schema.name/],
+    [{ relay: { batchSize: 0 } }, /relay.batchSize must be an integer/],
+    [{ relay: { pollInterval: 'soon' } }, /relay.pollInterval/],
+    [{ notify: 'yes' }, /notify must be true or false/],
+    [{ typeorm: { options: { type: 'mysql' } } }, /typeorm must be a TypeORM DataSource with type/],
+  ])('rejects %j with a message naming the option', (options, message) => {
+    const attempt = () => resolveOutboxOptions(options as never);
+    expect(attempt).toThrow(InvalidOutboxOptionsError);
+    expect(attempt).toThrow(message);
+  });
+});

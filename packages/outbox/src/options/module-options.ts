@@ -1,0 +1,136 @@
+import type { PGlite } from '@electric-sql/pglite';
+import { checkKnownKeys, type Fail, parseDuration } from '@conveyor/tasks';
+import type { Pool } from 'pg';
+import type { DataSource } from 'typeorm';
+import { InvalidOutboxOptionsError } from '../errors';
+import type { OutboxModuleOptions } from '../interfaces/module-options.interface';
+import { DEFAULT_OUTBOX_TABLE } from '../outbox.constants';
+
+const MODULE_KEYS = ['url', 'pool', 'pglite', 'typeorm', 'table', 'createTable', 'notify', 'relay'];
+const RELAY_KEYS = ['batchSize', 'pollInterval', 'retryDelay', 'maxBackoff', 'retention', 'listen'];
+const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
+
+export type ResolvedDatabase =
+  | { kind: 'pg'; url: string; pool?: undefined }
+  | { kind: 'pg'; pool: Pool; url?: undefined }
+  | { kind: 'typeorm'; dataSource: DataSource }
+  | { kind: 'pglite'; instance: PGlite }
+  | { kind: 'pglite'; dataDir?: string; instance?: undefined };
+
+export interface ResolvedRelayOptions {
+  batchSize: number;
+  pollIntervalMs: number;
+  retryDelayMs: number;
+  maxBackoffMs: number;
+  retentionMs: number | false;
+  listen: boolean;
+}
+
+/** Module options checked once at startup, with defaults applied. */
+export interface ResolvedOutboxOptions {
+  database: ResolvedDatabase;
+  /** The table as written in SQL: each part double-quoted. */
+  table: string;
+  /** The table name as given, for messages and derived names. */
+  tableName: string;
+  /** `LISTEN/NOTIFY` channel, derived from the table name. */
+  channel: string;
+  createTable: boolean;
+  notify: boolean;
+  relay: ResolvedRelayOptions | false;
+}
+
+export function resolveOutboxOptions(options: OutboxModuleOptions): ResolvedOutboxOptions {
+  const fail: Fail = (problem) => {
+    throw new InvalidOutboxOptionsError(problem);
+  };
+  if (typeof options !== 'object' || options === null) fail('options must be an object');
+  checkKnownKeys(options as Record<string, unknown>, MODULE_KEYS, '', fail);
+
+  const given = (['url', 'pool', 'pglite', 'typeorm'] as const).filter(
+    (k) => options[k] !== undefined,
+  );
+  if (given.length > 1)
+    fail(`give one of url, pool, pglite or typeorm, not ${given.join(' and ')}`);
+  let database: ResolvedDatabase;
+  if (options.typeorm !== undefined) {
+    const dataSource = options.typeorm as { options?: { type?: unknown } };
+    if (dataSource?.options?.type !== 'postgres') {
+      fail('typeorm must be a TypeORM DataSource with type: "postgres"');
+    }
+    database = { kind: 'typeorm', dataSource: options.typeorm };
+  } else if (options.url !== undefined) {
+    if (typeof options.url !== 'string' || !/^postgres(ql)?:\/\//.test(options.url)) {
+      fail('url must be a postgres:// or postgresql:// connection string');
+    }
+    database = { kind: 'pg', url: options.url };
+  } else if (options.pool !== undefined) {
+    if (typeof (options.pool as { connect?: unknown }).connect !== 'function') {
+      fail('pool must be a pg Pool');
+    }
+    database = { kind: 'pg', pool: options.pool };
+  } else if (options.pglite && typeof (options.pglite as PGlite).query === 'function') {
+    database = { kind: 'pglite', instance: options.pglite as PGlite };
+  } else {
+    const p = (options.pglite ?? {}) as Record<string, unknown>;
+    checkKnownKeys(p, ['dataDir'], 'pglite', fail);
+    if (p.dataDir !== undefined && typeof p.dataDir !== 'string') {
+      fail('pglite.dataDir must be a folder path');
+    }
+    database = { kind: 'pglite', dataDir: p.dataDir as string | undefined };
+  }
+
+  const tableName = options.table ?? DEFAULT_OUTBOX_TABLE;
+  const parts = typeof tableName === 'string' ? tableName.split('.') : [];
+  if (parts.length < 1 || parts.length > 2 || !parts.every((p) => IDENTIFIER.test(p))) {
+    fail(
+      `table must be a name or schema.name of letters, digits and _ (up to 63 each), got ${JSON.stringify(tableName)}`,
+    );
+  }
+  for (const key of ['createTable', 'notify'] as const) {
+    if (options[key] !== undefined && typeof options[key] !== 'boolean') {
+      fail(`${key} must be true or false`);
+    }
+  }
+
+  return {
+    database,
+    table: parts.map((p) => `"${p}"`).join('.'),
+    tableName,
+    channel: `${parts.join('_')}_wake`.slice(0, 63),
+    createTable: options.createTable ?? database.kind === 'pglite',
+    notify: options.notify ?? true,
+    relay: resolveRelay(options.relay, fail),
+  };
+}
+
+function resolveRelay(
+  value: OutboxModuleOptions['relay'],
+  fail: Fail,
+): ResolvedRelayOptions | false {
+  if (value === undefined || value === false) return false;
+  const o = value === true ? {} : value;
+  if (typeof o !== 'object' || o === null) fail('relay must be true, false or an options object');
+  checkKnownKeys(o as Record<string, unknown>, RELAY_KEYS, 'relay', fail);
+  const batchSize = o.batchSize ?? 100;
+  if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > 10_000) {
+    fail(`relay.batchSize must be an integer from 1 to 10000, got ${String(batchSize)}`);
+  }
+  const positive = (v: unknown, path: string, fallback: number) => {
+    const ms = v === undefined ? fallback : parseDuration(v, path, fail);
+    if (ms <= 0) fail(`${path} must be greater than 0`);
+    return ms;
+  };
+  if (o.listen !== undefined && typeof o.listen !== 'boolean') {
+    fail('relay.listen must be true or false');
+  }
+  return {
+    batchSize,
+    pollIntervalMs: positive(o.pollInterval, 'relay.pollInterval', 1_000),
+    retryDelayMs: positive(o.retryDelay, 'relay.retryDelay', 1_000),
+    maxBackoffMs: positive(o.maxBackoff, 'relay.maxBackoff', 30_000),
+    retentionMs:
+      o.retention === false ? false : positive(o.retention, 'relay.retention', 7 * 86_400_000),
+    listen: o.listen ?? true,
+  };
+}

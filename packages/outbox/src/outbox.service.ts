@@ -1,0 +1,135 @@
+import { Inject, Injectable } from '@nestjs/common';
+import {
+  buildJobOptions,
+  type EnqueueOptions,
+  type TaskDefinition,
+  type TaskRef,
+  TasksRegistry,
+  UnknownTaskError,
+  validatePayload,
+} from '@conveyor/tasks';
+import type { JobsOptions } from 'bullmq';
+import { InvalidEventError, NoTransactionError } from './errors';
+import { OUTBOX_STORE } from './outbox.constants';
+import type { OutboxJob, OutboxStore } from './store/outbox-store.interface';
+
+const EVENT_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._\-/]{0,199}$/;
+
+/** What `Outbox.enqueue()` wrote: the row id and the BullMQ job id the relay will use. */
+export interface OutboxEntry {
+  id: string;
+  jobId: string;
+}
+
+/** What `Outbox.emit()` wrote: the row id (none without subscribers) and one job id each. */
+export interface OutboxEmission {
+  id: string | undefined;
+  jobIds: string[];
+}
+
+/**
+ * Writes jobs and events to the outbox table in the caller's database transaction; the relay
+ * publishes them to BullMQ after commit. A rolled-back transaction leaves no trace.
+ *
+ * @example
+ * @Post()
+ * @UseInterceptors(OutboxInterceptor)
+ * async create(@Body() dto: CreateOrder) {
+ *   const order = await this.orders.insert(dto); // through TransactionHost.tx
+ *   await this.outbox.enqueue(SendConfirmation, { orderId: order.id });
+ *   await this.outbox.emit('order.created', { orderId: order.id });
+ * }
+ */
+@Injectable()
+export class Outbox {
+  constructor(
+    private readonly registry: TasksRegistry,
+    @Inject(OUTBOX_STORE) private readonly store: OutboxStore,
+  ) {}
+
+  /**
+   * Records one job, with the typing and the checks of `TaskProducer.enqueue` (same typed
+   * errors; nothing is written when one is thrown). Throws `NoTransactionError` outside a
+   * transaction.
+   */
+  enqueue<P, R, H>(
+    task: TaskRef<P, R, H>,
+    payload: P,
+    options?: EnqueueOptions,
+  ): Promise<OutboxEntry>;
+  enqueue(task: string, payload: unknown, options?: EnqueueOptions): Promise<OutboxEntry>;
+  async enqueue(
+    task: TaskRef | string,
+    payload: unknown,
+    options?: EnqueueOptions,
+  ): Promise<OutboxEntry> {
+    this.requireTransaction('enqueue');
+    const definition = this.definition(task);
+    const job = toOutboxJob(
+      definition,
+      buildJobOptions(definition.name, definition.options, options),
+    );
+    await validatePayload(definition.name, payload, definition.options);
+    const [id] = await this.store.insert([
+      { kind: 'task', name: definition.name, queue: job.queue, payload, options: { job } },
+    ]);
+    return { id: id!, jobId: taskJobId(id!, job) };
+  }
+
+  /**
+   * Records a domain event, published as one job for every task that subscribes to it with
+   * `@Task(ref, { on: event })`. The payload must pass every subscriber's checks. With no
+   * subscriber, nothing is written.
+   */
+  async emit<P = unknown>(event: string, payload: P): Promise<OutboxEmission> {
+    this.requireTransaction('emit');
+    if (typeof event !== 'string' || !EVENT_NAME_PATTERN.test(event)) {
+      throw new InvalidEventError(
+        event,
+        'event names are 1–200 characters of letters, digits and . _ - /, starting with a letter or digit',
+      );
+    }
+    const subscribers = this.registry.subscribers(event);
+    const jobs: OutboxJob[] = [];
+    for (const task of subscribers) {
+      jobs.push(toOutboxJob(task, buildJobOptions(task.name, task.options, undefined)));
+      await validatePayload(task.name, payload, task.options);
+    }
+    if (jobs.length === 0) return { id: undefined, jobIds: [] };
+    const [id] = await this.store.insert([
+      { kind: 'event', name: event, queue: null, payload, options: { jobs } },
+    ]);
+    return { id: id!, jobIds: jobs.map((job) => eventJobId(id!, job)) };
+  }
+
+  private requireTransaction(operation: 'enqueue' | 'emit'): void {
+    if (!this.store.inTransaction()) throw new NoTransactionError(operation);
+  }
+
+  private definition(task: TaskRef | string): TaskDefinition {
+    if (typeof task !== 'string' && (typeof task !== 'object' || task === null)) {
+      throw new UnknownTaskError(String(task), this.registry.names());
+    }
+    return this.registry.definition(task);
+  }
+}
+
+/** Job options as stored: a delay becomes an absolute time, so publish lag does not add to it. */
+function toOutboxJob(definition: TaskDefinition, opts: JobsOptions): OutboxJob {
+  const { delay, ...rest } = opts;
+  const stored: OutboxJob['opts'] = { ...rest };
+  if (delay) stored.delayUntil = Date.now() + delay;
+  return { task: definition.name, queue: definition.options.queue, opts: stored };
+}
+
+/**
+ * Job ids derive from the row id, so a row published twice (relay died before marking it)
+ * is one job. Never a plain integer, never a ':'. A caller's own `jobId`/`idempotencyKey` wins.
+ */
+export function taskJobId(id: string, job: OutboxJob): string {
+  return job.opts.jobId ?? `outbox-${id}`;
+}
+
+export function eventJobId(id: string, job: OutboxJob): string {
+  return `outbox-${id}-${job.task}`;
+}

@@ -1,0 +1,89 @@
+import { Injectable } from '@nestjs/common';
+import { ConveyorQueues } from '@conveyor/tasks';
+import type { JobsOptions } from 'bullmq';
+import { eventJobId, taskJobId } from '../outbox.service';
+import type { OutboxRow } from '../store/outbox-store.interface';
+
+interface BulkJob {
+  rowId: string;
+  name: string;
+  data: unknown;
+  opts: JobsOptions;
+}
+
+/** Outcome of publishing one claimed batch. */
+export interface PublishOutcome {
+  published: string[];
+  failed: Array<{ ids: string[]; error: Error }>;
+}
+
+/**
+ * Turns claimed rows into BullMQ jobs: one `addBulk` per queue (one round trip each, run
+ * together). A row is published only when every job it implies was accepted.
+ */
+@Injectable()
+export class OutboxPublisher {
+  constructor(private readonly queues: ConveyorQueues) {}
+
+  async publish(rows: readonly OutboxRow[]): Promise<PublishOutcome> {
+    const byQueue = new Map<string, BulkJob[]>();
+    for (const row of rows) {
+      for (const job of jobsOf(row)) {
+        const list = byQueue.get(job.queue) ?? [];
+        list.push(job.bulk);
+        byQueue.set(job.queue, list);
+      }
+    }
+    const failedRows = new Map<string, Error>();
+    await Promise.all(
+      [...byQueue].map(async ([queue, jobs]) => {
+        const q = this.queues.queue(queue);
+        try {
+          await q.addBulk(jobs.map(({ name, data, opts }) => ({ name, data, opts })));
+        } catch (error) {
+          // With Redis up, one bad job fails the whole bulk: retry one by one so it does not
+          // hold back the rows beside it. With Redis down, each would fail the same way.
+          if (jobs.length === 1 || isConnectionError(error as Error)) {
+            for (const job of jobs) failedRows.set(job.rowId, error as Error);
+            return;
+          }
+          for (const job of jobs) {
+            await q
+              .add(job.name, job.data, job.opts)
+              .catch((e: Error) => failedRows.set(job.rowId, e));
+          }
+        }
+      }),
+    );
+    const failed = new Map<Error, string[]>();
+    for (const [id, error] of failedRows) failed.set(error, [...(failed.get(error) ?? []), id]);
+    return {
+      published: rows.map((r) => r.id).filter((id) => !failedRows.has(id)),
+      failed: [...failed].map(([error, ids]) => ({ ids, error })),
+    };
+  }
+}
+
+function jobsOf(row: OutboxRow): Array<{ queue: string; bulk: BulkJob }> {
+  const now = Date.now();
+  const jobs = row.kind === 'task' ? [row.options.job!] : (row.options.jobs ?? []);
+  return jobs.map((job) => {
+    const { delayUntil, ...opts } = job.opts;
+    const jobId = row.kind === 'task' ? taskJobId(row.id, job) : eventJobId(row.id, job);
+    const bulkOpts: JobsOptions = { ...(opts as JobsOptions), jobId };
+    if (delayUntil !== undefined && delayUntil > now) bulkOpts.delay = delayUntil - now;
+    return {
+      queue: job.queue,
+      bulk: { rowId: row.id, name: job.task, data: row.payload, opts: bulkOpts },
+    };
+  });
+}
+
+const CONNECTION_ERROR =
+  /ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|ENOTFOUND|EAI_AGAIN|Connection is closed|max retries per request|Stream isn't writeable|connection/i;
+
+function isConnectionError(error: Error): boolean {
+  return (
+    error?.name === 'MaxRetriesPerRequestError' || CONNECTION_ERROR.test(String(error?.message))
+  );
+}

@@ -1,0 +1,200 @@
+import type { TransactionHost } from '@nestjs-cls/transactional';
+import type { OutboxDriver, OutboxTx } from '../drivers/outbox-driver.interface';
+import type { OutboxTransactionalAdapter } from '../transactions/outbox-transactional.adapter';
+import type { OutboxSignals } from '../transactions/outbox-signals';
+import type {
+  NewOutboxRow,
+  OutboxClaim,
+  OutboxRow,
+  OutboxStats,
+  OutboxStore,
+} from './outbox-store.interface';
+import { createTableSql } from './sql';
+
+interface RowRecord {
+  id: string;
+  kind: 'task' | 'event';
+  name: string;
+  queue: string | null;
+  payload: unknown;
+  options: NewOutboxRow['options'];
+  trace: Record<string, string> | null;
+  attempts: number;
+}
+
+const COLUMNS = 6;
+
+interface AnyQueryable {
+  query(sql: string, params?: unknown[]): Promise<unknown>;
+}
+
+/**
+ * `OutboxStore` in plain PostgreSQL SQL, over `pg` or PGlite. JSON goes in as text cast to
+ * jsonb (`pg` would turn a top-level array into a PostgreSQL array), ids come back as text
+ * (bigint does not fit a JS number in general), and id lists travel as one text parameter,
+ * which both drivers pass the same way.
+ */
+export class SqlOutboxStore implements OutboxStore {
+  constructor(
+    private readonly driver: OutboxDriver,
+    private readonly txHost: TransactionHost<OutboxTransactionalAdapter>,
+    private readonly signals: OutboxSignals,
+    /** Quoted table name. */
+    private readonly table: string,
+    /** Unquoted name, for the DDL's derived index names. */
+    private readonly tableName: string,
+  ) {}
+
+  async ensureSchema(): Promise<void> {
+    await this.driver.withSchemaLock(async (tx) => {
+      for (const statement of splitStatements(createTableSql(this.tableName))) {
+        await tx.query(statement);
+      }
+    });
+  }
+
+  inTransaction(): boolean {
+    return this.txHost.isTransactionActive();
+  }
+
+  async insert(rows: readonly NewOutboxRow[]): Promise<string[]> {
+    if (rows.length === 0) return [];
+    const tx = this.txHost.tx;
+    const params: unknown[] = [];
+    const values = rows.map((row, i) => {
+      params.push(
+        row.kind,
+        row.name,
+        row.queue,
+        JSON.stringify(row.payload),
+        JSON.stringify(row.options),
+        row.trace ? JSON.stringify(row.trace) : null,
+      );
+      const n = i * COLUMNS;
+      return `($${n + 1}, $${n + 2}, $${n + 3}, $${n + 4}::text::jsonb, $${n + 5}::text::jsonb, $${n + 6}::text::jsonb)`;
+    });
+    // The app's own transaction host (TypeORM's EntityManager) answers with the rows array
+    // where pg and PGlite answer with { rows }.
+    const result: unknown = await (tx as AnyQueryable).query(
+      `INSERT INTO ${this.table} (kind, name, queue, payload, options, trace) VALUES ${values.join(', ')} RETURNING id::text AS id`,
+      params,
+    );
+    const ids = (Array.isArray(result) ? result : (result as { rows: unknown[] }).rows) as {
+      id: string;
+    }[];
+    this.signals.markWritten(tx);
+    return ids.map((r) => r.id);
+  }
+
+  claim<T>(limit: number, work: (claim: OutboxClaim) => Promise<T>): Promise<T> {
+    return this.driver.transaction(async (tx) => {
+      const { rows } = await tx.query<RowRecord>(
+        `SELECT id::text AS id, kind, name, queue, payload, options, trace, attempts
+           FROM ${this.table}
+          WHERE published_at IS NULL AND available_at <= now()
+          ORDER BY id
+          LIMIT $1
+          FOR UPDATE SKIP LOCKED`,
+        [limit],
+      );
+      return work(new SqlClaim(tx, this.table, rows.map(toRow)));
+    });
+  }
+
+  async deletePublished(olderThanMs: number, limit: number): Promise<number> {
+    const { rows } = await this.driver.executor.query<{ n: number }>(
+      `WITH gone AS (
+         DELETE FROM ${this.table} WHERE id IN (
+           SELECT id FROM ${this.table}
+            WHERE published_at IS NOT NULL AND published_at < now() - make_interval(secs => $1::float8 / 1000)
+            ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED)
+         RETURNING 1)
+       SELECT count(*)::int AS n FROM gone`,
+      [olderThanMs, limit],
+    );
+    return rows[0]?.n ?? 0;
+  }
+
+  async stats(): Promise<OutboxStats> {
+    const { rows } = await this.driver.executor.query<{
+      pending: number;
+      lag_ms: number | null;
+      failing: number;
+      published: number;
+    }>(
+      `SELECT count(*) FILTER (WHERE published_at IS NULL)::int AS pending,
+              (EXTRACT(EPOCH FROM now() - min(created_at) FILTER (WHERE published_at IS NULL)) * 1000)::float8 AS lag_ms,
+              count(*) FILTER (WHERE published_at IS NULL AND attempts > 0)::int AS failing,
+              count(*) FILTER (WHERE published_at IS NOT NULL)::int AS published
+         FROM ${this.table}`,
+    );
+    const r = rows[0]!;
+    return {
+      pending: r.pending,
+      oldestPendingAgeMs: Math.max(0, Math.round(r.lag_ms ?? 0)),
+      failing: r.failing,
+      published: r.published,
+    };
+  }
+}
+
+class SqlClaim implements OutboxClaim {
+  constructor(
+    private readonly tx: OutboxTx,
+    private readonly table: string,
+    readonly rows: readonly OutboxRow[],
+  ) {}
+
+  async markPublished(ids: readonly string[]): Promise<void> {
+    if (ids.length === 0) return;
+    await this.tx.query(
+      `UPDATE ${this.table} SET published_at = now(), last_error = NULL
+        WHERE id IN (SELECT unnest(string_to_array($1::text, ','))::bigint)`,
+      [ids.join(',')],
+    );
+  }
+
+  async recordFailure(
+    ids: readonly string[],
+    error: string,
+    retryDelayMs: number,
+    maxDelayMs: number,
+  ): Promise<void> {
+    if (ids.length === 0) return;
+    await this.tx.query(
+      `UPDATE ${this.table}
+          SET attempts = attempts + 1,
+              last_error = left($2::text, 2000),
+              available_at = now() + make_interval(secs => least($3::float8 * power(2, least(attempts, 30)), $4::float8) / 1000)
+        WHERE id IN (SELECT unnest(string_to_array($1::text, ','))::bigint)`,
+      [ids.join(','), error, retryDelayMs, maxDelayMs],
+    );
+  }
+}
+
+function toRow(r: RowRecord): OutboxRow {
+  return {
+    id: r.id,
+    kind: r.kind,
+    name: r.name,
+    queue: r.queue,
+    payload: r.payload,
+    options: r.options,
+    trace: r.trace,
+    attempts: r.attempts,
+  };
+}
+
+/** The DDL is a few statements; prepared-statement protocols take one at a time. */
+export function splitStatements(sql: string): string[] {
+  return sql
+    .split(/;\s*(?:\n|$)/)
+    .map((s) =>
+      s
+        .split('\n')
+        .filter((line) => !line.trim().startsWith('--'))
+        .join('\n')
+        .trim(),
+    )
+    .filter(Boolean);
+}

@@ -1,0 +1,89 @@
+import {
+  Inject,
+  Injectable,
+  Logger,
+  type BeforeApplicationShutdown,
+  type OnApplicationShutdown,
+} from '@nestjs/common';
+import type { OutboxDriver } from '../drivers/outbox-driver.interface';
+import { OUTBOX_DRIVER, RESOLVED_OUTBOX_OPTIONS } from '../outbox.constants';
+import type { ResolvedOutboxOptions } from '../options/module-options';
+
+/** Notifications closer together than this become one `NOTIFY`. */
+export const NOTIFY_COALESCE_MS = 5;
+
+/**
+ * After-commit signalling. nestjs-cls has no after-commit hook, so our transactional adapter
+ * reports each transaction's end here; when one that wrote outbox rows commits, relays are
+ * woken: the one in this process directly, others through one coalesced `NOTIFY` on a pool
+ * connection of its own, never inside the business transaction (a `NOTIFY` in a writing
+ * transaction takes a global lock at commit). Also owns closing the database on shutdown.
+ */
+@Injectable()
+export class OutboxSignals implements BeforeApplicationShutdown, OnApplicationShutdown {
+  private readonly logger = new Logger('ConveyorOutbox');
+  private readonly written = new WeakSet<object>();
+  private readonly wakers = new Set<() => void>();
+  private timer?: NodeJS.Timeout;
+  private inFlight?: Promise<void>;
+  private lastErrorLog = 0;
+
+  constructor(
+    @Inject(OUTBOX_DRIVER) private readonly driver: OutboxDriver,
+    @Inject(RESOLVED_OUTBOX_OPTIONS) private readonly options: ResolvedOutboxOptions,
+  ) {}
+
+  /** The outbox wrote rows in transaction `tx`. */
+  markWritten(tx: object): void {
+    this.written.add(tx);
+  }
+
+  /** Transaction `tx` ended (committed or not). Called by the adapter after COMMIT/ROLLBACK. */
+  settled(tx: object, committed: boolean): void {
+    if (!this.written.has(tx)) return;
+    this.written.delete(tx); // pg reuses the client object for its next transaction
+    if (!committed) return;
+    for (const wake of this.wakers) wake();
+    this.scheduleNotify();
+  }
+
+  /** Registers an in-process relay; returns the unregister function. */
+  onCommit(wake: () => void): () => void {
+    this.wakers.add(wake);
+    return () => this.wakers.delete(wake);
+  }
+
+  private scheduleNotify(): void {
+    if (!this.options.notify || !this.driver.notify || this.timer) return;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.inFlight = this.driver.notify!(this.options.channel)
+        .catch((error: Error) => this.logError(error))
+        .finally(() => (this.inFlight = undefined));
+    }, NOTIFY_COALESCE_MS);
+  }
+
+  private logError(error: Error): void {
+    // Polling covers a lost notification; say so once in a while, not per commit.
+    if (Date.now() - this.lastErrorLog < 10_000) return;
+    this.lastErrorLog = Date.now();
+    this.logger.warn(
+      `outbox NOTIFY failed (relays will find the rows by polling): ${error.message}`,
+    );
+  }
+
+  async beforeApplicationShutdown(): Promise<void> {
+    if (this.timer) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+      if (this.options.notify && this.driver.notify) {
+        await this.driver.notify(this.options.channel).catch((e: Error) => this.logError(e));
+      }
+    }
+    await this.inFlight;
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.driver.close();
+  }
+}

@@ -1,0 +1,258 @@
+import type { PGlite } from '@electric-sql/pglite';
+import { TransactionHost } from '@nestjs-cls/transactional';
+import {
+  NoTransactionError,
+  Outbox,
+  OUTBOX_STORE,
+  OutboxRelay,
+  type OutboxStore,
+  type OutboxTransactionalAdapter,
+} from '@conveyor/outbox';
+import { InvalidPayloadError, UnknownTaskError } from '@conveyor/tasks';
+import { closeRawQueue, rawQueue } from '../support/redis';
+import { eventually } from '../support/tasks-app';
+import {
+  type Backend,
+  openSql,
+  type OutboxTestApp,
+  postJson,
+  type Sql,
+  startOutboxApp,
+  stopOutboxApps,
+} from '../support/outbox-app';
+import {
+  ORDERS_TABLE,
+  OrdersController,
+  OrderTasks,
+  Seen,
+  SendConfirmation,
+  Strict,
+} from './fixtures';
+
+async function jobCount(prefix: string, queueName: string): Promise<number> {
+  const queue = rawQueue(prefix, queueName);
+  try {
+    const counts = await queue.getJobCounts();
+    return Object.values(counts).reduce((a, b) => a + b, 0);
+  } finally {
+    await closeRawQueue(queue);
+  }
+}
+
+describe.each<Backend>(['postgres', 'pglite'])('outbox on %s', (backend) => {
+  let pglite: PGlite | undefined;
+  let sql: Sql;
+  let app: OutboxTestApp | undefined;
+  let ordersTable: string | undefined;
+
+  beforeAll(async () => {
+    if (backend === 'pglite') {
+      const { PGlite } = await import('@electric-sql/pglite');
+      pglite = new PGlite();
+      await pglite.waitReady;
+    }
+    sql = await openSql(backend, pglite);
+  });
+  afterAll(async () => {
+    await sql.close();
+    await pglite?.close();
+  });
+  afterEach(async () => {
+    await stopOutboxApps(sql, app);
+    if (ordersTable) await sql.query(`DROP TABLE IF EXISTS "${ordersTable}"`);
+    app = ordersTable = undefined;
+  });
+
+  async function start(
+    options: { relay?: boolean | object; workers?: 'all' | 'none' } = {},
+  ): Promise<OutboxTestApp> {
+    const table = `outbox_${Math.random().toString(36).slice(2, 10)}`;
+    ordersTable = `${table}_orders`;
+    await sql.query(`CREATE TABLE "${ordersTable}" (id text PRIMARY KEY)`);
+    app = await startOutboxApp({
+      backend,
+      pglite,
+      table,
+      outbox: { relay: options.relay ?? { pollInterval: '100ms' } },
+      tasks: { workers: options.workers ?? 'all' },
+      controllers: [OrdersController],
+      providers: [Seen, OrderTasks, { provide: ORDERS_TABLE, useValue: `${table}_orders` }],
+    });
+    return app;
+  }
+
+  const rows = (table: string) =>
+    sql.query<{ id: string; kind: string; name: string; published_at: Date | null }>(
+      `SELECT id::text AS id, kind, name, published_at FROM "${table}" ORDER BY id`,
+    );
+  const orders = async (table: string) =>
+    (await sql.query<{ id: string }>(`SELECT id FROM "${table}_orders"`)).map((r) => r.id);
+
+  it('runs the task of a committed request, under the job id derived from the row', async () => {
+    const { url, table, get } = await start();
+    const response = await postJson(`${url}/orders`, { id: 'o-1' });
+    expect(response.status).toBe(201);
+    await eventually(() => get(Seen).of('confirm').length === 1, 10_000, 'the task to run');
+    const [row] = await rows(table);
+    expect(get(Seen).runs).toEqual([
+      { task: 'confirm', orderId: 'o-1', jobId: `outbox-${row!.id}` },
+    ]);
+    expect(response.body).toEqual({ jobId: `outbox-${row!.id}` });
+    expect(await orders(table)).toEqual(['o-1']);
+    await eventually(async () => (await rows(table))[0]!.published_at !== null);
+  });
+
+  it('leaves neither the business row nor the event when the handler throws', async () => {
+    const { url, table, prefix, get } = await start({ relay: false });
+    const response = await postJson(`${url}/orders`, { id: 'o-2', emit: true, fail: true });
+    expect(response.status).toBe(400);
+    expect(await orders(table)).toEqual([]);
+    expect(await rows(table)).toEqual([]);
+    expect(await get(OutboxRelay).drain()).toBe(0);
+    expect(await jobCount(prefix, 'default')).toBe(0);
+    expect(get(Seen).runs).toEqual([]);
+  });
+
+  it('joins a transaction that is already open and rolls back with it', async () => {
+    const { table, get } = await start({ relay: false });
+    const txHost = get<TransactionHost<OutboxTransactionalAdapter>>(TransactionHost);
+    const outbox = get(Outbox);
+    await expect(
+      txHost.withTransaction(async () => {
+        await txHost.tx.query(`INSERT INTO "${table}_orders" (id) VALUES ('o-3')`);
+        await txHost.withTransaction(() => outbox.enqueue(SendConfirmation, { orderId: 'o-3' }));
+        throw new Error('changed my mind');
+      }),
+    ).rejects.toThrow('changed my mind');
+    expect(await orders(table)).toEqual([]);
+    expect(await rows(table)).toEqual([]);
+  });
+
+  it('fans an emitted event out to every subscribed task, one job each', async () => {
+    const { url, table, get } = await start();
+    expect((await postJson(`${url}/orders`, { id: 'o-4', emit: true })).status).toBe(201);
+    const seen = get(Seen);
+    await eventually(() => seen.runs.length === 3, 10_000, 'three jobs to run');
+    const event = (await rows(table)).find((r) => r.kind === 'event')!;
+    expect(event.name).toBe('order.created');
+    expect(
+      seen.runs.filter((r) => r.task !== 'confirm').sort((a, b) => a.task.localeCompare(b.task)),
+    ).toEqual([
+      { task: 'audit', orderId: 'o-4', jobId: `outbox-${event.id}-order.audit` },
+      { task: 'index', orderId: 'o-4', jobId: `outbox-${event.id}-order.index` },
+    ]);
+  });
+
+  it('refuses enqueue and emit outside a transaction with NoTransactionError', async () => {
+    const { table, get } = await start({ relay: false });
+    const outbox = get(Outbox);
+    const enqueue = outbox.enqueue(SendConfirmation, { orderId: 'o-5' });
+    await expect(enqueue).rejects.toBeInstanceOf(NoTransactionError);
+    await expect(enqueue).rejects.toThrow(/OutboxInterceptor/);
+    await expect(outbox.emit('order.created', { orderId: 'o-5' })).rejects.toMatchObject({
+      name: 'NoTransactionError',
+    });
+    expect(await rows(table)).toEqual([]);
+  });
+
+  it('rejects a bad payload or an unknown task with the producer errors and writes nothing', async () => {
+    const { table, get } = await start({ relay: false });
+    const txHost = get<TransactionHost<OutboxTransactionalAdapter>>(TransactionHost);
+    const outbox = get(Outbox);
+    await txHost.withTransaction(async () => {
+      await expect(outbox.enqueue(Strict, { orderId: '' })).rejects.toBeInstanceOf(
+        InvalidPayloadError,
+      );
+      await expect(
+        outbox.enqueue(SendConfirmation, { orderId: 'x', at: new Date() } as never),
+      ).rejects.toBeInstanceOf(InvalidPayloadError);
+      await expect(outbox.enqueue('no.such.task', {})).rejects.toBeInstanceOf(UnknownTaskError);
+      await expect(outbox.emit('order.created', { orderId: 1n } as never)).rejects.toBeInstanceOf(
+        InvalidPayloadError,
+      );
+    });
+    expect(await rows(table)).toEqual([]);
+  });
+
+  it('republishes under the same job id after a relay dies between publish and mark', async () => {
+    const { table, prefix, get } = await start({ relay: false, workers: 'none' });
+    const txHost = get<TransactionHost<OutboxTransactionalAdapter>>(TransactionHost);
+    const { id, jobId } = await txHost.withTransaction(() =>
+      get(Outbox).enqueue(SendConfirmation, { orderId: 'o-6' }),
+    );
+    // The first relay publishes, then dies before its claim transaction commits.
+    const { OutboxPublisher } = await import('../../packages/outbox/src/relay/outbox-publisher');
+    await expect(
+      get<OutboxStore>(OUTBOX_STORE).claim(10, async (claim) => {
+        await get(OutboxPublisher).publish(claim.rows);
+        throw new Error('killed before marking');
+      }),
+    ).rejects.toThrow('killed before marking');
+    expect((await rows(table))[0]!.published_at).toBeNull();
+    expect(await jobCount(prefix, 'default')).toBe(1);
+
+    expect(await get(OutboxRelay).drain()).toBe(1);
+    expect((await rows(table))[0]).toMatchObject({ id, published_at: expect.any(Date) });
+    expect(await jobCount(prefix, 'default')).toBe(1);
+    const queue = rawQueue(prefix, 'default');
+    try {
+      expect((await queue.getJobs()).map((job) => job.id)).toEqual([jobId]);
+    } finally {
+      await closeRawQueue(queue);
+    }
+  });
+
+  it('records a row that fails to publish and publishes the rows behind it', async () => {
+    const { table, prefix, get } = await start({ relay: false, workers: 'none' });
+    // A job id BullMQ refuses (':' is reserved), written as a buggy writer might have.
+    await sql.query(
+      `INSERT INTO "${table}" (kind, name, queue, payload, options)
+       VALUES ('task', 'order.send-confirmation', 'default', '{"orderId":"bad"}',
+               '{"job":{"task":"order.send-confirmation","queue":"default","opts":{"jobId":"bad:id"}}}')`,
+    );
+    const txHost = get<TransactionHost<OutboxTransactionalAdapter>>(TransactionHost);
+    await txHost.withTransaction(() => get(Outbox).enqueue(SendConfirmation, { orderId: 'ok' }));
+
+    expect(await get(OutboxRelay).drain()).toBe(1);
+    const [bad, good] = await sql.query<{
+      attempts: number;
+      last_error: string | null;
+      published_at: Date | null;
+      delayed: boolean;
+    }>(
+      `SELECT attempts, last_error, published_at, available_at > now() AS delayed FROM "${table}" ORDER BY id`,
+    );
+    expect(bad).toMatchObject({ attempts: 1, published_at: null, delayed: true });
+    expect(bad!.last_error).toEqual(expect.any(String));
+    expect(good).toMatchObject({ attempts: 0, published_at: expect.any(Date) });
+    expect(await jobCount(prefix, 'default')).toBe(1);
+    const stats = await get(OutboxRelay).stats();
+    expect(stats).toMatchObject({ pending: 1, failing: 1, published: 1 });
+  });
+
+  it('reports pending rows and lag, and deletes published rows past retention', async () => {
+    const { table, get } = await start({ relay: false, workers: 'none' });
+    const txHost = get<TransactionHost<OutboxTransactionalAdapter>>(TransactionHost);
+    await txHost.withTransaction(async () => {
+      for (const orderId of ['a', 'b', 'c']) {
+        await get(Outbox).enqueue(SendConfirmation, { orderId });
+      }
+    });
+    const relay = get(OutboxRelay);
+    const before = await relay.stats();
+    expect(before).toMatchObject({ pending: 3, published: 0, failing: 0, running: false });
+    expect(before.oldestPendingAgeMs).toBeGreaterThanOrEqual(0);
+    expect(await relay.drain()).toBe(3);
+    expect(await relay.stats()).toMatchObject({
+      pending: 0,
+      oldestPendingAgeMs: 0,
+      published: 3,
+      publishedByThisProcess: 3,
+    });
+    const store = get<OutboxStore>(OUTBOX_STORE);
+    expect(await store.deletePublished(60_000, 100)).toBe(0);
+    expect(await store.deletePublished(0, 2)).toBe(2);
+    expect(await store.deletePublished(0, 2)).toBe(1);
+    expect(await rows(table)).toEqual([]);
+  });
+});
