@@ -1,6 +1,6 @@
 export { TasksModule } from './tasks.module';
 export { TASKS_MODULE_OPTIONS } from './tasks.module-definition';
-export { Task, type TaskHandlerFn } from './decorators/task.decorator';
+export { Task, type TaskHandlerFn, type TaskHandlerOptions } from './decorators/task.decorator';
 export { defineTask } from './define-task';
 export { TaskProducer } from './producer/task-producer';
 export { TaskHandle, type TaskState } from './producer/task-handle';
@@ -8,6 +8,8 @@ export { TaskContext, type TaskLogger } from './worker/task-context';
 export { TaskWorkers } from './worker/task-workers';
 export { TasksRegistry, type RegisteredTask, type TaskDefinition } from './tasks.registry';
 export { ConveyorQueues } from './producer/conveyor-queues';
+export type { CronSchedule, IntervalSchedule, TaskSchedule } from './schedules/schedule-spec';
+export type { ScheduleInfo } from './schedules/task-schedules';
 export { RESOLVED_TASKS_OPTIONS } from './tasks.constants';
 export type { ResolvedModuleOptions, ResolvedQueueOptions } from './options/module-options';
 export type { ResolvedTaskOptions } from './options/task-options';

@@ -6,6 +6,7 @@ import { ConveyorQueues } from './producer/conveyor-queues';
 import { JobResults } from './producer/job-results';
 import { TaskProducer } from './producer/task-producer';
 import { RedisConnections } from './redis/redis-connections';
+import { TaskSchedules } from './schedules/task-schedules';
 import { RESOLVED_TASKS_OPTIONS } from './tasks.constants';
 import { TasksExplorer } from './tasks.explorer';
 import { TasksMetadataAccessor } from './tasks-metadata.accessor';
@@ -45,6 +46,7 @@ import { TaskWorkers } from './worker/task-workers';
     TasksExplorer,
     ConveyorQueues,
     JobResults,
+    TaskSchedules,
     TaskProducer,
     TaskRunner,
     TaskWorkers,

@@ -4,6 +4,8 @@ import type { EnqueueOptions } from '../interfaces/enqueue-options.interface';
 import type { TaskRef } from '../interfaces/task-ref.interface';
 import { describe } from '../options/validation';
 import { validatePayload } from '../payload/validate-payload';
+import { resolveSchedule, type TaskSchedule } from '../schedules/schedule-spec';
+import { type ScheduleInfo, TaskSchedules } from '../schedules/task-schedules';
 import { type TaskDefinition, TasksRegistry } from '../tasks.registry';
 import { ConveyorQueues } from './conveyor-queues';
 import { buildJobOptions } from './job-options';
@@ -25,6 +27,7 @@ export class TaskProducer {
     private readonly registry: TasksRegistry,
     private readonly queues: ConveyorQueues,
     private readonly results: JobResults,
+    private readonly taskSchedules: TaskSchedules,
   ) {}
 
   /** Adds one job. Resolves once Redis has it. */
@@ -103,6 +106,38 @@ export class TaskProducer {
   handle<R = unknown>(task: string, jobId: string): TaskHandle<R>;
   handle(task: TaskRef | string, jobId: string): TaskHandle {
     return this.handleFor(this.definition(task), jobId);
+  }
+
+  /**
+   * Adds (or replaces) a schedule at run time, under your own id: the task runs by itself
+   * with `schedule.payload`, once per tick across all workers, until `unschedule(id)`.
+   *
+   * @example
+   * await producer.schedule('digest-42', SendDigest, { cron: '0 8 * * 1', tz: 'Europe/Paris', payload: { userId: 42 } });
+   */
+  schedule<P, R, H>(
+    id: string,
+    task: TaskRef<P, R, H>,
+    schedule: TaskSchedule<P>,
+  ): Promise<ScheduleInfo>;
+  schedule(id: string, task: string, schedule: TaskSchedule): Promise<ScheduleInfo>;
+  async schedule(
+    id: string,
+    task: TaskRef | string,
+    schedule: TaskSchedule,
+  ): Promise<ScheduleInfo> {
+    const definition = this.definition(task);
+    return this.taskSchedules.add(id, definition, resolveSchedule(definition.name, schedule));
+  }
+
+  /** Removes a schedule added with `schedule()`; throws `UnknownScheduleError` if there is none. */
+  unschedule(id: string): Promise<void> {
+    return this.taskSchedules.remove(id);
+  }
+
+  /** Every schedule under this prefix (declared and added at run time), with its next run. */
+  schedules(): Promise<ScheduleInfo[]> {
+    return this.taskSchedules.list();
   }
 
   private definition(task: TaskRef | string): TaskDefinition {
