@@ -29,4 +29,22 @@ export type {
   TaskOptions,
 } from './interfaces/task-options.interface';
 export type { PayloadOf, ResultOf, TaskRef } from './interfaces/task-ref.interface';
+export {
+  chain,
+  chord,
+  group,
+  step,
+  type ChordOptions,
+  type LastResult,
+  type MemberFailurePolicy,
+  type NodeResult,
+  type NodeResults,
+  type WorkflowChain,
+  type WorkflowChord,
+  type WorkflowGroup,
+  type WorkflowNode,
+  type WorkflowStep,
+} from './workflows/workflow-nodes';
+export { WorkflowHandle, type WorkflowStepInfo } from './workflows/workflow-handle';
+export { isStepFailure, type StepFailure } from './workflows/step-input';
 export * from './errors';

@@ -14,6 +14,8 @@ import { ConfigurableTasksModule, TASKS_MODULE_OPTIONS } from './tasks.module-de
 import { TasksRegistry } from './tasks.registry';
 import { TaskRunner } from './worker/task-runner';
 import { TaskWorkers } from './worker/task-workers';
+import { WorkflowProducer } from './workflows/workflow-producer';
+import { WorkflowWorker } from './workflows/workflow-worker';
 
 /**
  * Background tasks on BullMQ. Import once in the root module; it is global by default.
@@ -50,6 +52,8 @@ import { TaskWorkers } from './worker/task-workers';
     TaskProducer,
     TaskRunner,
     TaskWorkers,
+    WorkflowProducer,
+    WorkflowWorker,
   ],
   exports: [TaskProducer, TasksRegistry, TaskWorkers, ConveyorQueues, RESOLVED_TASKS_OPTIONS],
 })

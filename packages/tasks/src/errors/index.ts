@@ -4,6 +4,7 @@ export * from './invalid-module-options.error';
 export * from './invalid-payload.error';
 export * from './invalid-schedule.error';
 export * from './invalid-task-options.error';
+export * from './invalid-workflow.error';
 export * from './task-failed.error';
 export * from './task-result.error';
 export * from './task-timeout.error';

@@ -7,6 +7,18 @@ import { validatePayload } from '../payload/validate-payload';
 import { resolveSchedule, type TaskSchedule } from '../schedules/schedule-spec';
 import { type ScheduleInfo, TaskSchedules } from '../schedules/task-schedules';
 import { type TaskDefinition, TasksRegistry } from '../tasks.registry';
+import type { WorkflowHandle } from '../workflows/workflow-handle';
+import {
+  chain,
+  type ChordOptions,
+  chord,
+  group,
+  type LastResult,
+  type NodeResults,
+  type WorkflowNode,
+  type WorkflowStep,
+} from '../workflows/workflow-nodes';
+import { WorkflowProducer } from '../workflows/workflow-producer';
 import { ConveyorQueues } from './conveyor-queues';
 import { buildJobOptions } from './job-options';
 import { JobResults } from './job-results';
@@ -28,6 +40,7 @@ export class TaskProducer {
     private readonly queues: ConveyorQueues,
     private readonly results: JobResults,
     private readonly taskSchedules: TaskSchedules,
+    private readonly workflows: WorkflowProducer,
   ) {}
 
   /** Adds one job. Resolves once Redis has it. */
@@ -106,6 +119,52 @@ export class TaskProducer {
   handle<R = unknown>(task: string, jobId: string): TaskHandle<R>;
   handle(task: TaskRef | string, jobId: string): TaskHandle {
     return this.handleFor(this.definition(task), jobId);
+  }
+
+  /**
+   * Runs steps one after the other; a step without a payload receives the previous step's
+   * result. Resolves once the whole chain is in Redis; `result()` is the last step's result,
+   * or the failing step's error (later steps then never run).
+   *
+   * @example
+   * const handle = await producer.chain([step(Download, { url }), step(Resize), step(Upload)]);
+   * const location = await handle.result({ timeout: '5m' });
+   */
+  chain<const T extends readonly WorkflowNode[]>(nodes: T): Promise<WorkflowHandle<LastResult<T>>> {
+    return this.workflows.start(chain(nodes));
+  }
+
+  /**
+   * Runs steps in parallel; `result()` is every step's result, in order.
+   *
+   * @example
+   * const handle = await producer.group(images.map((image) => step(Resize, image)));
+   */
+  group<const T extends readonly WorkflowNode[]>(
+    nodes: T,
+  ): Promise<WorkflowHandle<NodeResults<T>>> {
+    return this.workflows.start(group(nodes));
+  }
+
+  /**
+   * Runs steps in parallel, then `callback` once with their results in order.
+   *
+   * @example
+   * const handle = await producer.chord(chunks.map((c) => step(Count, c)), step(Sum), {
+   *   onMemberFailure: 'continue',
+   * });
+   */
+  chord<R>(
+    nodes: readonly WorkflowNode[],
+    callback: WorkflowStep<R>,
+    options?: ChordOptions,
+  ): Promise<WorkflowHandle<R>> {
+    return this.workflows.start(chord(nodes, callback, options));
+  }
+
+  /** Runs any workflow node, e.g. a `chain()` of `group()`s built ahead. */
+  workflow<R>(node: WorkflowNode<R>): Promise<WorkflowHandle<R>> {
+    return this.workflows.start(node);
   }
 
   /**

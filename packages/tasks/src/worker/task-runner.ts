@@ -8,6 +8,7 @@ import {
 } from '../errors';
 import { checkSchema } from '../payload/validate-payload';
 import { type RegisteredTask, TasksRegistry } from '../tasks.registry';
+import { stepPayload } from '../workflows/step-input';
 import { TaskContext } from './task-context';
 
 /** One run in progress, kept so that shutdown can hand it back to the queue. */
@@ -57,9 +58,11 @@ export class TaskRunner {
     this.inFlight.add(run);
 
     try {
+      // A workflow step's payload may be an earlier step's result (see workflows/step-input).
+      const input = await stepPayload(job);
       const payload = task.options.schema
-        ? await checkSchema(task.name, task.options.schema, job.data)
-        : job.data;
+        ? await checkSchema(task.name, task.options.schema, input)
+        : input;
       const ctx = new TaskContext(
         job,
         task.options.queue,
