@@ -147,6 +147,52 @@ describe('workflows', () => {
     expect(steps.map((s) => s.kind)).toContain('collector');
   });
 
+  it('fans a step out to a group and a chord later in the chain', async () => {
+    const handle = await producer.chain([
+      step(Start, { n: 5 }),
+      group([step(Double), chain([step(Inc), step(Double)])]),
+      step(SumDeep),
+      chord([step(Double), step(Inc)], step(SumDeep)),
+    ]);
+    // 5 → [10, 12] → 22 → [44, 23] → 67
+    await expect(handle.result({ timeout: '20s' })).resolves.toBe(67);
+    const steps = await handle.steps();
+    expect(steps.filter((s) => s.kind === 'fan-out')).toHaveLength(2);
+    expect(steps.every((s) => s.state === 'completed')).toBe(true);
+    expect(tasks.ran('wf.sum-deep').map((run) => run.payload)).toEqual([
+      [10, 12],
+      [44, 23],
+    ]);
+  });
+
+  it('stops a fanned-out chain at a failing member, with that member as the error', async () => {
+    const handle = await producer.chain([
+      step(Start, { n: 5 }),
+      group([step(Double), step(Boom)]),
+      step(SumDeep),
+    ]);
+    await expect(handle.result({ timeout: '20s' })).rejects.toMatchObject({
+      name: 'TaskFailedError',
+      taskName: 'wf.boom',
+      message: 'cannot handle 5',
+    });
+    expect(tasks.ran('wf.sum-deep')).toEqual([]);
+  });
+
+  it('stops a fanned-out chain whose member fails at once', async () => {
+    const handle = await producer.chain([
+      step(Start, { n: 5 }),
+      group([step(Square, { i: 1, fail: true }), step(Double)]),
+      step(SumDeep),
+    ]);
+    await expect(handle.result({ timeout: '20s' })).rejects.toMatchObject({
+      name: 'TaskFailedError',
+      taskName: 'wf.square',
+      message: 'member 1 refused',
+    });
+    expect(tasks.ran('wf.sum-deep')).toEqual([]);
+  });
+
   it('validates every step before enqueueing anything', async () => {
     const before = await countKeys(app.prefix);
     await expect(
@@ -156,9 +202,6 @@ describe('workflows', () => {
       producer.group([step(Start, { n: 1 }), step(Start, { n: 2n } as never)]),
     ).rejects.toThrow(InvalidPayloadError);
     await expect(producer.chain([step(Double)])).rejects.toThrow(InvalidWorkflowError);
-    await expect(producer.chain([step(Start, { n: 1 }), group([step(Double)])])).rejects.toThrow(
-      /can start a chain but not follow a step/,
-    );
     await expect(producer.chord([step(Start, { n: 1 })], step(Tally, []))).rejects.toThrow(
       /give it no payload/,
     );

@@ -1,4 +1,4 @@
-import type { Job } from 'bullmq';
+import type { FlowJob, Job } from 'bullmq';
 
 /**
  * Workflow step jobs carry this envelope as their data instead of a bare payload: a step's
@@ -14,10 +14,22 @@ export type StepInput =
   /** The result of the one child job: the step before it in a chain. */
   | { from: 'previous' }
   /** The results of the child jobs, in this order (a group's collector, a chord's callback). */
-  | { from: 'members'; members: Array<{ key: string; taskName: string; jobId: string }> };
+  | { from: 'members'; members: Array<{ key: string; taskName: string; jobId: string }> }
+  /**
+   * The result of the step before a group or chord in a chain: filled in by the fan-out job
+   * (`{ from: 'payload' }`) before this job is added, so a job never runs with it.
+   */
+  | { from: 'fan-out' };
 
 export interface StepEnvelope {
-  [STEP_ENVELOPE_KEY]: { workflowId: string; input: StepInput };
+  [STEP_ENVELOPE_KEY]: {
+    workflowId: string;
+    input: StepInput;
+    /** On a fan-out job: the group or chord to add once its input is known. */
+    expand?: { flow: FlowJob; topKey: string };
+    /** On a fan-out job: set once `expand` has been added. */
+    expanded?: boolean;
+  };
 }
 
 /**
@@ -45,7 +57,7 @@ export function stepEnvelope(workflowId: string, input: StepInput): StepEnvelope
   return { [STEP_ENVELOPE_KEY]: { workflowId, input } };
 }
 
-function envelopeOf(data: unknown): StepEnvelope[typeof STEP_ENVELOPE_KEY] | undefined {
+export function envelopeOf(data: unknown): StepEnvelope[typeof STEP_ENVELOPE_KEY] | undefined {
   if (typeof data !== 'object' || data === null) return undefined;
   return (data as Partial<StepEnvelope>)[STEP_ENVELOPE_KEY];
 }
@@ -56,6 +68,7 @@ export async function stepPayload(job: Job): Promise<unknown> {
   if (!envelope) return job.data;
   const { input } = envelope;
   if (input.from === 'payload') return input.payload;
+  if (input.from === 'fan-out') throw new Error('workflow step ran before its input was filled in');
   const values: Record<string, unknown> = (await job.getChildrenValues()) ?? {};
   if (input.from === 'previous') return Object.values(values)[0] ?? null;
   const failures: Record<string, string> =
@@ -72,4 +85,18 @@ export async function stepPayload(job: Job): Promise<unknown> {
           message: failures[key],
         } satisfies StepFailure),
   );
+}
+
+/**
+ * A copy of `flow` in which every step waiting for the fan-out's input receives `value` as
+ * its payload.
+ */
+export function fillFanOutInput(flow: FlowJob, value: unknown): FlowJob {
+  const envelope = envelopeOf(flow.data);
+  const data =
+    envelope?.input.from === 'fan-out'
+      ? stepEnvelope(envelope.workflowId, { from: 'payload', payload: value })
+      : flow.data;
+  const children = (flow.children ?? []).map((child) => fillFanOutInput(child as FlowJob, value));
+  return (children.length ? { ...flow, data, children } : { ...flow, data }) as FlowJob;
 }

@@ -7,12 +7,18 @@ import type { PlannedStep } from './workflow-plan';
 export interface WorkflowStepInfo {
   /** Position in the workflow: `0.1` is the second node of the top-level chain, … */
   path: string;
-  /** `collector` is the job Conveyor adds to gather a group's results. */
-  kind: 'task' | 'collector';
+  /**
+   * `collector` gathers a group's results; `fan-out` adds a group or chord that follows a
+   * step in a chain once that step's result is known. Both are Conveyor's own jobs.
+   */
+  kind: 'task' | 'collector' | 'fan-out';
   taskName: string;
   queue: string;
   jobId: string;
-  /** `waiting-children` while earlier steps run; `unknown` once removed after its TTL. */
+  /**
+   * `waiting-children` while earlier steps run; `unknown` before a fan-out has added the
+   * step, and once it is removed after its TTL.
+   */
   state: TaskState;
   /** The step's result, once completed. */
   result?: unknown;

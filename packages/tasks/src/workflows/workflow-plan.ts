@@ -4,19 +4,24 @@ import { describe } from '../options/validation';
 import { validatePayload } from '../payload/validate-payload';
 import { buildJobOptions } from '../producer/job-options';
 import type { TaskDefinition } from '../tasks.registry';
-import { stepEnvelope, type StepInput } from './step-input';
+import { STEP_ENVELOPE_KEY, type StepEnvelope, stepEnvelope, type StepInput } from './step-input';
 import type { WorkflowNode, WorkflowStep } from './workflow-nodes';
 
 /** Queue of Conveyor's own workflow jobs (a group's collector). */
 export const WORKFLOW_QUEUE = 'conveyor.workflows';
 /** Job name of a group's collector, which returns its members' results in order. */
 export const GROUP_COLLECTOR = 'conveyor.group';
+/**
+ * Job name of a fan-out: it runs after the step before a group or chord in a chain, adds
+ * the group or chord with that step's result as input, and returns its result.
+ */
+export const FAN_OUT = 'conveyor.fan-out';
 
 /** One job of a planned workflow, as `WorkflowHandle.steps()` reports it. */
 export interface PlannedStep {
   /** Position in the workflow: `0`, `1.0`, `2.callback`, … */
   path: string;
-  kind: 'task' | 'collector';
+  kind: 'task' | 'collector' | 'fan-out';
   taskName: string;
   queue: string;
   jobId: string;
@@ -68,6 +73,8 @@ export class WorkflowPlanner {
     previous: Built | undefined,
     path: string,
     dependency: Dependency | 'root',
+    /** Steps that run first take the input of an enclosing fan-out. */
+    fannedOut = false,
   ): Built {
     if (typeof node !== 'object' || node === null) {
       throw new InvalidWorkflowError(
@@ -78,7 +85,7 @@ export class WorkflowPlanner {
       case 'step':
         return this.task(
           node,
-          previous ? { from: 'previous' } : undefined,
+          previous ? { from: 'previous' } : fannedOut ? { from: 'fan-out' } : undefined,
           previous ? [previous] : [],
           path,
           dependency,
@@ -88,24 +95,24 @@ export class WorkflowPlanner {
         let current = previous;
         node.nodes.forEach((child, i) => {
           const last = i === node.nodes.length - 1;
-          current = this.build(child, current, `${path}.${i}`, last ? dependency : 'fail');
+          current = this.build(
+            child,
+            current,
+            `${path}.${i}`,
+            last ? dependency : 'fail',
+            i === 0 && fannedOut,
+          );
         });
         return current!;
       }
       case 'group':
       case 'chord': {
         this.nonEmpty(node.nodes, node.kind, path);
-        if (previous) {
-          throw new InvalidWorkflowError(
-            `at ${path}: a ${node.kind} can start a chain but not follow a step in it ` +
-              '(each member would need the same earlier result); start the chain with it, ' +
-              'or enqueue the rest from the step before',
-          );
-        }
+        if (previous) return this.fanOut(node, previous, path, dependency);
         const memberDependency: Dependency =
           node.kind === 'chord' && node.onMemberFailure === 'continue' ? 'continue' : 'fail';
         const members = node.nodes.map((child, i) =>
-          this.build(child, undefined, `${path}.${i}`, memberDependency),
+          this.build(child, undefined, `${path}.${i}`, memberDependency, fannedOut),
         );
         const input: StepInput = {
           from: 'members',
@@ -176,6 +183,35 @@ export class WorkflowPlanner {
       job: this.flowJob(definition.name, definition.options.queue, data, opts, children),
       step,
     };
+  }
+
+  /**
+   * A flow is a tree, so the members of a group that follows a step cannot all be children
+   * of it. Instead a fan-out job waits for the step, then adds the group (planned here, with
+   * the step's result as input) as its own child and returns the group's result.
+   */
+  private fanOut(
+    node: WorkflowNode,
+    previous: Built,
+    path: string,
+    dependency: Dependency | 'root',
+  ): Built {
+    const inner = this.build(node, undefined, `${path}.fan`, 'fail', true);
+    const step = this.record(path, 'fan-out', FAN_OUT, WORKFLOW_QUEUE, [previous, inner]);
+    const data: StepEnvelope = stepEnvelope(this.workflowId, { from: 'previous' });
+    data[STEP_ENVELOPE_KEY].expand = {
+      flow: inner.job,
+      topKey: `${this.prefix}:${inner.step.queue}:${inner.step.jobId}`,
+    };
+    const opts: JobsOptions = {
+      attempts: 3,
+      backoff: { type: 'fixed', delay: 1_000 },
+      removeOnComplete: { age: 86_400 },
+      removeOnFail: { age: 7 * 86_400 },
+      ...this.dependencyOptions(dependency),
+      jobId: step.jobId,
+    };
+    return { job: this.flowJob(FAN_OUT, WORKFLOW_QUEUE, data, opts, [previous]), step };
   }
 
   private collector(

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
-import { FlowProducer, Job } from 'bullmq';
+import { type FlowJob, FlowProducer, Job } from 'bullmq';
 import type { Duration } from '../interfaces/duration.interface';
 import type { ResolvedModuleOptions } from '../options/module-options';
 import { ConveyorQueues } from '../producer/conveyor-queues';
@@ -34,12 +34,17 @@ export class WorkflowProducer implements WorkflowSource, OnApplicationShutdown {
     const plan = await new WorkflowPlanner(workflowId, this.options.prefix, (task) =>
       this.registry.definition(task),
     ).plan(node);
+    await this.addFlow(plan.flow);
+    return new WorkflowHandle<R>(workflowId, plan.steps, plan.top, this);
+  }
+
+  /** Adds a flow tree in one atomic write. */
+  async addFlow(flow: FlowJob): Promise<void> {
     this.flowProducer ??= new FlowProducer({
       connection: this.redis.client,
       prefix: this.options.prefix,
     });
-    await this.flowProducer.add(plan.flow);
-    return new WorkflowHandle<R>(workflowId, plan.steps, plan.top, this);
+    await this.flowProducer.add(flow);
   }
 
   resultOf<R>(queue: string, taskName: string, jobId: string, timeout?: Duration): Promise<R> {
