@@ -18,6 +18,8 @@ export const Square = defineTask<{ i: number; fail?: boolean; sleepMs?: number }
   'wf.square',
 );
 export const SumDeep = defineTask<unknown[], number>('wf.sum-deep');
+export const Noop = defineTask<Record<string, never>, void>('wf.noop');
+export const Echo = defineTask<unknown, { got: unknown }>('wf.echo');
 export const Tally = defineTask<unknown[], { sum: number; failed: number[] }>('wf.tally');
 
 /** Workflow tasks that record every run, so tests can tell what ran and how often. */
@@ -71,6 +73,17 @@ export class WorkflowTasks {
     const sum = (value: unknown): number =>
       Array.isArray(value) ? value.reduce((total: number, v) => total + sum(v), 0) : Number(value);
     return sum(payload);
+  }
+
+  @Task(Noop)
+  noop(payload: Record<string, never>, ctx: TaskContext): void {
+    this.record(payload, ctx);
+  }
+
+  @Task(Echo)
+  echo(payload: unknown, ctx: TaskContext): { got: unknown } {
+    this.record(payload, ctx);
+    return { got: payload };
   }
 
   @Task(Tally)

@@ -14,6 +14,8 @@ import { startTasksApp, stopAll, type TestApp } from '../support/tasks-app';
 import {
   Boom,
   Double,
+  Echo,
+  Noop,
   Inc,
   Square,
   Start,
@@ -70,6 +72,17 @@ describe('workflows', () => {
       ['wf.inc', 'failed'],
     ]);
     expect(tasks.ran('wf.inc')).toEqual([]);
+  });
+
+  it('gives null to a step after one that returns nothing', async () => {
+    const handle = await producer.chain([
+      group([step(Noop, {}), step(Start, { n: 1 })]),
+      step(Echo),
+      step(Noop, {}),
+      step(Echo),
+    ]);
+    await expect(handle.result({ timeout: '20s' })).resolves.toEqual({ got: null });
+    expect(tasks.ran('wf.echo').map((run) => run.payload)).toEqual([[null, 1], null]);
   });
 
   it('runs a group of 100 in parallel and returns the results in order', async () => {
