@@ -40,8 +40,22 @@ export class ConveyorQueues implements OnApplicationShutdown {
     let entry = this.events.get(name);
     if (!entry) {
       entry = (async () => {
+        // QueueEvents starts reading at '$' only when its first XREAD runs, after
+        // waitUntilReady() resolves: a job finishing in between would never be reported and
+        // its result() would wait until its timeout. Start from the stream's current end.
+        const [last] = await this.redis.client.xrevrange(
+          `${this.options.prefix}:${name}:events`,
+          '+',
+          '-',
+          'COUNT',
+          1,
+        );
         const connection = this.redis.create('events', { maxRetriesPerRequest: null });
-        const events = new QueueEvents(name, { connection, prefix: this.options.prefix });
+        const events = new QueueEvents(name, {
+          connection,
+          prefix: this.options.prefix,
+          lastEventId: last?.[0] ?? '0-0',
+        });
         events.on('error', () => undefined);
         events.setMaxListeners(0);
         await events.waitUntilReady();
