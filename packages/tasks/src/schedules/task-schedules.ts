@@ -1,11 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import { Inject, Injectable, Logger, type OnApplicationBootstrap } from '@nestjs/common';
+import { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
 import { InvalidScheduleError, UnknownScheduleError } from '../errors';
 import type { ResolvedModuleOptions } from '../options/module-options';
 import { validatePayload } from '../payload/validate-payload';
 import { ConveyorQueues } from '../producer/conveyor-queues';
 import { buildJobOptions } from '../producer/job-options';
-import { RedisConnections } from '../redis/redis-connections';
+import { quit, RedisConnections } from '../redis/redis-connections';
 import { RESOLVED_TASKS_OPTIONS } from '../tasks.constants';
 import { type TaskDefinition, TasksRegistry } from '../tasks.registry';
 import type { ResolvedSchedule } from './schedule-spec';
@@ -38,6 +40,12 @@ export const DECLARED_SCHEDULE_PREFIX = 'conveyor.';
 const SCHEDULE_ID_PATTERN = /^[A-Za-z0-9][^:\s]{0,199}$/;
 const LOCK_TTL_MS = 30_000;
 
+/** The Redis client and queues one operation works with. */
+interface Access {
+  client: Redis;
+  queue(name: string): Queue;
+}
+
 /**
  * Keeps BullMQ job schedulers in line with the app. At bootstrap, under a Redis lock (so that
  * many processes booting at once take turns), it upserts every `@Task(ref, { schedule })` and
@@ -68,7 +76,32 @@ export class TaskSchedules implements OnApplicationBootstrap {
     }
     const scope = this.registry.handledQueues();
     if (!scope.size) return;
-    await this.withLock(() => this.reconcile(scope));
+    // Its own connection, closed before returning: if another bootstrap hook fails the
+    // startup, the app is never closed and a shared client would stay open.
+    const client = this.redis.create('schedules', {});
+    const queues = new Map<string, Queue>();
+    const access: Access = {
+      client,
+      queue: (name) => {
+        let queue = queues.get(name);
+        if (!queue) {
+          queue = new Queue(name, { connection: client, prefix: this.options.prefix });
+          queue.on('error', () => undefined);
+          queues.set(name, queue);
+        }
+        return queue;
+      },
+    };
+    try {
+      await this.withLock(client, () => this.reconcile(scope, access));
+    } finally {
+      await Promise.all([...queues.values()].map((queue) => queue.close()));
+      await quit(client);
+    }
+  }
+
+  private get shared(): Access {
+    return { client: this.redis.client, queue: (name) => this.queues.queue(name) };
   }
 
   /** Adds or replaces a schedule at run time. */
@@ -89,61 +122,64 @@ export class TaskSchedules implements OnApplicationBootstrap {
       );
     }
     await this.checkPayload(definition, schedule.payload);
-    const owned = await this.owned();
+    const access = this.shared;
+    const owned = await this.owned(access);
     const previous = owned.get(id);
     if (previous && previous.queue !== definition.options.queue) {
-      await this.queues.queue(previous.queue).removeJobScheduler(id);
+      await access.queue(previous.queue).removeJobScheduler(id);
     }
-    await this.upsert(id, definition, schedule);
-    await this.record(id, {
+    await this.upsert(access, id, definition, schedule);
+    const entry: OwnedScheduler = {
       queue: definition.options.queue,
       taskName: definition.name,
       source: 'runtime',
-    });
-    return (await this.describe(
-      id,
-      owned.get(id) ?? {
-        queue: definition.options.queue,
-        taskName: definition.name,
-        source: 'runtime',
-      },
-    ))!;
+    };
+    await this.record(access, id, entry);
+    return (await this.describe(access, id, entry))!;
   }
 
   /** Removes a schedule added at run time; jobs it already made still run. */
   async remove(id: string): Promise<void> {
-    const entry = (await this.owned()).get(id);
+    const access = this.shared;
+    const entry = (await this.owned(access)).get(id);
     if (!entry || entry.source !== 'runtime') throw new UnknownScheduleError(String(id));
-    await this.queues.queue(entry.queue).removeJobScheduler(id);
-    await this.redis.client.hdel(this.ownedKey, id);
+    await access.queue(entry.queue).removeJobScheduler(id);
+    await access.client.hdel(this.ownedKey, id);
   }
 
   /** Every schedule Conveyor owns under this prefix, with its next run time. */
   async list(): Promise<ScheduleInfo[]> {
-    const owned = await this.owned();
-    const infos = await Promise.all([...owned].map(([id, entry]) => this.describe(id, entry)));
+    const access = this.shared;
+    const owned = await this.owned(access);
+    const infos = await Promise.all(
+      [...owned].map(([id, entry]) => this.describe(access, id, entry)),
+    );
     return infos
       .filter((info): info is ScheduleInfo => info !== undefined)
       .sort((a, b) => a.id.localeCompare(b.id));
   }
 
-  private async reconcile(scope: Set<string>): Promise<void> {
-    const owned = await this.owned();
+  private async reconcile(scope: Set<string>, access: Access): Promise<void> {
+    const owned = await this.owned(access);
     for (const [id, { taskName, schedule }] of this.declared) {
       const definition = this.registry.definition(taskName);
       const previous = owned.get(id);
       if (previous && previous.queue !== definition.options.queue) {
-        await this.queues.queue(previous.queue).removeJobScheduler(id);
+        await access.queue(previous.queue).removeJobScheduler(id);
       }
-      await this.upsert(id, definition, schedule);
-      await this.record(id, { queue: definition.options.queue, taskName, source: 'declared' });
+      await this.upsert(access, id, definition, schedule);
+      await this.record(access, id, {
+        queue: definition.options.queue,
+        taskName,
+        source: 'declared',
+      });
     }
     // Only declared schedulers on queues this app handles are ours to remove: another app
     // sharing the prefix may declare schedules on its own queues.
     for (const [id, entry] of owned) {
       if (entry.source !== 'declared' || this.declared.has(id) || !scope.has(entry.queue)) continue;
-      await this.queues.queue(entry.queue).removeJobScheduler(id);
-      await this.redis.client.hdel(this.ownedKey, id);
+      await access.queue(entry.queue).removeJobScheduler(id);
+      await access.client.hdel(this.ownedKey, id);
       this.logger.log(`removed schedule ${id}: no handler declares it any more`);
     }
     if (this.declared.size)
@@ -151,12 +187,13 @@ export class TaskSchedules implements OnApplicationBootstrap {
   }
 
   private async upsert(
+    access: Access,
     id: string,
     definition: TaskDefinition,
     schedule: ResolvedSchedule,
   ): Promise<void> {
     const opts = buildJobOptions(definition.name, definition.options, undefined);
-    await this.queues.queue(definition.options.queue).upsertJobScheduler(id, schedule.repeat, {
+    await access.queue(definition.options.queue).upsertJobScheduler(id, schedule.repeat, {
       name: definition.name,
       data: schedule.payload,
       opts,
@@ -174,8 +211,12 @@ export class TaskSchedules implements OnApplicationBootstrap {
     }
   }
 
-  private async describe(id: string, entry: OwnedScheduler): Promise<ScheduleInfo | undefined> {
-    const scheduler = await this.queues.queue(entry.queue).getJobScheduler(id);
+  private async describe(
+    access: Access,
+    id: string,
+    entry: OwnedScheduler,
+  ): Promise<ScheduleInfo | undefined> {
+    const scheduler = await access.queue(entry.queue).getJobScheduler(id);
     if (!scheduler) return undefined;
     return {
       id,
@@ -193,23 +234,23 @@ export class TaskSchedules implements OnApplicationBootstrap {
     return `${this.options.prefix}:conveyor:schedules`;
   }
 
-  private async owned(): Promise<Map<string, OwnedScheduler>> {
-    const raw = await this.redis.client.hgetall(this.ownedKey);
+  private async owned(access: Access): Promise<Map<string, OwnedScheduler>> {
+    const raw = await access.client.hgetall(this.ownedKey);
     return new Map(
       Object.entries(raw).map(([id, json]) => [id, JSON.parse(json) as OwnedScheduler]),
     );
   }
 
-  private async record(id: string, entry: OwnedScheduler): Promise<void> {
-    await this.redis.client.hset(this.ownedKey, id, JSON.stringify(entry));
+  private async record(access: Access, id: string, entry: OwnedScheduler): Promise<void> {
+    await access.client.hset(this.ownedKey, id, JSON.stringify(entry));
   }
 
   /** Runs `work` while holding the prefix's schedule lock, waiting for it if another process has it. */
-  private async withLock(work: () => Promise<void>): Promise<void> {
+  private async withLock(client: Redis, work: () => Promise<void>): Promise<void> {
     const key = `${this.options.prefix}:conveyor:schedules:lock`;
     const token = randomUUID();
     const deadline = Date.now() + 2 * LOCK_TTL_MS;
-    while ((await this.redis.client.set(key, token, 'PX', LOCK_TTL_MS, 'NX')) !== 'OK') {
+    while ((await client.set(key, token, 'PX', LOCK_TTL_MS, 'NX')) !== 'OK') {
       if (Date.now() > deadline) {
         throw new InvalidScheduleError(
           undefined,
@@ -222,7 +263,7 @@ export class TaskSchedules implements OnApplicationBootstrap {
       await work();
     } finally {
       // Release only our own lock: if it expired and another process took it, leave theirs.
-      await this.redis.client.eval(
+      await client.eval(
         "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0",
         1,
         key,
