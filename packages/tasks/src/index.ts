@@ -1,6 +1,6 @@
 export { TasksModule } from './tasks.module';
 export { TASKS_MODULE_OPTIONS } from './tasks.module-definition';
-export { Task, type TaskHandlerFn } from './decorators/task.decorator';
+export { Task, type TaskHandlerFn, type TaskHandlerOptions } from './decorators/task.decorator';
 export { defineTask } from './define-task';
 export { TaskProducer } from './producer/task-producer';
 export { TaskHandle, type TaskState } from './producer/task-handle';
@@ -16,6 +16,8 @@ export { TaskContext, type TaskLogger } from './worker/task-context';
 export { TaskWorkers } from './worker/task-workers';
 export { TasksRegistry, type RegisteredTask, type TaskDefinition } from './tasks.registry';
 export { ConveyorQueues } from './producer/conveyor-queues';
+export type { CronSchedule, IntervalSchedule, TaskSchedule } from './schedules/schedule-spec';
+export type { ScheduleInfo } from './schedules/task-schedules';
 export { RESOLVED_TASKS_OPTIONS } from './tasks.constants';
 export type { ResolvedModuleOptions, ResolvedQueueOptions } from './options/module-options';
 export type { ResolvedTaskOptions } from './options/task-options';
@@ -35,6 +37,24 @@ export type {
   TaskOptions,
 } from './interfaces/task-options.interface';
 export type { PayloadOf, ResultOf, TaskRef } from './interfaces/task-ref.interface';
+export {
+  chain,
+  chord,
+  group,
+  step,
+  type ChordOptions,
+  type LastResult,
+  type MemberFailurePolicy,
+  type NodeResult,
+  type NodeResults,
+  type WorkflowChain,
+  type WorkflowChord,
+  type WorkflowGroup,
+  type WorkflowNode,
+  type WorkflowStep,
+} from './workflows/workflow-nodes';
+export { WorkflowHandle, type WorkflowStepInfo } from './workflows/workflow-handle';
+export { isStepFailure, type StepFailure } from './workflows/step-input';
 export * from './errors';
 
 // Shared with @conveyor/outbox so that writing a job to the outbox runs exactly the checks of

@@ -2,11 +2,14 @@ import { Inject, Injectable, Logger, type OnModuleInit } from '@nestjs/common';
 import { DiscoveryService, MetadataScanner } from '@nestjs/core';
 import type { InstanceWrapper } from '@nestjs/core/injector/instance-wrapper';
 import { isTaskRef } from './define-task';
-import type { TaskMetadata } from './decorators/task.decorator';
+import type { TaskHandlerOptions, TaskMetadata } from './decorators/task.decorator';
 import { InvalidTaskOptionsError } from './errors';
 import type { TaskOptions } from './interfaces/task-options.interface';
 import type { ResolvedModuleOptions } from './options/module-options';
 import { checkTaskName, checkTaskOptions, resolveTaskOptions } from './options/task-options';
+import { isPlainObject } from './options/validation';
+import { resolveSchedule } from './schedules/schedule-spec';
+import { TaskSchedules } from './schedules/task-schedules';
 import { RESOLVED_TASKS_OPTIONS } from './tasks.constants';
 import { TasksMetadataAccessor } from './tasks-metadata.accessor';
 import { TasksRegistry } from './tasks.registry';
@@ -22,6 +25,7 @@ export class TasksExplorer implements OnModuleInit {
     private readonly accessor: TasksMetadataAccessor,
     private readonly registry: TasksRegistry,
     @Inject(RESOLVED_TASKS_OPTIONS) private readonly options: ResolvedModuleOptions,
+    private readonly schedules: TaskSchedules,
   ) {}
 
   onModuleInit(): void {
@@ -60,7 +64,13 @@ export class TasksExplorer implements OnModuleInit {
     owner: string,
     handler: (...args: unknown[]) => unknown,
   ) {
-    const { task, options } = metadata;
+    const { task, options: handlerOptions } = metadata;
+    // `schedule` belongs to the handler's app, not to the task: split it off before the
+    // task options are checked, so those keep rejecting unknown keys.
+    const { schedule, ...rest }: TaskHandlerOptions = isPlainObject(handlerOptions)
+      ? handlerOptions
+      : {};
+    const options = isPlainObject(handlerOptions) ? rest : handlerOptions;
     const name = isTaskRef(task) ? task.name : task;
     const fail = (problem: string): never => {
       throw new InvalidTaskOptionsError(
@@ -74,6 +84,7 @@ export class TasksExplorer implements OnModuleInit {
     if (isTaskRef(task)) layers.push(task.options);
     layers.push(options);
     this.registry.register({ name, options: resolveTaskOptions(name, layers), handler, owner });
+    if (schedule !== undefined) this.schedules.declare(name, resolveSchedule(name, schedule));
   }
 }
 

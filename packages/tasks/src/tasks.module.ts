@@ -8,6 +8,7 @@ import { JobResults } from './producer/job-results';
 import { TaskCancellation } from './producer/task-cancellation';
 import { TaskProducer } from './producer/task-producer';
 import { RedisConnections } from './redis/redis-connections';
+import { TaskSchedules } from './schedules/task-schedules';
 import { RESOLVED_TASKS_OPTIONS } from './tasks.constants';
 import { TasksExplorer } from './tasks.explorer';
 import { TasksMetadataAccessor } from './tasks-metadata.accessor';
@@ -16,6 +17,8 @@ import { TasksRegistry } from './tasks.registry';
 import { TaskHooksRunner } from './worker/task-hooks-runner';
 import { TaskRunner } from './worker/task-runner';
 import { TaskWorkers } from './worker/task-workers';
+import { WorkflowProducer } from './workflows/workflow-producer';
+import { WorkflowWorker } from './workflows/workflow-worker';
 
 /**
  * Background tasks on BullMQ. Import once in the root module; it is global by default.
@@ -50,10 +53,13 @@ import { TaskWorkers } from './worker/task-workers';
     JobResults,
     TaskCancellation,
     DeadLetters,
+    TaskSchedules,
     TaskProducer,
     TaskHooksRunner,
     TaskRunner,
     TaskWorkers,
+    WorkflowProducer,
+    WorkflowWorker,
   ],
   exports: [
     TaskProducer,

@@ -1,13 +1,23 @@
 import { SetMetadata } from '@nestjs/common';
 import type { TaskOptions } from '../interfaces/task-options.interface';
 import type { TaskRef } from '../interfaces/task-ref.interface';
+import type { TaskSchedule } from '../schedules/schedule-spec';
 import { TASK_METADATA } from '../tasks.constants';
 import type { TaskContext } from '../worker/task-context';
+
+/** Options of `@Task()`: the task's options, plus a schedule for the handler's app. */
+export type TaskHandlerOptions<P = unknown> = TaskOptions<P> & {
+  /**
+   * Run the task by itself: `{ cron: '0 3 * * *', tz: 'Europe/Paris' }` or `{ every: '5m' }`.
+   * Registered as a BullMQ job scheduler at startup; one job per tick across all processes.
+   */
+  schedule?: TaskSchedule<P>;
+};
 
 /** What `@Task()` records on a method; read back by the explorer at startup. */
 export interface TaskMetadata {
   task: TaskRef | string;
-  options?: TaskOptions;
+  options?: TaskHandlerOptions;
 }
 
 /** The shape a handler for a task with payload `P` and result `R` must have. */
@@ -33,13 +43,16 @@ type TypedMethodDecorator<F> = <M extends F>(
  *   async sendWelcome(payload: { userId: string }, ctx: TaskContext): Promise<void> {
  *     ctx.log.log(`welcoming ${payload.userId}`);
  *   }
+ *
+ *   @Task(NightlyReport, { schedule: { cron: '0 3 * * *', tz: 'Europe/Paris' } })
+ *   async nightly(): Promise<void> {}
  * }
  */
 export function Task<P, R, H>(
   task: TaskRef<P, R, H>,
-  options?: TaskOptions<P>,
+  options?: TaskHandlerOptions<P>,
 ): TypedMethodDecorator<TaskHandlerFn<H, R>>;
-export function Task(name: string, options?: TaskOptions): MethodDecorator;
-export function Task(task: TaskRef | string, options?: TaskOptions): MethodDecorator {
+export function Task(name: string, options?: TaskHandlerOptions): MethodDecorator;
+export function Task(task: TaskRef | string, options?: TaskHandlerOptions): MethodDecorator {
   return SetMetadata<string, TaskMetadata>(TASK_METADATA, { task, options });
 }

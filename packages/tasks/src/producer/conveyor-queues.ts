@@ -40,16 +40,17 @@ export class ConveyorQueues implements OnApplicationShutdown {
     let entry = this.events.get(name);
     if (!entry) {
       entry = (async () => {
-        const connection = this.redis.create('events', { maxRetriesPerRequest: null });
-        // Read from the stream's current end, fixed now: QueueEvents' default ('$') is taken
-        // when its first XREAD runs, and events added before that would be missed.
-        const [last] = await connection.xrevrange(
+        // QueueEvents starts reading at '$' only when its first XREAD runs, after
+        // waitUntilReady() resolves: a job finishing in between would never be reported and
+        // its result() would wait until its timeout. Start from the stream's current end.
+        const [last] = await this.redis.client.xrevrange(
           `${this.options.prefix}:${name}:events`,
           '+',
           '-',
           'COUNT',
           1,
         );
+        const connection = this.redis.create('events', { maxRetriesPerRequest: null });
         const events = new QueueEvents(name, {
           connection,
           prefix: this.options.prefix,

@@ -7,7 +7,21 @@ import type { EnqueueOptions } from '../interfaces/enqueue-options.interface';
 import type { TaskRef } from '../interfaces/task-ref.interface';
 import { describe } from '../options/validation';
 import { validatePayload } from '../payload/validate-payload';
+import { resolveSchedule, type TaskSchedule } from '../schedules/schedule-spec';
+import { type ScheduleInfo, TaskSchedules } from '../schedules/task-schedules';
 import { type TaskDefinition, TasksRegistry } from '../tasks.registry';
+import type { WorkflowHandle } from '../workflows/workflow-handle';
+import {
+  chain,
+  type ChordOptions,
+  chord,
+  group,
+  type LastResult,
+  type NodeResults,
+  type WorkflowNode,
+  type WorkflowStep,
+} from '../workflows/workflow-nodes';
+import { WorkflowProducer } from '../workflows/workflow-producer';
 import { ConveyorQueues } from './conveyor-queues';
 import { stableJson } from '../payload/stable-json';
 import { buildJobOptions, idempotentJobId } from './job-options';
@@ -31,6 +45,8 @@ export class TaskProducer {
     private readonly results: JobResults,
     private readonly cancellation: TaskCancellation,
     @Inject(RESOLVED_TASKS_OPTIONS) private readonly options: ResolvedModuleOptions,
+    private readonly taskSchedules: TaskSchedules,
+    private readonly workflows: WorkflowProducer,
   ) {}
 
   /** Adds one job. Resolves once Redis has it. */
@@ -141,6 +157,84 @@ export class TaskProducer {
       );
     }
     return found.length ? this.cancellation.cancel(found[0], job, reason) : 'not-found';
+  }
+
+  /**
+   * Runs steps one after the other; a step without a payload receives the previous step's
+   * result. Resolves once the whole chain is in Redis; `result()` is the last step's result,
+   * or the failing step's error (later steps then never run).
+   *
+   * @example
+   * const handle = await producer.chain([step(Download, { url }), step(Resize), step(Upload)]);
+   * const location = await handle.result({ timeout: '5m' });
+   */
+  chain<const T extends readonly WorkflowNode[]>(nodes: T): Promise<WorkflowHandle<LastResult<T>>> {
+    return this.workflows.start(chain(nodes));
+  }
+
+  /**
+   * Runs steps in parallel; `result()` is every step's result, in order.
+   *
+   * @example
+   * const handle = await producer.group(images.map((image) => step(Resize, image)));
+   */
+  group<const T extends readonly WorkflowNode[]>(
+    nodes: T,
+  ): Promise<WorkflowHandle<NodeResults<T>>> {
+    return this.workflows.start(group(nodes));
+  }
+
+  /**
+   * Runs steps in parallel, then `callback` once with their results in order.
+   *
+   * @example
+   * const handle = await producer.chord(chunks.map((c) => step(Count, c)), step(Sum), {
+   *   onMemberFailure: 'continue',
+   * });
+   */
+  chord<R>(
+    nodes: readonly WorkflowNode[],
+    callback: WorkflowStep<R>,
+    options?: ChordOptions,
+  ): Promise<WorkflowHandle<R>> {
+    return this.workflows.start(chord(nodes, callback, options));
+  }
+
+  /** Runs any workflow node, e.g. a `chain()` of `group()`s built ahead. */
+  workflow<R>(node: WorkflowNode<R>): Promise<WorkflowHandle<R>> {
+    return this.workflows.start(node);
+  }
+
+  /**
+   * Adds (or replaces) a schedule at run time, under your own id: the task runs by itself
+   * with `schedule.payload`, once per tick across all workers, until `unschedule(id)`.
+   *
+   * @example
+   * await producer.schedule('digest-42', SendDigest, { cron: '0 8 * * 1', tz: 'Europe/Paris', payload: { userId: 42 } });
+   */
+  schedule<P, R, H>(
+    id: string,
+    task: TaskRef<P, R, H>,
+    schedule: TaskSchedule<P>,
+  ): Promise<ScheduleInfo>;
+  schedule(id: string, task: string, schedule: TaskSchedule): Promise<ScheduleInfo>;
+  async schedule(
+    id: string,
+    task: TaskRef | string,
+    schedule: TaskSchedule,
+  ): Promise<ScheduleInfo> {
+    const definition = this.definition(task);
+    return this.taskSchedules.add(id, definition, resolveSchedule(definition.name, schedule));
+  }
+
+  /** Removes a schedule added with `schedule()`; throws `UnknownScheduleError` if there is none. */
+  unschedule(id: string): Promise<void> {
+    return this.taskSchedules.remove(id);
+  }
+
+  /** Every schedule under this prefix (declared and added at run time), with its next run. */
+  schedules(): Promise<ScheduleInfo[]> {
+    return this.taskSchedules.list();
   }
 
   private definition(task: TaskRef | string): TaskDefinition {

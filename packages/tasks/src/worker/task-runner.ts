@@ -14,6 +14,7 @@ import { RedisConnections } from '../redis/redis-connections';
 import { RESOLVED_TASKS_OPTIONS } from '../tasks.constants';
 import { type RegisteredTask, TasksRegistry } from '../tasks.registry';
 import { RunAdmission } from './admission';
+import { stepPayload } from '../workflows/step-input';
 import { TaskContext } from './task-context';
 import { TaskHooksRunner } from './task-hooks-runner';
 
@@ -105,9 +106,11 @@ export class TaskRunner {
     };
 
     try {
+      // A workflow step's payload may be an earlier step's result (see workflows/step-input).
+      const input = await stepPayload(job);
       const payload = task.options.schema
-        ? await checkSchema(task.name, task.options.schema, job.data)
-        : job.data;
+        ? await checkSchema(task.name, task.options.schema, input)
+        : input;
       const idempotentJob = task.options.idempotent || job.id!.startsWith(`${task.name}~`);
       if (RunAdmission.needed(task.options, idempotentJob)) {
         const admission = await this.admission.enter(

@@ -1,0 +1,274 @@
+import { randomUUID } from 'node:crypto';
+import { Inject, Injectable, Logger, type OnApplicationBootstrap } from '@nestjs/common';
+import { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { InvalidScheduleError, UnknownScheduleError } from '../errors';
+import type { ResolvedModuleOptions } from '../options/module-options';
+import { validatePayload } from '../payload/validate-payload';
+import { ConveyorQueues } from '../producer/conveyor-queues';
+import { buildJobOptions } from '../producer/job-options';
+import { quit, RedisConnections } from '../redis/redis-connections';
+import { RESOLVED_TASKS_OPTIONS } from '../tasks.constants';
+import { type TaskDefinition, TasksRegistry } from '../tasks.registry';
+import type { ResolvedSchedule } from './schedule-spec';
+
+/** One schedule as `TaskProducer.schedules()` reports it. */
+export interface ScheduleInfo {
+  /** `conveyor.<task name>` for a declared schedule; your id for one added at run time. */
+  id: string;
+  taskName: string;
+  queue: string;
+  /** `declared` comes from `@Task(ref, { schedule })`; `runtime` from `TaskProducer.schedule()`. */
+  source: 'declared' | 'runtime';
+  cron?: string;
+  tz?: string;
+  /** Interval in milliseconds, for `every` schedules. */
+  everyMs?: number;
+  /** When the next run is due; `undefined` if BullMQ no longer holds the scheduler. */
+  nextRunAt?: Date;
+}
+
+/** What Conveyor records about a scheduler it owns, in one Redis hash per prefix. */
+interface OwnedScheduler {
+  queue: string;
+  taskName: string;
+  source: 'declared' | 'runtime';
+}
+
+/** Declared schedules are named after their task, so a deploy finds the one to update. */
+export const DECLARED_SCHEDULE_PREFIX = 'conveyor.';
+const SCHEDULE_ID_PATTERN = /^[A-Za-z0-9][^:\s]{0,199}$/;
+const LOCK_TTL_MS = 30_000;
+
+/** The Redis client and queues one operation works with. */
+interface Access {
+  client: Redis;
+  queue(name: string): Queue;
+}
+
+/**
+ * Keeps BullMQ job schedulers in line with the app. At bootstrap, under a Redis lock (so that
+ * many processes booting at once take turns), it upserts every `@Task(ref, { schedule })` and
+ * deletes the declared schedulers it owns on this app's queues that no handler declares any
+ * more. BullMQ's job schedulers then make one job per tick, whatever the number of workers.
+ */
+@Injectable()
+export class TaskSchedules implements OnApplicationBootstrap {
+  private readonly logger = new Logger('Conveyor');
+  private readonly declared = new Map<string, { taskName: string; schedule: ResolvedSchedule }>();
+
+  constructor(
+    @Inject(RESOLVED_TASKS_OPTIONS) private readonly options: ResolvedModuleOptions,
+    private readonly registry: TasksRegistry,
+    private readonly queues: ConveyorQueues,
+    private readonly redis: RedisConnections,
+  ) {}
+
+  /** Called by the explorer for each handler with a schedule; no I/O. */
+  declare(taskName: string, schedule: ResolvedSchedule): void {
+    this.declared.set(DECLARED_SCHEDULE_PREFIX + taskName, { taskName, schedule });
+  }
+
+  async onApplicationBootstrap(): Promise<void> {
+    // Payloads are checked before taking the lock: a bad one fails startup and changes nothing.
+    for (const { taskName, schedule } of this.declared.values()) {
+      await this.checkPayload(this.registry.definition(taskName), schedule.payload);
+    }
+    const scope = this.registry.handledQueues();
+    if (!scope.size) return;
+    // Its own connection, closed before returning: if another bootstrap hook fails the
+    // startup, the app is never closed and a shared client would stay open.
+    const client = this.redis.create('schedules', {});
+    const queues = new Map<string, Queue>();
+    const access: Access = {
+      client,
+      queue: (name) => {
+        let queue = queues.get(name);
+        if (!queue) {
+          queue = new Queue(name, { connection: client, prefix: this.options.prefix });
+          queue.on('error', () => undefined);
+          queues.set(name, queue);
+        }
+        return queue;
+      },
+    };
+    try {
+      await this.withLock(client, () => this.reconcile(scope, access));
+    } finally {
+      await Promise.all([...queues.values()].map((queue) => queue.close()));
+      await quit(client);
+    }
+  }
+
+  private get shared(): Access {
+    return { client: this.redis.client, queue: (name) => this.queues.queue(name) };
+  }
+
+  /** Adds or replaces a schedule at run time. */
+  async add(
+    id: string,
+    definition: TaskDefinition,
+    schedule: ResolvedSchedule,
+  ): Promise<ScheduleInfo> {
+    if (
+      typeof id !== 'string' ||
+      !SCHEDULE_ID_PATTERN.test(id) ||
+      id.startsWith(DECLARED_SCHEDULE_PREFIX)
+    ) {
+      throw new InvalidScheduleError(
+        definition.name,
+        `schedule id must be 1–200 characters without ':' or spaces, starting with a letter or digit, ` +
+          `and must not start with '${DECLARED_SCHEDULE_PREFIX}' (reserved for declared schedules); got ${JSON.stringify(id)}`,
+      );
+    }
+    await this.checkPayload(definition, schedule.payload);
+    const access = this.shared;
+    const owned = await this.owned(access);
+    const previous = owned.get(id);
+    if (previous && previous.queue !== definition.options.queue) {
+      await access.queue(previous.queue).removeJobScheduler(id);
+    }
+    await this.upsert(access, id, definition, schedule);
+    const entry: OwnedScheduler = {
+      queue: definition.options.queue,
+      taskName: definition.name,
+      source: 'runtime',
+    };
+    await this.record(access, id, entry);
+    return (await this.describe(access, id, entry))!;
+  }
+
+  /** Removes a schedule added at run time; jobs it already made still run. */
+  async remove(id: string): Promise<void> {
+    const access = this.shared;
+    const entry = (await this.owned(access)).get(id);
+    if (!entry || entry.source !== 'runtime') throw new UnknownScheduleError(String(id));
+    await access.queue(entry.queue).removeJobScheduler(id);
+    await access.client.hdel(this.ownedKey, id);
+  }
+
+  /** Every schedule Conveyor owns under this prefix, with its next run time. */
+  async list(): Promise<ScheduleInfo[]> {
+    const access = this.shared;
+    const owned = await this.owned(access);
+    const infos = await Promise.all(
+      [...owned].map(([id, entry]) => this.describe(access, id, entry)),
+    );
+    return infos
+      .filter((info): info is ScheduleInfo => info !== undefined)
+      .sort((a, b) => a.id.localeCompare(b.id));
+  }
+
+  private async reconcile(scope: Set<string>, access: Access): Promise<void> {
+    const owned = await this.owned(access);
+    for (const [id, { taskName, schedule }] of this.declared) {
+      const definition = this.registry.definition(taskName);
+      const previous = owned.get(id);
+      if (previous && previous.queue !== definition.options.queue) {
+        await access.queue(previous.queue).removeJobScheduler(id);
+      }
+      await this.upsert(access, id, definition, schedule);
+      await this.record(access, id, {
+        queue: definition.options.queue,
+        taskName,
+        source: 'declared',
+      });
+    }
+    // Only declared schedulers on queues this app handles are ours to remove: another app
+    // sharing the prefix may declare schedules on its own queues.
+    for (const [id, entry] of owned) {
+      if (entry.source !== 'declared' || this.declared.has(id) || !scope.has(entry.queue)) continue;
+      await access.queue(entry.queue).removeJobScheduler(id);
+      await access.client.hdel(this.ownedKey, id);
+      this.logger.log(`removed schedule ${id}: no handler declares it any more`);
+    }
+    if (this.declared.size)
+      this.logger.log(`schedules in place: ${[...this.declared.keys()].join(', ')}`);
+  }
+
+  private async upsert(
+    access: Access,
+    id: string,
+    definition: TaskDefinition,
+    schedule: ResolvedSchedule,
+  ): Promise<void> {
+    const opts = buildJobOptions(definition.name, definition.options, undefined);
+    await access.queue(definition.options.queue).upsertJobScheduler(id, schedule.repeat, {
+      name: definition.name,
+      data: schedule.payload,
+      opts,
+    });
+  }
+
+  private async checkPayload(definition: TaskDefinition, payload: unknown): Promise<void> {
+    try {
+      await validatePayload(definition.name, payload, definition.options);
+    } catch (error) {
+      throw new InvalidScheduleError(
+        definition.name,
+        `schedule.payload: ${(error as Error).message}`,
+      );
+    }
+  }
+
+  private async describe(
+    access: Access,
+    id: string,
+    entry: OwnedScheduler,
+  ): Promise<ScheduleInfo | undefined> {
+    const scheduler = await access.queue(entry.queue).getJobScheduler(id);
+    if (!scheduler) return undefined;
+    return {
+      id,
+      taskName: entry.taskName,
+      queue: entry.queue,
+      source: entry.source,
+      cron: scheduler.pattern ?? undefined,
+      tz: scheduler.pattern ? (scheduler.tz ?? undefined) : undefined,
+      everyMs: scheduler.every ? Number(scheduler.every) : undefined,
+      nextRunAt: scheduler.next ? new Date(Number(scheduler.next)) : undefined,
+    };
+  }
+
+  private get ownedKey(): string {
+    return `${this.options.prefix}:conveyor:schedules`;
+  }
+
+  private async owned(access: Access): Promise<Map<string, OwnedScheduler>> {
+    const raw = await access.client.hgetall(this.ownedKey);
+    return new Map(
+      Object.entries(raw).map(([id, json]) => [id, JSON.parse(json) as OwnedScheduler]),
+    );
+  }
+
+  private async record(access: Access, id: string, entry: OwnedScheduler): Promise<void> {
+    await access.client.hset(this.ownedKey, id, JSON.stringify(entry));
+  }
+
+  /** Runs `work` while holding the prefix's schedule lock, waiting for it if another process has it. */
+  private async withLock(client: Redis, work: () => Promise<void>): Promise<void> {
+    const key = `${this.options.prefix}:conveyor:schedules:lock`;
+    const token = randomUUID();
+    const deadline = Date.now() + 2 * LOCK_TTL_MS;
+    while ((await client.set(key, token, 'PX', LOCK_TTL_MS, 'NX')) !== 'OK') {
+      if (Date.now() > deadline) {
+        throw new InvalidScheduleError(
+          undefined,
+          `could not take the schedule lock ${key} within ${2 * LOCK_TTL_MS} ms`,
+        );
+      }
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    try {
+      await work();
+    } finally {
+      // Release only our own lock: if it expired and another process took it, leave theirs.
+      await client.eval(
+        "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0",
+        1,
+        key,
+        token,
+      );
+    }
+  }
+}

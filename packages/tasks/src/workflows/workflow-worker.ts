@@ -1,0 +1,91 @@
+import {
+  type BeforeApplicationShutdown,
+  Inject,
+  Injectable,
+  Logger,
+  type OnApplicationBootstrap,
+} from '@nestjs/common';
+import { type Job, UnrecoverableError, WaitingChildrenError, Worker } from 'bullmq';
+import type { ResolvedModuleOptions } from '../options/module-options';
+import { RedisConnections } from '../redis/redis-connections';
+import { RESOLVED_TASKS_OPTIONS } from '../tasks.constants';
+import { TasksRegistry } from '../tasks.registry';
+import { envelopeOf, fillFanOutInput, STEP_ENVELOPE_KEY, stepPayload } from './step-input';
+import { FAN_OUT, GROUP_COLLECTOR, WORKFLOW_QUEUE } from './workflow-plan';
+import { WorkflowProducer } from './workflow-producer';
+
+/**
+ * Runs Conveyor's own workflow jobs (a group's collector, which returns its members' results
+ * in order) in every process that runs workers. They are cheap and stateless; any process
+ * may take them, and a process that dies leaves them to BullMQ's stalled-job check.
+ */
+@Injectable()
+export class WorkflowWorker implements OnApplicationBootstrap, BeforeApplicationShutdown {
+  private readonly logger = new Logger('Conveyor');
+  private worker?: Worker;
+
+  constructor(
+    @Inject(RESOLVED_TASKS_OPTIONS) private readonly options: ResolvedModuleOptions,
+    private readonly registry: TasksRegistry,
+    private readonly redis: RedisConnections,
+    private readonly workflows: WorkflowProducer,
+  ) {}
+
+  onApplicationBootstrap(): void {
+    if (this.options.workers === 'none' || this.registry.handledQueues().size === 0) return;
+    this.worker = new Worker(WORKFLOW_QUEUE, (job, token) => this.run(job, token), {
+      connection: this.redis.workerClient,
+      prefix: this.options.prefix,
+      concurrency: 10,
+    });
+    this.worker.on('error', (error) => this.logger.error(`workflow worker: ${error.message}`));
+  }
+
+  async beforeApplicationShutdown(): Promise<void> {
+    const worker = this.worker;
+    this.worker = undefined;
+    await worker?.close();
+  }
+
+  private async run(job: Job, token: string | undefined): Promise<unknown> {
+    if (job.name === GROUP_COLLECTOR) return stepPayload(job);
+    if (job.name === FAN_OUT) return this.fanOut(job, token);
+    throw new Error(`unknown workflow job '${job.name}'`);
+  }
+
+  /**
+   * First run: add the group or chord with the previous step's result as input, as this
+   * job's child, and wait for it. Second run (the child is done): return its result.
+   * A crash between the two adds the same job ids again, which BullMQ ignores.
+   */
+  private async fanOut(job: Job, token: string | undefined): Promise<unknown> {
+    const envelope = envelopeOf(job.data)!;
+    const expand = envelope.expand!;
+    if (!envelope.expanded) {
+      const value = await stepPayload(job);
+      const flow = fillFanOutInput(expand.flow, value);
+      await this.workflows.addFlow({
+        ...flow,
+        opts: {
+          ...flow.opts,
+          parent: { id: job.id!, queue: job.queueQualifiedName },
+        },
+      });
+      await job.updateData({ ...job.data, [STEP_ENVELOPE_KEY]: { ...envelope, expanded: true } });
+      let waiting: boolean;
+      try {
+        waiting = await job.moveToWaitingChildren(token ?? '');
+      } catch (error) {
+        // The group failed before this job began to wait for it (BullMQ refuses the move).
+        throw new UnrecoverableError(`the fanned-out steps failed: ${(error as Error).message}`);
+      }
+      if (waiting) throw new WaitingChildrenError();
+    }
+    const { processed = {} } = await job.getDependencies();
+    if (!(expand.topKey in processed)) {
+      throw new UnrecoverableError(`the fanned-out steps did not complete (${expand.topKey})`);
+    }
+    const values: Record<string, unknown> = (await job.getChildrenValues()) ?? {};
+    return values[expand.topKey] ?? null;
+  }
+}
