@@ -8,6 +8,7 @@ import { FakeMailer, FakePaymentGateway } from './orders/fake-providers';
 import { OrderHandlers } from './orders/order.handlers';
 import { OrdersController } from './orders/orders.controller';
 import { OrdersService } from './orders/orders.service';
+import { ReportHandlers } from './reports/report.handlers';
 import { APP_CONFIG } from './tokens';
 
 /**
@@ -55,6 +56,7 @@ export class AppModule {
         FakeMailer,
         FakePaymentGateway,
         OrderHandlers,
+        ReportHandlers,
         OrdersService,
       ],
     };

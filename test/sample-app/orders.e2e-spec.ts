@@ -143,3 +143,43 @@ describe('sample app without ADMIN_TOKEN', () => {
     }
   }, 60_000);
 });
+
+describe('sample app reports', () => {
+  let app: SampleApp;
+  beforeAll(async () => {
+    app = await startSampleApp({ database: 'pglite' });
+  }, 60_000);
+  afterAll(() => app?.stop());
+
+  it('declares the nightly report on a cron schedule, with its next run', async () => {
+    const { status, body } = await app.request(
+      'GET',
+      '/admin/schedules',
+      undefined,
+      'test-admin-token',
+    );
+    expect(status).toBe(200);
+    expect(body).toEqual([
+      expect.objectContaining({
+        id: 'conveyor.reports.nightly',
+        taskName: 'reports.nightly',
+        cron: '0 2 * * *',
+      }),
+    ]);
+    expect(new Date(body[0].nextRunAt).getUTCHours()).toBe(2);
+  });
+
+  it('fans out per region and aggregates with a chord', async () => {
+    for (const amountCents of [1000, 2000, 3000]) {
+      expect((await app.request('POST', '/orders', { ...ORDER, amountCents })).status).toBe(201);
+    }
+    const { status, body } = await app.request(
+      'POST',
+      '/admin/reports/summary',
+      undefined,
+      'test-admin-token',
+    );
+    expect(status).toBe(201);
+    expect(body).toEqual({ regions: 3, orders: 3, revenueCents: 6000 });
+  });
+});

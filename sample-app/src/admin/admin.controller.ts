@@ -10,9 +10,10 @@ import {
   UseFilters,
   UseGuards,
 } from '@nestjs/common';
-import { DeadLetters, type DeadLetterFilter } from '@conveyor/tasks';
+import { DeadLetters, type DeadLetterFilter, step, TaskProducer } from '@conveyor/tasks';
 import { z } from 'zod';
 import { FakePaymentGateway } from '../orders/fake-providers';
+import { RegionTotals, REGIONS, SummarizeRegions } from '../reports/report.tasks';
 import { ZodBody } from '../validation.pipe';
 import { AdminGuard } from './admin.guard';
 import { ConveyorErrorsFilter } from './conveyor-errors.filter';
@@ -39,7 +40,24 @@ export class AdminController {
   constructor(
     private readonly deadLetters: DeadLetters,
     private readonly payments: FakePaymentGateway,
+    private readonly producer: TaskProducer,
   ) {}
+
+  /** A chord: one job per region in parallel, then one summary of all their results. */
+  @Post('reports/summary')
+  async regionSummary() {
+    const handle = await this.producer.chord(
+      REGIONS.map((region) => step(RegionTotals, { region })),
+      step(SummarizeRegions),
+    );
+    return handle.result({ timeout: '30s' });
+  }
+
+  /** Schedules (the nightly report) with their next run. */
+  @Get('schedules')
+  schedules() {
+    return this.producer.schedules();
+  }
 
   /** Dead-letter counts per queue. */
   @Get('dead-letters')

@@ -1,0 +1,27 @@
+import { defineTask } from '@conveyor/tasks';
+
+export interface RegionSales {
+  region: string;
+  orders: number;
+  revenueCents: number;
+}
+
+/** Every night: a report of the day's orders (a cron schedule on the handler). */
+export const NightlyReport = defineTask<{ kind: string }, { orders: number; revenueCents: number }>(
+  'reports.nightly',
+  { queue: 'reports' },
+);
+
+/** One member of the summary chord: the sales of one region. */
+export const RegionTotals = defineTask<{ region: string }, RegionSales>('reports.region-totals', {
+  queue: 'reports',
+  attempts: 3,
+});
+
+/** The chord's callback: all regions' totals, in order, folded into one summary. */
+export const SummarizeRegions = defineTask<
+  RegionSales[],
+  { regions: number; orders: number; revenueCents: number }
+>('reports.summarize', { queue: 'reports' });
+
+export const REGIONS = ['eu', 'us', 'apac'] as const;
