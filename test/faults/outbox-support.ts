@@ -37,13 +37,6 @@ export function committed(output: string): number[] {
   return [...output.matchAll(/^COMMITTED (\d+)$/gm)].map((match) => Number(match[1]));
 }
 
-/** Collects a child's stdout as text. */
-export function collect(child: Child): () => string {
-  let text = '';
-  child.process.stdout!.on('data', (chunk: Buffer) => (text += chunk.toString()));
-  return () => text;
-}
-
 /** Rows of the outbox table: total and still unpublished. */
 export async function outboxCounts(
   databaseUrl: string,

@@ -4,7 +4,6 @@ import { PrivateRedis } from '../support/private-redis';
 import { uniquePrefix } from '../support/redis';
 import { items, report, sleep, until } from './ledger';
 import {
-  collect,
   committed,
   outboxCounts,
   type OutboxNodeEnv,
@@ -45,7 +44,7 @@ describe('fault 4: relays SIGKILLed mid-batch, two at a time', () => {
       paceMs: 5,
     });
     children.push(committer);
-    const output = collect(committer);
+    const output = () => committer.output();
     const relays = await Promise.all([startOutboxNode(relayEnv), startOutboxNode(relayEnv)]);
     children.push(...relays);
 
