@@ -61,8 +61,9 @@ export class TaskProducer {
       jobOptions.jobId = idempotentJobId(definition.name, stableJson(payload));
     }
     const adding = this.queues
-      .queue(definition.options.queue)
-      .add(definition.name, payload, jobOptions);
+      .reachable()
+      .then(() => this.queues.queue(definition.options.queue))
+      .then((queue) => queue.add(definition.name, payload, jobOptions));
     const job = await adding.catch((error: unknown) => {
       throw EnqueueFailedError.from(definition.name, definition.options.queue, error);
     });
@@ -109,6 +110,9 @@ export class TaskProducer {
       ),
     );
     if (payloads.length === 0) return [];
+    await this.queues.reachable().catch((error: unknown) => {
+      throw EnqueueFailedError.from(definition.name, definition.options.queue, error);
+    });
     const adding = this.queues.queue(definition.options.queue).addBulk(
       payloads.map((data) => ({
         name: definition.name,
