@@ -8,6 +8,7 @@ module.exports = {
   displayName: 'faults',
   rootDir: __dirname,
   testMatch: ['<rootDir>/**/*.fault-spec.ts'],
-  testTimeout: 180_000,
+  // CONVEYOR_SOAK=1 multiplies item counts; give each test room for them.
+  testTimeout: process.env.CONVEYOR_SOAK === '1' ? 900_000 : 180_000,
   maxWorkers: 1,
 };
