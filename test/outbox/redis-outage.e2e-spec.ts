@@ -24,7 +24,7 @@ describe('Redis outage', () => {
   });
   afterAll(async () => {
     await stopOutboxApps(sql, app);
-    await redis.stop();
+    await redis.destroy();
     await sql.close();
   });
 

@@ -6,6 +6,8 @@ export interface Child {
   /** Resolves when the child has printed a line matching `pattern`; returns the match. */
   waitFor(pattern: RegExp, timeoutMs?: number): Promise<RegExpMatchArray>;
   kill(signal?: NodeJS.Signals): Promise<void>;
+  /** Everything the child printed on stdout so far. */
+  output(): string;
 }
 
 /** Starts one of `test/support/children/*.ts` as a real Node process. */
@@ -27,6 +29,7 @@ export function startChild(script: string, env: Record<string, string>): Child {
   });
   return {
     process: child,
+    output: () => output,
     waitFor: (pattern, timeoutMs = 20_000) =>
       new Promise((resolve, reject) => {
         const check = () => {

@@ -1,33 +1,66 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { Redis } from 'ioredis';
+
+export interface PrivateRedisOptions {
+  /**
+   * Persist every write to an append-only file (`appendfsync always`) in the server's own temp
+   * dir, so a SIGKILLed server comes back with every acknowledged write. @default false
+   */
+  appendonly?: boolean;
+  /** `requirepass`: clients must authenticate. */
+  password?: string;
+  /** Further `redis-server` arguments, e.g. `['--maxmemory', '2mb']`. */
+  args?: string[];
+}
 
 /**
  * A throwaway `redis-server` on a free port, owned by one test, which can be stopped and
- * started again on the same port to play an outage. Needs `redis-server` on the PATH.
+ * started again on the same port (and, with `appendonly`, the same data) to play an outage.
+ * Needs `redis-server` on the PATH. Call `destroy()` at the end to remove its temp dir.
  */
 export class PrivateRedis {
   private process?: ChildProcess;
+  readonly dir: string;
 
-  private constructor(readonly port: number) {}
+  private constructor(
+    readonly port: number,
+    private readonly options: PrivateRedisOptions,
+  ) {
+    this.dir = mkdtempSync(path.join(tmpdir(), 'conveyor-redis-'));
+  }
 
-  static async start(): Promise<PrivateRedis> {
-    const redis = new PrivateRedis(await freePort());
+  static async start(options: PrivateRedisOptions = {}): Promise<PrivateRedis> {
+    const redis = new PrivateRedis(await freePort(), options);
     await redis.start();
     return redis;
   }
 
   get url(): string {
-    return `redis://127.0.0.1:${this.port}`;
+    const auth = this.options.password ? `:${encodeURIComponent(this.options.password)}@` : '';
+    return `redis://${auth}127.0.0.1:${this.port}`;
+  }
+
+  /** A plain client on this server (disconnect it after). */
+  client(): Redis {
+    return new Redis(this.url, { maxRetriesPerRequest: null });
   }
 
   async start(): Promise<void> {
-    this.process = spawn(
-      'redis-server',
-      ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
-      { stdio: 'ignore' },
-    );
-    const deadline = Date.now() + 5_000;
+    const args = ['--port', String(this.port), '--bind', '127.0.0.1', '--save', ''];
+    args.push('--dir', this.dir);
+    if (this.options.appendonly) {
+      args.push('--appendonly', 'yes', '--appendfsync', 'always');
+    } else {
+      args.push('--appendonly', 'no');
+    }
+    if (this.options.password) args.push('--requirepass', this.options.password);
+    args.push(...(this.options.args ?? []));
+    this.process = spawn('redis-server', args, { stdio: 'ignore' });
+    const deadline = Date.now() + 10_000;
     for (;;) {
       const client = new Redis(this.url, { lazyConnect: true, retryStrategy: () => null });
       client.on('error', () => undefined);
@@ -44,18 +77,25 @@ export class PrivateRedis {
     }
   }
 
-  async stop(): Promise<void> {
+  /** Stops the server, by default with SIGKILL (a crash: no final save). */
+  async stop(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
     const child = this.process;
     this.process = undefined;
-    if (!child || child.exitCode !== null) return;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
     await new Promise<void>((resolve) => {
       child.once('exit', () => resolve());
-      child.kill('SIGKILL');
+      child.kill(signal);
     });
+  }
+
+  /** Stops the server and removes its data. */
+  async destroy(): Promise<void> {
+    await this.stop();
+    rmSync(this.dir, { recursive: true, force: true });
   }
 }
 
-function freePort(): Promise<number> {
+export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.once('error', reject);

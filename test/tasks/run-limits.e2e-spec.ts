@@ -145,7 +145,8 @@ describe('locks, concurrency and rate limits across workers', () => {
     expect(overlap.peak.get('import:hot')).toBeLessThanOrEqual(2);
     expect(overlap.peak.get('import:quiet')).toBeLessThanOrEqual(2);
     // Enqueued after all 1,000 hot jobs, the quiet tenant still finishes long before them.
-    expect(hotDoneWhenQuietFinished).toBeLessThan(500);
+    // Without fairness (FIFO) it would be all 1,000; the margin absorbs a loaded machine.
+    expect(hotDoneWhenQuietFinished).toBeLessThan(800);
     await eventually(() => overlap.done.length === 1010, 5_000, 'every job');
   }, 90_000);
 });

@@ -33,6 +33,12 @@ export class PgDriver implements OutboxDriver {
   async transaction<T>(fn: (tx: OutboxTx) => Promise<T>, options?: OutboxTxOptions): Promise<T> {
     const client = await this.pool.connect();
     let broken: Error | undefined;
+    // pg-pool takes its error listener off a client while it is checked out, so a connection
+    // that dies between two queries (PostgreSQL restarting while the relay waits on Redis, or
+    // while the app works inside the transaction) would emit 'error' with no listener and
+    // crash the process. Record it instead: the next query fails, and the client is discarded.
+    const onError = (error: Error) => (broken = error);
+    client.on('error', onError);
     try {
       await client.query(`BEGIN${isolationSql(options)}`);
       const result = await fn(client as unknown as OutboxTx);
@@ -44,6 +50,7 @@ export class PgDriver implements OutboxDriver {
       });
       throw error;
     } finally {
+      client.removeListener('error', onError);
       client.release(broken);
     }
   }

@@ -13,3 +13,4 @@ export * from './unknown-task.error';
 export * from './unrecoverable-task.error';
 export * from './dead-letter-not-found.error';
 export * from './task-cancelled.error';
+export * from './enqueue-failed.error';

@@ -24,6 +24,17 @@ export class ConveyorQueues implements OnApplicationShutdown {
     return this.options.prefix;
   }
 
+  /**
+   * Resolves once the producer connection answers; rejects with Redis's own error otherwise.
+   * BullMQ's `add` waits for a first 'ready' and never gives up while the connection cannot
+   * get there (a wrong password, a Redis that was never up), so an enqueue would hang. A
+   * PING obeys `maxRetriesPerRequest` and fails. Free once the connection is ready.
+   */
+  async reachable(): Promise<void> {
+    const client = this.redis.client;
+    if (client.status !== 'ready') await client.ping();
+  }
+
   queue(name: string): Queue {
     let queue = this.queues.get(name);
     if (!queue) {

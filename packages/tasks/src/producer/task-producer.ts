@@ -1,5 +1,10 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { InvalidPayloadError, InvalidTaskOptionsError, UnknownTaskError } from '../errors';
+import {
+  EnqueueFailedError,
+  InvalidPayloadError,
+  InvalidTaskOptionsError,
+  UnknownTaskError,
+} from '../errors';
 import type { ResolvedModuleOptions } from '../options/module-options';
 import { RESOLVED_TASKS_OPTIONS } from '../tasks.constants';
 import { type CancelOutcome, TaskCancellation } from './task-cancellation';
@@ -71,9 +76,13 @@ export class TaskProducer {
     if (definition.options.idempotent && jobOptions.jobId === undefined) {
       jobOptions.jobId = idempotentJobId(definition.name, stableJson(payload));
     }
-    const job = await this.queues
-      .queue(definition.options.queue)
-      .add(definition.name, payload, jobOptions);
+    const adding = this.queues
+      .reachable()
+      .then(() => this.queues.queue(definition.options.queue))
+      .then((queue) => queue.add(definition.name, payload, jobOptions));
+    const job = await adding.catch((error: unknown) => {
+      throw EnqueueFailedError.from(definition.name, definition.options.queue, error);
+    });
     return this.handleFor(definition, job.id!);
   }
 
@@ -117,7 +126,10 @@ export class TaskProducer {
       ),
     );
     if (payloads.length === 0) return [];
-    const jobs = await this.queues.queue(definition.options.queue).addBulk(
+    await this.queues.reachable().catch((error: unknown) => {
+      throw EnqueueFailedError.from(definition.name, definition.options.queue, error);
+    });
+    const adding = this.queues.queue(definition.options.queue).addBulk(
       payloads.map((data) => ({
         name: definition.name,
         data,
@@ -126,6 +138,9 @@ export class TaskProducer {
           : { ...opts },
       })),
     );
+    const jobs = await adding.catch((error: unknown) => {
+      throw EnqueueFailedError.from(definition.name, definition.options.queue, error);
+    });
     return jobs.map((job) => this.handleFor(definition, job.id!));
   }
 

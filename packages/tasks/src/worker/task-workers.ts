@@ -119,9 +119,15 @@ export class TaskWorkers implements OnApplicationBootstrap, BeforeApplicationShu
       },
       autorun: false,
     });
-    worker.on('error', (error) =>
-      this.logger.error(`worker of queue '${queue}': ${error.message}`),
-    );
+    // While Redis is down BullMQ reports every reconnect attempt of every connection (many a
+    // second); once every 10 s per queue is enough to notice, as for the module's clients.
+    let lastErrorLog = 0;
+    worker.on('error', (error) => {
+      const now = Date.now();
+      if (now - lastErrorLog < 10_000) return;
+      lastErrorLog = now;
+      this.logger.error(`worker of queue '${queue}': ${error.message}`);
+    });
     // Jobs failed outside a run (too many lost workers) reach their dead-letter hooks here.
     worker.on('failed', (job, error) => {
       if (job?.finishedOn) void this.hooks.deadLetter(this.registry.get(job.name), job, error);
