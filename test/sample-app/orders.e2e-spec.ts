@@ -1,4 +1,4 @@
-import { closeRawQueue, rawQueue } from '../support/redis';
+import { countJobs } from '../support/redis';
 import { eventually } from '../support/tasks-app';
 import { type SampleApp, startSampleApp, withPg } from '../support/sample-app';
 
@@ -16,17 +16,7 @@ describe.each(['pglite', 'postgres'] as const)('sample app on %s', (database) =>
   }, 60_000);
   afterAll(() => app?.stop());
 
-  /** Jobs in Redis under the app's prefix, in every queue it uses. */
-  async function jobCount(): Promise<number> {
-    let total = 0;
-    for (const name of ['email', 'payments', 'default']) {
-      const queue = rawQueue(app.prefix, name);
-      const counts = await queue.getJobCounts();
-      total += Object.values(counts).reduce((a, b) => a + b, 0);
-      await closeRawQueue(queue);
-    }
-    return total;
-  }
+  const jobCount = () => countJobs(app.prefix, ['email', 'payments', 'default', 'reports']);
 
   async function jobsOf(id: string, until: (jobs: Job[]) => boolean): Promise<Job[]> {
     return eventually<Job[] | undefined>(

@@ -54,3 +54,21 @@ export async function closeRawQueue(queue: Queue): Promise<void> {
   await queue.close();
   (queue.opts.connection as Redis).disconnect();
 }
+
+/**
+ * Jobs in the given queues under a test prefix, in every state. Unlike a key count, this
+ * ignores the bookkeeping keys BullMQ workers write on their own (meta, stalled checks).
+ */
+export async function countJobs(prefix: string, queues: Iterable<string>): Promise<number> {
+  let total = 0;
+  for (const name of queues) {
+    const queue = rawQueue(prefix, name);
+    try {
+      const counts = await queue.getJobCounts();
+      total += Object.values(counts).reduce((a, b) => a + b, 0);
+    } finally {
+      await closeRawQueue(queue);
+    }
+  }
+  return total;
+}

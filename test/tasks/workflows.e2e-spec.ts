@@ -1,4 +1,5 @@
 import {
+  TasksRegistry,
   chain,
   chord,
   group,
@@ -9,7 +10,7 @@ import {
   TaskProducer,
   UnknownTaskError,
 } from '@conveyor/tasks';
-import { countKeys } from '../support/redis';
+import { countJobs } from '../support/redis';
 import { startTasksApp, stopAll, type TestApp } from '../support/tasks-app';
 import {
   Boom,
@@ -207,7 +208,8 @@ describe('workflows', () => {
   });
 
   it('validates every step before enqueueing anything', async () => {
-    const before = await countKeys(app.prefix);
+    const queues = [...app.get(TasksRegistry).handledQueues(), 'conveyor.workflows'];
+    const before = await countJobs(app.prefix, queues);
     await expect(
       producer.chain([step(Start, { n: 1 }), step('no.such.task'), step(Inc)]),
     ).rejects.toThrow(UnknownTaskError);
@@ -221,7 +223,7 @@ describe('workflows', () => {
     expect(() =>
       chord([step(Start, { n: 1 })], step(Tally), { onMemberFailur: 'fail' } as never),
     ).toThrow(/did you mean 'onMemberFailure'/);
-    expect(await countKeys(app.prefix)).toBe(before);
+    expect(await countJobs(app.prefix, queues)).toBe(before);
     expect(tasks.runs).toEqual([]);
   });
 });
