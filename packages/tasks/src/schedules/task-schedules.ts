@@ -1,8 +1,14 @@
 import { randomUUID } from 'node:crypto';
-import { Inject, Injectable, Logger, type OnApplicationBootstrap } from '@nestjs/common';
+import {
+  Inject,
+  Injectable,
+  Logger,
+  type OnApplicationBootstrap,
+  type OnApplicationShutdown,
+} from '@nestjs/common';
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { InvalidScheduleError, UnknownScheduleError } from '../errors';
+import { ConveyorError, InvalidScheduleError, UnknownScheduleError } from '../errors';
 import type { ResolvedModuleOptions } from '../options/module-options';
 import { validatePayload } from '../payload/validate-payload';
 import { ConveyorQueues } from '../producer/conveyor-queues';
@@ -53,8 +59,9 @@ interface Access {
  * more. BullMQ's job schedulers then make one job per tick, whatever the number of workers.
  */
 @Injectable()
-export class TaskSchedules implements OnApplicationBootstrap {
+export class TaskSchedules implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new Logger('Conveyor');
+  private retry?: NodeJS.Timeout;
   private readonly declared = new Map<string, { taskName: string; schedule: ResolvedSchedule }>();
 
   constructor(
@@ -76,6 +83,34 @@ export class TaskSchedules implements OnApplicationBootstrap {
     }
     const scope = this.registry.handledQueues();
     if (!scope.size) return;
+    await this.reconcileOrRetry(scope, 1_000);
+  }
+
+  onApplicationShutdown(): void {
+    clearTimeout(this.retry);
+  }
+
+  /**
+   * A Redis that is down or refuses our credentials at boot must not keep the app from
+   * starting (workers and producers ride out the same outage); reconcile as soon as it answers.
+   */
+  private async reconcileOrRetry(scope: Set<string>, delayMs: number): Promise<void> {
+    try {
+      await this.reconcileOnce(scope);
+    } catch (error) {
+      if (error instanceof ConveyorError) throw error;
+      this.logger.error(
+        `could not reconcile schedules (${(error as Error).message}); retrying in ${delayMs / 1000} s`,
+      );
+      this.retry = setTimeout(
+        () => void this.reconcileOrRetry(scope, Math.min(delayMs * 2, 60_000)),
+        delayMs,
+      );
+      this.retry.unref();
+    }
+  }
+
+  private async reconcileOnce(scope: Set<string>): Promise<void> {
     // Its own connection, closed before returning: if another bootstrap hook fails the
     // startup, the app is never closed and a shared client would stay open.
     const client = this.redis.create('schedules', {});

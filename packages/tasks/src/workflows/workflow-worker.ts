@@ -38,7 +38,13 @@ export class WorkflowWorker implements OnApplicationBootstrap, BeforeApplication
       prefix: this.options.prefix,
       concurrency: 10,
     });
-    this.worker.on('error', (error) => this.logger.error(`workflow worker: ${error.message}`));
+    // A down Redis reports on every reconnect attempt; once every 10 s is enough to notice.
+    let lastErrorLog = 0;
+    this.worker.on('error', (error) => {
+      if (Date.now() - lastErrorLog < 10_000) return;
+      lastErrorLog = Date.now();
+      this.logger.error(`workflow worker: ${error.message}`);
+    });
   }
 
   async beforeApplicationShutdown(): Promise<void> {
