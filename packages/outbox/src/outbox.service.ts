@@ -1,6 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import {
   buildJobOptions,
+  captureTrace,
   type EnqueueOptions,
   type TaskDefinition,
   type TaskRef,
@@ -71,7 +72,14 @@ export class Outbox {
     );
     await validatePayload(definition.name, payload, definition.options);
     const [id] = await this.store.insert([
-      { kind: 'task', name: definition.name, queue: job.queue, payload, options: { job } },
+      {
+        kind: 'task',
+        name: definition.name,
+        queue: job.queue,
+        payload,
+        options: { job },
+        trace: captureTrace() ?? null,
+      },
     ]);
     return { id: id!, jobId: taskJobId(id!, job) };
   }
@@ -97,7 +105,14 @@ export class Outbox {
     }
     if (jobs.length === 0) return { id: undefined, jobIds: [] };
     const [id] = await this.store.insert([
-      { kind: 'event', name: event, queue: null, payload, options: { jobs } },
+      {
+        kind: 'event',
+        name: event,
+        queue: null,
+        payload,
+        options: { jobs },
+        trace: captureTrace() ?? null,
+      },
     ]);
     return { id: id!, jobIds: jobs.map((job) => eventJobId(id!, job)) };
   }

@@ -14,6 +14,8 @@ import { TasksMetadataAccessor } from './tasks-metadata.accessor';
 import { ConfigurableTasksModule, TASKS_MODULE_OPTIONS } from './tasks.module-definition';
 import { TasksRegistry } from './tasks.registry';
 import { TaskHooksRunner } from './worker/task-hooks-runner';
+import { TaskInstrumentation } from './instrumentation/task-instrumentation';
+import { QueueInspector } from './instrumentation/queue-inspector';
 import { TaskRunner } from './worker/task-runner';
 import { TaskWorkers } from './worker/task-workers';
 
@@ -51,6 +53,8 @@ import { TaskWorkers } from './worker/task-workers';
     TaskCancellation,
     DeadLetters,
     TaskProducer,
+    TaskInstrumentation,
+    QueueInspector,
     TaskHooksRunner,
     TaskRunner,
     TaskWorkers,
@@ -61,6 +65,8 @@ import { TaskWorkers } from './worker/task-workers';
     TasksRegistry,
     TaskWorkers,
     ConveyorQueues,
+    TaskInstrumentation,
+    QueueInspector,
     RESOLVED_TASKS_OPTIONS,
   ],
 })

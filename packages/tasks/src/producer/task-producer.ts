@@ -13,6 +13,8 @@ import { stableJson } from '../payload/stable-json';
 import { buildJobOptions, idempotentJobId } from './job-options';
 import { JobResults } from './job-results';
 import { TaskHandle } from './task-handle';
+import { TaskInstrumentation } from '../instrumentation/task-instrumentation';
+import { traceEnqueue } from '../instrumentation/task-tracing';
 
 /**
  * Enqueues tasks. With a `TaskRef`, the payload is type-checked against the definition;
@@ -31,6 +33,7 @@ export class TaskProducer {
     private readonly results: JobResults,
     private readonly cancellation: TaskCancellation,
     @Inject(RESOLVED_TASKS_OPTIONS) private readonly options: ResolvedModuleOptions,
+    private readonly instrumentation: TaskInstrumentation,
   ) {}
 
   /** Adds one job. Resolves once Redis has it. */
@@ -55,9 +58,14 @@ export class TaskProducer {
     if (definition.options.idempotent && jobOptions.jobId === undefined) {
       jobOptions.jobId = idempotentJobId(definition.name, stableJson(payload));
     }
-    const job = await this.queues
-      .queue(definition.options.queue)
-      .add(definition.name, payload, jobOptions);
+    const {
+      name,
+      options: { queue },
+    } = definition;
+    const job = await traceEnqueue(name, queue, jobOptions, () =>
+      this.queues.queue(queue).add(name, payload, jobOptions),
+    );
+    this.instrumentation.enqueued(name, queue, 1);
     return this.handleFor(definition, job.id!);
   }
 
@@ -101,15 +109,22 @@ export class TaskProducer {
       ),
     );
     if (payloads.length === 0) return [];
-    const jobs = await this.queues.queue(definition.options.queue).addBulk(
-      payloads.map((data) => ({
-        name: definition.name,
-        data,
-        opts: definition.options.idempotent
-          ? { ...opts, jobId: idempotentJobId(definition.name, stableJson(data)) }
-          : { ...opts },
-      })),
+    const {
+      name,
+      options: { queue },
+    } = definition;
+    const jobs = await traceEnqueue(name, queue, opts, () =>
+      this.queues.queue(queue).addBulk(
+        payloads.map((data) => ({
+          name,
+          data,
+          opts: definition.options.idempotent
+            ? { ...opts, jobId: idempotentJobId(name, stableJson(data)) }
+            : { ...opts },
+        })),
+      ),
     );
+    this.instrumentation.enqueued(name, queue, jobs.length);
     return jobs.map((job) => this.handleFor(definition, job.id!));
   }
 
