@@ -68,7 +68,7 @@ describe('GET /metrics', () => {
     await expect(doomed.result({ timeout: '20s' })).rejects.toThrow('always fails');
 
     // The dead-letter counter moves after the job's final failure is recorded.
-    const samples = await eventually(
+    const samples = (await eventually(
       async () => {
         const response = await get(`${app.url}/metrics`);
         expect(response.status).toBe(200);
@@ -78,7 +78,7 @@ describe('GET /metrics', () => {
       },
       20_000,
       'the dead letter to be counted',
-    );
+    ))!;
 
     const of = (task: string, queue = 'work') => ({ task, queue });
     expect(sample(samples, 'conveyor_tasks_enqueued_total', of(Ok.name))).toBe(4);

@@ -49,6 +49,13 @@ export class QueueInspector {
     ].sort();
   }
 
+  /** Round-trip time of a PING on the producer connection, in ms (for health checks). */
+  async ping(): Promise<number> {
+    const started = performance.now();
+    await this.redis.client.ping();
+    return Math.round((performance.now() - started) * 100) / 100;
+  }
+
   async snapshot(queues: readonly string[] = this.queueNames()): Promise<QueueSnapshot[]> {
     if (!queues.length) return [];
     const pipeline = this.redis.client.pipeline();
