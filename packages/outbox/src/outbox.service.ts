@@ -1,7 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import {
   buildJobOptions,
-  captureTrace,
   type EnqueueOptions,
   type TaskDefinition,
   type TaskRef,
@@ -12,6 +11,7 @@ import {
 import type { JobsOptions } from 'bullmq';
 import { InvalidEventError, NoTransactionError } from './errors';
 import { OUTBOX_STORE } from './outbox.constants';
+import { traceWrite } from './outbox-tracing';
 import type { OutboxJob, OutboxStore } from './store/outbox-store.interface';
 
 const EVENT_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._\-/]{0,199}$/;
@@ -71,16 +71,11 @@ export class Outbox {
       buildJobOptions(definition.name, definition.options, options),
     );
     await validatePayload(definition.name, payload, definition.options);
-    const [id] = await this.store.insert([
-      {
-        kind: 'task',
-        name: definition.name,
-        queue: job.queue,
-        payload,
-        options: { job },
-        trace: captureTrace() ?? null,
-      },
-    ]);
+    const [id] = await traceWrite(job.queue, 'task', (trace) =>
+      this.store.insert([
+        { kind: 'task', name: definition.name, queue: job.queue, payload, options: { job }, trace },
+      ]),
+    );
     return { id: id!, jobId: taskJobId(id!, job) };
   }
 
@@ -104,16 +99,11 @@ export class Outbox {
       await validatePayload(task.name, payload, task.options);
     }
     if (jobs.length === 0) return { id: undefined, jobIds: [] };
-    const [id] = await this.store.insert([
-      {
-        kind: 'event',
-        name: event,
-        queue: null,
-        payload,
-        options: { jobs },
-        trace: captureTrace() ?? null,
-      },
-    ]);
+    const [id] = await traceWrite(event, 'event', (trace) =>
+      this.store.insert([
+        { kind: 'event', name: event, queue: null, payload, options: { jobs }, trace },
+      ]),
+    );
     return { id: id!, jobIds: jobs.map((job) => eventJobId(id!, job)) };
   }
 
