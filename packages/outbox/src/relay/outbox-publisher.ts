@@ -1,5 +1,11 @@
 import { Injectable } from '@nestjs/common';
-import { ConveyorQueues, captureTrace, conveyorTracer, restoreTrace } from '@conveyor/tasks';
+import {
+  ConveyorQueues,
+  captureTrace,
+  conveyorTracer,
+  restoreTrace,
+  TaskInstrumentation,
+} from '@conveyor/tasks';
 import { type Span, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import type { JobsOptions } from 'bullmq';
 import { eventJobId, taskJobId } from '../outbox.service';
@@ -24,7 +30,10 @@ export interface PublishOutcome {
  */
 @Injectable()
 export class OutboxPublisher {
-  constructor(private readonly queues: ConveyorQueues) {}
+  constructor(
+    private readonly queues: ConveyorQueues,
+    private readonly instrumentation: TaskInstrumentation,
+  ) {}
 
   async publish(rows: readonly OutboxRow[]): Promise<PublishOutcome> {
     const byQueue = new Map<string, BulkJob[]>();
@@ -44,6 +53,7 @@ export class OutboxPublisher {
         const q = this.queues.queue(queue);
         try {
           await q.addBulk(jobs.map(({ name, data, opts }) => ({ name, data, opts })));
+          for (const job of jobs) this.instrumentation.enqueued(job.name, queue, 1);
         } catch (error) {
           // With Redis up, one bad job fails the whole bulk: retry one by one so it does not
           // hold back the rows beside it. With Redis down, each would fail the same way.
@@ -52,9 +62,10 @@ export class OutboxPublisher {
             return;
           }
           for (const job of jobs) {
-            await q
-              .add(job.name, job.data, job.opts)
-              .catch((e: Error) => failedRows.set(job.rowId, e));
+            await q.add(job.name, job.data, job.opts).then(
+              () => this.instrumentation.enqueued(job.name, queue, 1),
+              (e: Error) => failedRows.set(job.rowId, e),
+            );
           }
         }
       }),
