@@ -82,6 +82,28 @@ describe('GET /health', () => {
     await eventually(async () => (await ready(app!)).status === 200, 20_000, 'ready again');
   });
 
+  it('answers 503 when Redis hangs, with the check that timed out, and 200 once it answers', async () => {
+    redis = await PrivateRedis.start();
+    app = await startHttpApp({
+      tasks: { connection: redis.url },
+      imports: [HealthModule.forRoot({ timeout: '300ms' })],
+      providers: [EchoTasks],
+    });
+    expect((await ready(app)).status).toBe(200);
+    redis.pause();
+    try {
+      const { status, body } = await ready(app);
+      expect(status).toBe(503);
+      expect(body.error).toMatchObject({
+        redis: { status: 'down', message: 'Redis did not answer within 300 ms' },
+        queues: { status: 'down', message: 'Redis did not answer within 300 ms' },
+      });
+    } finally {
+      redis.resume();
+    }
+    await eventually(async () => (await ready(app!)).status === 200, 20_000, 'ready again');
+  });
+
   it('turns 503 when a queue holds more jobs than its threshold, 200 once drained', async () => {
     app = await startHttpApp({
       tasks: { queues: { work: {}, parked: {} } },

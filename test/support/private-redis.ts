@@ -44,6 +44,16 @@ export class PrivateRedis {
     }
   }
 
+  /** Freezes the server (SIGSTOP): connections stay open and nothing answers, as in a hang. */
+  pause(): void {
+    this.process?.kill('SIGSTOP');
+  }
+
+  /** Lets a paused server run again (SIGCONT). */
+  resume(): void {
+    this.process?.kill('SIGCONT');
+  }
+
   async stop(): Promise<void> {
     const child = this.process;
     this.process = undefined;
