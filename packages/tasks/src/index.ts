@@ -17,14 +17,13 @@ export { TaskWorkers } from './worker/task-workers';
 export { TasksRegistry, type RegisteredTask, type TaskDefinition } from './tasks.registry';
 export { ConveyorQueues } from './producer/conveyor-queues';
 export { RESOLVED_TASKS_OPTIONS } from './tasks.constants';
-export { TaskInstrumentation } from './instrumentation/task-instrumentation';
+export { TaskInstrumentation, type Sending } from './instrumentation/task-instrumentation';
 export type { TaskFailure, TaskObserver } from './instrumentation/task-observer.interface';
 export { QueueInspector, type QueueSnapshot } from './instrumentation/queue-inspector';
 export {
   captureTrace,
   conveyorTracer,
   restoreTrace,
-  traceEnqueue,
   type TraceCarrier,
 } from './instrumentation/task-tracing';
 export type { ResolvedModuleOptions, ResolvedQueueOptions } from './options/module-options';

@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
-import type { Job } from 'bullmq';
+import type { Job, JobsOptions } from 'bullmq';
+import { failSpan, startSendSpan } from './task-tracing';
 import type { TaskFailure, TaskObserver } from './task-observer.interface';
 
 /**
@@ -19,6 +20,29 @@ export class TaskInstrumentation {
     this.observers = [...this.observers, observer];
     return () => {
       this.observers = this.observers.filter((o) => o !== observer);
+    };
+  }
+
+  /**
+   * Opens an enqueue: starts its producer span (storing the trace context in `opts`) and
+   * returns the callbacks that close it once Redis answered, `add(...).then(done, failed)`.
+   */
+  sending(task: { name: string; options: { queue: string } }, opts: JobsOptions): Sending {
+    const span = startSendSpan(task.name, task.options.queue, opts);
+    if (!span && !this.observers.length) return PASS_THROUGH;
+    return {
+      done: <T>(added: T): T => {
+        span?.end();
+        this.enqueued(task.name, task.options.queue, Array.isArray(added) ? added.length : 1);
+        return added;
+      },
+      failed: (error: unknown): never => {
+        if (span) {
+          failSpan(span, error);
+          span.end();
+        }
+        throw error;
+      },
     };
   }
 
@@ -54,6 +78,20 @@ export class TaskInstrumentation {
     for (const o of this.observers) o.deadLettered?.(job.name, job.queueName);
   }
 }
+
+/** The end of an enqueue: `done` passes the added job(s) through, `failed` rethrows. */
+export interface Sending {
+  done<T>(added: T): T;
+  failed(error: unknown): never;
+}
+
+// Without an SDK and without observers, an enqueue costs no allocation here.
+const PASS_THROUGH: Sending = {
+  done: (added) => added,
+  failed: (error) => {
+    throw error;
+  },
+};
 
 function elapsed(job: Job): number {
   return job.processedOn ? Math.max(0, Date.now() - job.processedOn) : 0;

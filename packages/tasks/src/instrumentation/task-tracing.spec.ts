@@ -1,12 +1,10 @@
-import { captureTrace, traceEnqueue } from './task-tracing';
+import { captureTrace, startSendSpan } from './task-tracing';
 
 describe('tracing without an SDK', () => {
-  it('captures no context and leaves job options untouched', async () => {
+  it('captures no context and leaves job options untouched', () => {
     expect(captureTrace()).toBeUndefined();
     const opts = {};
-    await expect(traceEnqueue('email.send', 'email', opts, async () => 'added')).resolves.toBe(
-      'added',
-    );
+    expect(startSendSpan('email.send', 'email', opts)).toBeUndefined();
     expect(opts).toEqual({});
   });
 });

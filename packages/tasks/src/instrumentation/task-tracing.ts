@@ -50,16 +50,12 @@ export function jobTrace(job: Job): TraceCarrier | undefined {
 }
 
 /**
- * Runs `add` in a PRODUCER span (`send <queue>`) and stores that span's context in the job
+ * Starts the PRODUCER span (`send <queue>`) of an enqueue and stores its context in the job
  * options (`telemetry.metadata`, BullMQ's own field for propagation, kept across retries).
+ * `undefined` without an SDK: nothing is stored and nothing needs ending.
  */
-export async function traceEnqueue<T>(
-  task: string,
-  queue: string,
-  opts: JobsOptions,
-  add: () => Promise<T>,
-  parent: Context = context.active(),
-): Promise<T> {
+export function startSendSpan(task: string, queue: string, opts: JobsOptions): Span | undefined {
+  const parent = context.active();
   const span = conveyorTracer().startSpan(
     `send ${queue}`,
     {
@@ -74,18 +70,10 @@ export async function traceEnqueue<T>(
     },
     parent,
   );
-  if (!span.isRecording()) return add();
-  const ctx = trace.setSpan(parent, span);
-  const carrier = captureTrace(ctx);
+  if (!span.isRecording()) return undefined;
+  const carrier = captureTrace(trace.setSpan(parent, span));
   if (carrier) opts.telemetry = { ...opts.telemetry, metadata: JSON.stringify(carrier) };
-  try {
-    return await context.with(ctx, add);
-  } catch (error) {
-    fail(span, error);
-    throw error;
-  } finally {
-    span.end();
-  }
+  return span;
 }
 
 /**
@@ -117,14 +105,15 @@ export async function traceRun<T>(job: Job, run: () => Promise<T>): Promise<T> {
     return await context.with(trace.setSpan(parent, span), run);
   } catch (error) {
     // Handing back or deferring a job is not a failure of the run.
-    if (!(error instanceof DelayedError) && !(error instanceof WaitingError)) fail(span, error);
+    if (!(error instanceof DelayedError) && !(error instanceof WaitingError)) failSpan(span, error);
     throw error;
   } finally {
     span.end();
   }
 }
 
-function fail(span: Span, error: unknown): void {
+/** Marks a span failed with the error. */
+export function failSpan(span: Span, error: unknown): void {
   const err = error instanceof Error ? error : new Error(String(error));
   span.recordException(err);
   span.setStatus({ code: SpanStatusCode.ERROR, message: err.message });

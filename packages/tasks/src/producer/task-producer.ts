@@ -14,7 +14,6 @@ import { buildJobOptions, idempotentJobId } from './job-options';
 import { JobResults } from './job-results';
 import { TaskHandle } from './task-handle';
 import { TaskInstrumentation } from '../instrumentation/task-instrumentation';
-import { traceEnqueue } from '../instrumentation/task-tracing';
 
 /**
  * Enqueues tasks. With a `TaskRef`, the payload is type-checked against the definition;
@@ -58,14 +57,11 @@ export class TaskProducer {
     if (definition.options.idempotent && jobOptions.jobId === undefined) {
       jobOptions.jobId = idempotentJobId(definition.name, stableJson(payload));
     }
-    const {
-      name,
-      options: { queue },
-    } = definition;
-    const job = await traceEnqueue(name, queue, jobOptions, () =>
-      this.queues.queue(queue).add(name, payload, jobOptions),
-    );
-    this.instrumentation.enqueued(name, queue, 1);
+    const sent = this.instrumentation.sending(definition, jobOptions);
+    const job = await this.queues
+      .queue(definition.options.queue)
+      .add(definition.name, payload, jobOptions)
+      .then(sent.done, sent.failed);
     return this.handleFor(definition, job.id!);
   }
 
@@ -109,22 +105,19 @@ export class TaskProducer {
       ),
     );
     if (payloads.length === 0) return [];
-    const {
-      name,
-      options: { queue },
-    } = definition;
-    const jobs = await traceEnqueue(name, queue, opts, () =>
-      this.queues.queue(queue).addBulk(
+    const sent = this.instrumentation.sending(definition, opts);
+    const jobs = await this.queues
+      .queue(definition.options.queue)
+      .addBulk(
         payloads.map((data) => ({
-          name,
+          name: definition.name,
           data,
           opts: definition.options.idempotent
-            ? { ...opts, jobId: idempotentJobId(name, stableJson(data)) }
+            ? { ...opts, jobId: idempotentJobId(definition.name, stableJson(data)) }
             : { ...opts },
         })),
-      ),
-    );
-    this.instrumentation.enqueued(name, queue, jobs.length);
+      )
+      .then(sent.done, sent.failed);
     return jobs.map((job) => this.handleFor(definition, job.id!));
   }
 
