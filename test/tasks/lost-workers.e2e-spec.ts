@@ -38,7 +38,8 @@ describe('lost workers', () => {
     return started;
   }
 
-  it("completes a SIGKILLed worker's job on another worker", async () => {
+  /** An API-only app and a hanging child worker that has started one job. */
+  async function jobInChild(n: number) {
     const prefix = uniquePrefix();
     const api = await startTasksApp([], {
       prefix,
@@ -46,10 +47,15 @@ describe('lost workers', () => {
       queues: { default: FAST_LOSS },
     });
     apps.push(api);
-    const doomed = child(prefix);
-    await doomed.waitFor(/READY/);
-    const handle = await api.get(TaskProducer).enqueue(Hang, { n: 1 });
-    await doomed.waitFor(new RegExp(`STARTED ${handle.id}`));
+    const worker = child(prefix);
+    await worker.waitFor(/READY/);
+    const handle = await api.get(TaskProducer).enqueue(Hang, { n });
+    await worker.waitFor(new RegExp(`STARTED ${handle.id}`));
+    return { prefix, api, worker, handle };
+  }
+
+  it("completes a SIGKILLed worker's job on another worker", async () => {
+    const { prefix, worker: doomed, handle } = await jobInChild(1);
 
     await doomed.kill('SIGKILL');
     const rescuer = await startTasksApp([FinishingTasks], {
@@ -64,17 +70,7 @@ describe('lost workers', () => {
   });
 
   it('dead-letters a job whose workers keep dying instead of looping forever', async () => {
-    const prefix = uniquePrefix();
-    const api = await startTasksApp([], {
-      prefix,
-      workers: 'none',
-      queues: { default: FAST_LOSS },
-    });
-    apps.push(api);
-    const first = child(prefix);
-    await first.waitFor(/READY/);
-    const handle = await api.get(TaskProducer).enqueue(Hang, { n: 2 });
-    await first.waitFor(new RegExp(`STARTED ${handle.id}`));
+    const { prefix, api, worker: first, handle } = await jobInChild(2);
     const second = child(prefix);
     await second.waitFor(/READY/);
 

@@ -25,7 +25,10 @@ export interface OutboxEntry {
 /** What `Outbox.emit()` wrote: the row id (none without subscribers) and one job id each. */
 export interface OutboxEmission {
   id: string | undefined;
+  /** The job ids the event will be published as, one per subscriber. */
   jobIds: string[];
+  /** The same jobs with their task and queue, e.g. to keep a handle on each. */
+  jobs: Array<{ task: string; queue: string; jobId: string }>;
 }
 
 /**
@@ -98,13 +101,18 @@ export class Outbox {
       jobs.push(toOutboxJob(task, buildJobOptions(task.name, task.options, undefined)));
       await validatePayload(task.name, payload, task.options);
     }
-    if (jobs.length === 0) return { id: undefined, jobIds: [] };
+    if (jobs.length === 0) return { id: undefined, jobIds: [], jobs: [] };
     const [id] = await traceWrite(event, 'event', (trace) =>
       this.store.insert([
         { kind: 'event', name: event, queue: null, payload, options: { jobs }, trace },
       ]),
     );
-    return { id: id!, jobIds: jobs.map((job) => eventJobId(id!, job)) };
+    const published = jobs.map((job) => ({
+      task: job.task,
+      queue: job.queue,
+      jobId: eventJobId(id!, job),
+    }));
+    return { id: id!, jobIds: published.map((job) => job.jobId), jobs: published };
   }
 
   private requireTransaction(operation: 'enqueue' | 'emit'): void {

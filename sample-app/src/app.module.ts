@@ -1,0 +1,62 @@
+import { type DynamicModule, Module } from '@nestjs/common';
+import { ConfigModule, ConfigService } from '@nestjs/config';
+import { OutboxModule } from '@conveyor/outbox';
+import { TasksModule } from '@conveyor/tasks';
+import { AdminController } from './admin/admin.controller';
+import type { AppConfig, Role } from './config';
+import { FakeMailer, FakePaymentGateway } from './orders/fake-providers';
+import { OrderHandlers } from './orders/order.handlers';
+import { OrdersController } from './orders/orders.controller';
+import { OrdersService } from './orders/orders.service';
+import { APP_CONFIG } from './tokens';
+
+/**
+ * One build, three roles: `api` serves HTTP and writes orders, `worker` runs the task
+ * handlers, `relay` publishes the outbox. Each process runs any mix of them.
+ */
+@Module({})
+export class AppModule {
+  static forRoles(config: AppConfig): DynamicModule {
+    const roles = new Set<Role>(config.ROLES);
+    return {
+      module: AppModule,
+      imports: [
+        ConfigModule.forRoot({ isGlobal: true, ignoreEnvFile: true, load: [() => config] }),
+        TasksModule.forRootAsync({
+          inject: [ConfigService],
+          useFactory: (env: ConfigService<AppConfig, true>) => ({
+            connection: env.get('REDIS_URL', { infer: true }),
+            prefix: env.get('CONVEYOR_PREFIX', { infer: true }),
+            queues: {
+              email: { concurrency: 10 },
+              payments: { concurrency: 5 },
+              reports: { concurrency: 2 },
+            },
+            workers: roles.has('worker') ? 'all' : 'none',
+            shutdownTimeout: '10s',
+          }),
+        }),
+        OutboxModule.forRootAsync({
+          inject: [ConfigService],
+          useFactory: (env: ConfigService<AppConfig, true>) => {
+            const dataDir = env.get('PGLITE_DIR', { infer: true });
+            return {
+              url: env.get('DATABASE_URL', { infer: true }),
+              pglite: dataDir ? { dataDir } : undefined,
+              createTable: true,
+              relay: roles.has('relay') ? { pollInterval: '500ms' } : false,
+            };
+          },
+        }),
+      ],
+      controllers: roles.has('api') ? [OrdersController, AdminController] : [],
+      providers: [
+        { provide: APP_CONFIG, useValue: config },
+        FakeMailer,
+        FakePaymentGateway,
+        OrderHandlers,
+        OrdersService,
+      ],
+    };
+  }
+}

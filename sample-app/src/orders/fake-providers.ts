@@ -1,0 +1,64 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { randomUUID } from 'node:crypto';
+import { APP_CONFIG } from '../tokens';
+import type { AppConfig } from '../config';
+
+/** A stand-in for a real mail API that fails now and then. */
+@Injectable()
+export class FakeMailer {
+  constructor(@Inject(APP_CONFIG) private readonly config: AppConfig) {}
+
+  async send(to: string, subject: string, signal: AbortSignal): Promise<string> {
+    await sleep(20, signal);
+    if (Math.random() < this.config.MAIL_FAILURE_RATE)
+      throw new Error('mail provider: 503 Service Unavailable');
+    return `msg-${randomUUID().slice(0, 8)} to ${to}: ${subject}`;
+  }
+}
+
+/** Thrown for a charge the provider will never accept as it stands. */
+export class CardDeclinedError extends Error {
+  override readonly name = 'CardDeclinedError';
+}
+
+/** A stand-in for a payment provider with a per-charge limit that ops can raise. */
+@Injectable()
+export class FakePaymentGateway {
+  private limitCents: number;
+  private readonly charges = new Map<string, string>();
+
+  constructor(@Inject(APP_CONFIG) config: AppConfig) {
+    this.limitCents = config.PAYMENT_LIMIT_CENTS;
+  }
+
+  get limit(): number {
+    return this.limitCents;
+  }
+
+  setLimit(cents: number): void {
+    this.limitCents = cents;
+  }
+
+  /** `key` makes the charge idempotent at the provider, as real payment APIs do. */
+  async charge(key: string, amountCents: number): Promise<string> {
+    await sleep(10);
+    if (amountCents > this.limitCents) {
+      throw new CardDeclinedError(
+        `charge of ${amountCents} cents is over the account limit of ${this.limitCents}`,
+      );
+    }
+    let id = this.charges.get(key);
+    if (!id) this.charges.set(key, (id = `ch_${randomUUID().slice(0, 12)}`));
+    return id;
+  }
+}
+
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(resolve, ms);
+    signal?.addEventListener('abort', () => {
+      clearTimeout(timer);
+      reject(signal.reason);
+    });
+  });
+}

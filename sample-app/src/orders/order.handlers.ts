@@ -1,0 +1,64 @@
+import { Injectable } from '@nestjs/common';
+import { Task, type TaskContext, UnrecoverableTaskError } from '@conveyor/tasks';
+import { CardDeclinedError, FakeMailer, FakePaymentGateway, sleep } from './fake-providers';
+import {
+  ChargePayment,
+  IndexOrder,
+  ORDER_CREATED,
+  type OrderItem,
+  ReserveInventory,
+  SendConfirmation,
+} from './order.tasks';
+
+/** The workers' side of an order: each handler shows one Conveyor feature in use. */
+@Injectable()
+export class OrderHandlers {
+  constructor(
+    private readonly mailer: FakeMailer,
+    private readonly payments: FakePaymentGateway,
+  ) {}
+
+  /** Retries with backoff against a flaky provider, within a global rate limit. */
+  @Task(SendConfirmation)
+  async sendConfirmation({ orderId, email }: { orderId: string; email: string }, ctx: TaskContext) {
+    const messageId = await this.mailer.send(email, `Order ${orderId} confirmed`, ctx.signal);
+    ctx.log.log(`confirmation sent on attempt ${ctx.attempt}`);
+    return { messageId };
+  }
+
+  /**
+   * Enqueued with an idempotency key (`charge:<orderId>`): a redelivered or replayed job
+   * returns the stored charge instead of charging twice. A decline is permanent: no retry,
+   * straight to the dead-letter queue, from where ops replay it once the limit is raised.
+   */
+  @Task(ChargePayment)
+  async charge({ orderId, amountCents }: { orderId: string; amountCents: number }) {
+    try {
+      return { chargeId: await this.payments.charge(`order-${orderId}`, amountCents) };
+    } catch (error) {
+      if (error instanceof CardDeclinedError) throw new UnrecoverableTaskError(error.message);
+      throw error;
+    }
+  }
+
+  /** One of two subscribers of `order.created`. */
+  @Task(ReserveInventory, { on: ORDER_CREATED })
+  async reserve({ items }: { orderId: string; items: OrderItem[] }) {
+    await sleep(5);
+    return { reserved: items.reduce((sum, item) => sum + item.quantity, 0) };
+  }
+
+  /** The other subscriber, with a soft time limit: it stops cleanly when the signal aborts. */
+  @Task(IndexOrder, { on: ORDER_CREATED })
+  async index({ orderId }: { orderId: string }, ctx: TaskContext) {
+    try {
+      await sleep(50, ctx.signal);
+      return { indexed: true };
+    } catch {
+      ctx.log.warn(
+        `indexing of ${orderId} stopped at its time limit; the nightly reindex will catch up`,
+      );
+      return { indexed: false };
+    }
+  }
+}

@@ -1,0 +1,42 @@
+import { defineTask } from '@conveyor/tasks';
+
+/** Task definitions, shared by the code that writes them and the handlers that run them. */
+
+export const SendConfirmation = defineTask<
+  { orderId: string; email: string },
+  { messageId: string }
+>('email.send-confirmation', {
+  queue: 'email',
+  attempts: 5,
+  // The mail provider is flaky: retry soon, then less and less often.
+  backoff: { type: 'exponential', delay: '500ms', max: '10s', jitter: 0.2 },
+  // The provider allows 10 sends a second for the whole account, across all workers.
+  rateLimit: { max: 10, per: '1s' },
+});
+
+export const ChargePayment = defineTask<
+  { orderId: string; amountCents: number },
+  { chargeId: string }
+>('payment.charge', {
+  queue: 'payments',
+  attempts: 3,
+  backoff: { type: 'fixed', delay: '1s' },
+});
+
+export const ReserveInventory = defineTask<
+  { orderId: string; items: OrderItem[] },
+  { reserved: number }
+>('inventory.reserve');
+
+export const IndexOrder = defineTask<{ orderId: string }, { indexed: boolean }>('search.index', {
+  // Soft limit: the handler sees ctx.signal abort and stops indexing cleanly.
+  timeout: '2s',
+});
+
+export interface OrderItem {
+  sku: string;
+  quantity: number;
+}
+
+/** The event the order service emits; `ReserveInventory` and `IndexOrder` subscribe to it. */
+export const ORDER_CREATED = 'order.created';

@@ -1,0 +1,2 @@
+/** The checked configuration (see config.ts). */
+export const APP_CONFIG = Symbol('APP_CONFIG');

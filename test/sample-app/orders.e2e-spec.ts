@@ -1,0 +1,145 @@
+import { closeRawQueue, rawQueue } from '../support/redis';
+import { eventually } from '../support/tasks-app';
+import { type SampleApp, startSampleApp, withPg } from '../support/sample-app';
+
+const ORDER = {
+  customerEmail: 'ada@example.com',
+  items: [{ sku: 'A-1', quantity: 2 }],
+  amountCents: 2500,
+};
+type Job = { task: string; jobId: string; state: string };
+
+describe.each(['pglite', 'postgres'] as const)('sample app on %s', (database) => {
+  let app: SampleApp;
+  beforeAll(async () => {
+    app = await startSampleApp({ database });
+  }, 60_000);
+  afterAll(() => app?.stop());
+
+  /** Jobs in Redis under the app's prefix, in every queue it uses. */
+  async function jobCount(): Promise<number> {
+    let total = 0;
+    for (const name of ['email', 'payments', 'default']) {
+      const queue = rawQueue(app.prefix, name);
+      const counts = await queue.getJobCounts();
+      total += Object.values(counts).reduce((a, b) => a + b, 0);
+      await closeRawQueue(queue);
+    }
+    return total;
+  }
+
+  async function jobsOf(id: string, until: (jobs: Job[]) => boolean): Promise<Job[]> {
+    return eventually<Job[] | undefined>(
+      async () => {
+        const { body } = await app.request('GET', `/orders/${id}`);
+        return until(body.jobs) ? (body.jobs as Job[]) : undefined;
+      },
+      30_000,
+      `the jobs of order ${id}`,
+    ) as Promise<Job[]>;
+  }
+
+  it('creates an order whose jobs (email, payment, two subscribers) all complete', async () => {
+    const created = await app.request('POST', '/orders', ORDER);
+    expect(created.status).toBe(201);
+    expect(created.body).toMatchObject({
+      id: expect.any(String),
+      customerEmail: 'ada@example.com',
+      amountCents: 2500,
+    });
+    const jobs = await jobsOf(created.body.id, (all) =>
+      all.every((job) => job.state === 'completed'),
+    );
+    expect(jobs.map((job) => job.task).sort()).toEqual([
+      'email.send-confirmation',
+      'inventory.reserve',
+      'payment.charge',
+      'search.index',
+    ]);
+  });
+
+  it('answers 400 with the field errors for an invalid body, and creates nothing', async () => {
+    const jobsBefore = await jobCount();
+    const response = await app.request('POST', '/orders', {
+      customerEmail: 'nope',
+      items: [],
+      amountCents: 0,
+    });
+    expect(response.status).toBe(400);
+    expect(response.body.errors).toEqual([
+      { field: 'customerEmail', problem: expect.any(String) },
+      { field: 'items', problem: expect.any(String) },
+      { field: 'amountCents', problem: expect.any(String) },
+    ]);
+    await new Promise((resolve) => setTimeout(resolve, 700)); // past a relay poll
+    expect(await jobCount()).toBe(jobsBefore);
+    if (database === 'postgres') {
+      const schema = `sample_${app.prefix.replace(/-/g, '_')}`;
+      const rows = await withPg((pg) =>
+        pg.query(`SELECT count(*)::int AS n FROM ${schema}.orders WHERE customer_email = 'nope'`),
+      );
+      expect(rows.rows[0].n).toBe(0);
+    }
+  });
+
+  it('dead-letters a payment that fails for good, and replays it from the admin API after the fix', async () => {
+    const created = await app.request('POST', '/orders', { ...ORDER, amountCents: 250_000 });
+    const jobs = await jobsOf(created.body.id, (all) =>
+      all.some((job) => job.state === 'dead-lettered'),
+    );
+    const payment = jobs.find((job) => job.task === 'payment.charge')!;
+    expect(payment.state).toBe('dead-lettered');
+
+    const token = 'test-admin-token';
+    const letters = await app.request('GET', '/admin/dead-letters/payments', undefined, token);
+    expect(letters.body).toEqual([
+      expect.objectContaining({
+        id: payment.jobId,
+        taskName: 'payment.charge',
+        error: expect.objectContaining({
+          name: 'UnrecoverableTaskError',
+          message: expect.stringContaining('over the account limit'),
+        }),
+      }),
+    ]);
+    expect(
+      (await app.request('PUT', '/admin/payment-limit', { limitCents: 1_000_000 }, token)).status,
+    ).toBe(200);
+    const replay = await app.request(
+      'POST',
+      `/admin/dead-letters/payments/${payment.jobId}/replay`,
+      undefined,
+      token,
+    );
+    expect(replay).toMatchObject({ status: 201, body: { replayed: payment.jobId } });
+    await jobsOf(created.body.id, (all) => all.every((job) => job.state === 'completed'));
+    expect(
+      (await app.request('GET', '/admin/dead-letters', undefined, token)).body.queues.payments,
+    ).toBe(0);
+  });
+
+  it('refuses admin requests without the token', async () => {
+    expect((await app.request('GET', '/admin/dead-letters')).status).toBe(401);
+    expect((await app.request('GET', '/admin/dead-letters', undefined, 'wrong')).status).toBe(401);
+  });
+
+  it('answers 404 for an unknown order and 400 for a malformed id', async () => {
+    expect((await app.request('GET', '/orders/6f1c4c59-4a4e-4c39-9d5a-2d3f0f7e8a11')).status).toBe(
+      404,
+    );
+    expect((await app.request('GET', '/orders/not-a-uuid')).status).toBe(400);
+  });
+});
+
+describe('sample app without ADMIN_TOKEN', () => {
+  it('refuses every admin request', async () => {
+    const app = await startSampleApp({ database: 'pglite', env: { ADMIN_TOKEN: '' } });
+    try {
+      const response = await app.request('GET', '/admin/dead-letters', undefined, '');
+      expect(response.status).toBe(401);
+      expect(response.body.message).toMatch(/ADMIN_TOKEN is not set/);
+    } finally {
+      await app.stop();
+    }
+  }, 60_000);
+});
