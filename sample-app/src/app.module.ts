@@ -1,5 +1,7 @@
 import { type DynamicModule, Module } from '@nestjs/common';
 import { ConfigModule, ConfigService } from '@nestjs/config';
+import { HealthModule } from '@conveyor/health';
+import { MetricsModule } from '@conveyor/metrics';
 import { OutboxModule } from '@conveyor/outbox';
 import { TasksModule } from '@conveyor/tasks';
 import { AdminController } from './admin/admin.controller';
@@ -49,6 +51,11 @@ export class AppModule {
             };
           },
         }),
+        // GET /health/live, /health/ready (Redis, queue backlogs, outbox lag, workers) and /metrics.
+        HealthModule.forRoot({
+          thresholds: { waiting: 10_000, oldestWaitingAge: '5m', outboxLag: '1m' },
+        }),
+        MetricsModule.forRoot(),
       ],
       controllers: roles.has('api') ? [OrdersController, AdminController] : [],
       providers: [

@@ -173,3 +173,33 @@ describe('sample app reports', () => {
     expect(body).toEqual({ regions: 3, orders: 3, revenueCents: 6000 });
   });
 });
+
+describe('sample app operations routes', () => {
+  let app: SampleApp;
+  beforeAll(async () => {
+    app = await startSampleApp({ database: 'pglite' });
+  }, 60_000);
+  afterAll(() => app?.stop());
+
+  it('answers health: live and ready', async () => {
+    expect((await app.request('GET', '/health/live')).status).toBe(200);
+    const ready = await app.request('GET', '/health/ready');
+    expect(ready.status).toBe(200);
+    expect(ready.body.status).toBe('ok');
+  });
+
+  it('serves Prometheus metrics that count the tasks it ran', async () => {
+    const created = await app.request('POST', '/orders', ORDER);
+    expect(created.status).toBe(201);
+    await eventually(
+      async () => {
+        const { body } = await app.request('GET', '/metrics');
+        return /conveyor_tasks_succeeded_total\{[^}]*task="payment\.charge"[^}]*\} 1/.test(
+          String(body),
+        );
+      },
+      20_000,
+      'the payment to be counted',
+    );
+  });
+});

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { INestApplication, Provider, Type } from '@nestjs/common';
+import type { DynamicModule, INestApplication, Provider, Type } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import type { PGlite } from '@electric-sql/pglite';
 import { OutboxModule, type OutboxModuleOptions } from '@conveyor/outbox';
@@ -58,6 +58,8 @@ export interface OutboxAppOptions {
   tasks?: Partial<TasksModuleOptions>;
   controllers?: Type[];
   providers?: Provider[];
+  /** More modules for the app (health, metrics …). */
+  imports?: DynamicModule[];
 }
 
 /**
@@ -73,6 +75,7 @@ export async function startOutboxApp(options: OutboxAppOptions): Promise<OutboxT
     imports: [
       TasksModule.forRoot({ connection: REDIS_URL, ...options.tasks, prefix }),
       OutboxModule.forRoot({ ...database, table, createTable: true, ...options.outbox }),
+      ...(options.imports ?? []),
     ],
     controllers: options.controllers ?? [],
     providers: options.providers ?? [],

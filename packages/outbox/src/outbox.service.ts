@@ -11,6 +11,7 @@ import {
 import type { JobsOptions } from 'bullmq';
 import { InvalidEventError, NoTransactionError } from './errors';
 import { OUTBOX_STORE } from './outbox.constants';
+import { traceWrite } from './outbox-tracing';
 import type { OutboxJob, OutboxStore } from './store/outbox-store.interface';
 
 const EVENT_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._\-/]{0,199}$/;
@@ -73,9 +74,11 @@ export class Outbox {
       buildJobOptions(definition.name, definition.options, options),
     );
     await validatePayload(definition.name, payload, definition.options);
-    const [id] = await this.store.insert([
-      { kind: 'task', name: definition.name, queue: job.queue, payload, options: { job } },
-    ]);
+    const [id] = await traceWrite(job.queue, 'task', (trace) =>
+      this.store.insert([
+        { kind: 'task', name: definition.name, queue: job.queue, payload, options: { job }, trace },
+      ]),
+    );
     return { id: id!, jobId: taskJobId(id!, job) };
   }
 
@@ -99,9 +102,11 @@ export class Outbox {
       await validatePayload(task.name, payload, task.options);
     }
     if (jobs.length === 0) return { id: undefined, jobIds: [], jobs: [] };
-    const [id] = await this.store.insert([
-      { kind: 'event', name: event, queue: null, payload, options: { jobs } },
-    ]);
+    const [id] = await traceWrite(event, 'event', (trace) =>
+      this.store.insert([
+        { kind: 'event', name: event, queue: null, payload, options: { jobs }, trace },
+      ]),
+    );
     const published = jobs.map((job) => ({
       task: job.task,
       queue: job.queue,

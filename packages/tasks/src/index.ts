@@ -19,6 +19,15 @@ export { ConveyorQueues } from './producer/conveyor-queues';
 export type { CronSchedule, IntervalSchedule, TaskSchedule } from './schedules/schedule-spec';
 export type { ScheduleInfo } from './schedules/task-schedules';
 export { RESOLVED_TASKS_OPTIONS } from './tasks.constants';
+export { TaskInstrumentation, type Sending } from './instrumentation/task-instrumentation';
+export type { TaskFailure, TaskObserver } from './instrumentation/task-observer.interface';
+export { QueueInspector, type QueueSnapshot } from './instrumentation/queue-inspector';
+export {
+  captureTrace,
+  conveyorTracer,
+  restoreTrace,
+  type TraceCarrier,
+} from './instrumentation/task-tracing';
 export type { ResolvedModuleOptions, ResolvedQueueOptions } from './options/module-options';
 export type { ResolvedTaskOptions } from './options/task-options';
 export type { Duration } from './interfaces/duration.interface';

@@ -15,6 +15,8 @@ import { TasksMetadataAccessor } from './tasks-metadata.accessor';
 import { ConfigurableTasksModule, TASKS_MODULE_OPTIONS } from './tasks.module-definition';
 import { TasksRegistry } from './tasks.registry';
 import { TaskHooksRunner } from './worker/task-hooks-runner';
+import { TaskInstrumentation } from './instrumentation/task-instrumentation';
+import { QueueInspector } from './instrumentation/queue-inspector';
 import { TaskRunner } from './worker/task-runner';
 import { TaskWorkers } from './worker/task-workers';
 import { WorkflowProducer } from './workflows/workflow-producer';
@@ -55,6 +57,8 @@ import { WorkflowWorker } from './workflows/workflow-worker';
     DeadLetters,
     TaskSchedules,
     TaskProducer,
+    TaskInstrumentation,
+    QueueInspector,
     TaskHooksRunner,
     TaskRunner,
     TaskWorkers,
@@ -67,6 +71,8 @@ import { WorkflowWorker } from './workflows/workflow-worker';
     TasksRegistry,
     TaskWorkers,
     ConveyorQueues,
+    TaskInstrumentation,
+    QueueInspector,
     RESOLVED_TASKS_OPTIONS,
   ],
 })

@@ -1,5 +1,12 @@
 import { Injectable } from '@nestjs/common';
-import { ConveyorQueues } from '@conveyor/tasks';
+import {
+  ConveyorQueues,
+  captureTrace,
+  conveyorTracer,
+  restoreTrace,
+  TaskInstrumentation,
+} from '@conveyor/tasks';
+import { type Span, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import type { JobsOptions } from 'bullmq';
 import { eventJobId, taskJobId } from '../outbox.service';
 import type { OutboxRow } from '../store/outbox-store.interface';
@@ -23,12 +30,18 @@ export interface PublishOutcome {
  */
 @Injectable()
 export class OutboxPublisher {
-  constructor(private readonly queues: ConveyorQueues) {}
+  constructor(
+    private readonly queues: ConveyorQueues,
+    private readonly instrumentation: TaskInstrumentation,
+  ) {}
 
   async publish(rows: readonly OutboxRow[]): Promise<PublishOutcome> {
     const byQueue = new Map<string, BulkJob[]>();
+    const spans = new Map<string, Span>();
     for (const row of rows) {
-      for (const job of jobsOf(row)) {
+      const span = relaySpan(row);
+      if (span) spans.set(row.id, span);
+      for (const job of jobsOf(row, span)) {
         const list = byQueue.get(job.queue) ?? [];
         list.push(job.bulk);
         byQueue.set(job.queue, list);
@@ -40,6 +53,7 @@ export class OutboxPublisher {
         const q = this.queues.queue(queue);
         try {
           await q.addBulk(jobs.map(({ name, data, opts }) => ({ name, data, opts })));
+          for (const job of jobs) this.instrumentation.enqueued(job.name, queue, 1);
         } catch (error) {
           // With Redis up, one bad job fails the whole bulk: retry one by one so it does not
           // hold back the rows beside it. With Redis down, each would fail the same way.
@@ -48,13 +62,19 @@ export class OutboxPublisher {
             return;
           }
           for (const job of jobs) {
-            await q
-              .add(job.name, job.data, job.opts)
-              .catch((e: Error) => failedRows.set(job.rowId, e));
+            await q.add(job.name, job.data, job.opts).then(
+              () => this.instrumentation.enqueued(job.name, queue, 1),
+              (e: Error) => failedRows.set(job.rowId, e),
+            );
           }
         }
       }),
     );
+    for (const [id, span] of spans) {
+      const error = failedRows.get(id);
+      if (error) span.setStatus({ code: SpanStatusCode.ERROR, message: error.message });
+      span.end();
+    }
     const failed = new Map<Error, string[]>();
     for (const [id, error] of failedRows) failed.set(error, [...(failed.get(error) ?? []), id]);
     return {
@@ -64,7 +84,33 @@ export class OutboxPublisher {
   }
 }
 
-function jobsOf(row: OutboxRow): Array<{ queue: string; bulk: BulkJob }> {
+/**
+ * A PRODUCER span for publishing a row, child of the context stored when the row was written
+ * (the request that wrote it), so the trace runs request → outbox → relay → handler.
+ */
+function relaySpan(row: OutboxRow): Span | undefined {
+  if (!row.trace) return undefined;
+  const span = conveyorTracer().startSpan(
+    `publish ${row.queue ?? row.name}`,
+    {
+      kind: SpanKind.PRODUCER,
+      attributes: {
+        'messaging.system': 'bullmq',
+        'messaging.operation.type': 'send',
+        'messaging.operation.name': 'publish',
+        'conveyor.outbox.kind': row.kind,
+        'conveyor.outbox.name': row.name,
+        'conveyor.outbox.attempt': row.attempts + 1,
+        ...(row.queue ? { 'messaging.destination.name': row.queue } : {}),
+      },
+    },
+    restoreTrace(row.trace),
+  );
+  return span.isRecording() ? span : undefined;
+}
+
+function jobsOf(row: OutboxRow, span?: Span): Array<{ queue: string; bulk: BulkJob }> {
+  const carrier = span && captureTrace(trace.setSpan(restoreTrace(row.trace), span));
   const now = Date.now();
   const jobs = row.kind === 'task' ? [row.options.job!] : (row.options.jobs ?? []);
   return jobs.map((job) => {
@@ -72,6 +118,7 @@ function jobsOf(row: OutboxRow): Array<{ queue: string; bulk: BulkJob }> {
     const jobId = row.kind === 'task' ? taskJobId(row.id, job) : eventJobId(row.id, job);
     const bulkOpts: JobsOptions = { ...(opts as JobsOptions), jobId };
     if (delayUntil !== undefined && delayUntil > now) bulkOpts.delay = delayUntil - now;
+    if (carrier) bulkOpts.telemetry = { metadata: JSON.stringify(carrier) };
     return {
       queue: job.queue,
       bulk: { rowId: row.id, name: job.task, data: row.payload, opts: bulkOpts },

@@ -32,6 +32,7 @@ import { stableJson } from '../payload/stable-json';
 import { buildJobOptions, idempotentJobId } from './job-options';
 import { JobResults } from './job-results';
 import { TaskHandle } from './task-handle';
+import { TaskInstrumentation } from '../instrumentation/task-instrumentation';
 
 /**
  * Enqueues tasks. With a `TaskRef`, the payload is type-checked against the definition;
@@ -52,6 +53,7 @@ export class TaskProducer {
     @Inject(RESOLVED_TASKS_OPTIONS) private readonly options: ResolvedModuleOptions,
     private readonly taskSchedules: TaskSchedules,
     private readonly workflows: WorkflowProducer,
+    private readonly instrumentation: TaskInstrumentation,
   ) {}
 
   /** Adds one job. Resolves once Redis has it. */
@@ -76,10 +78,12 @@ export class TaskProducer {
     if (definition.options.idempotent && jobOptions.jobId === undefined) {
       jobOptions.jobId = idempotentJobId(definition.name, stableJson(payload));
     }
+    const sent = this.instrumentation.sending(definition, jobOptions);
     const adding = this.queues
       .reachable()
       .then(() => this.queues.queue(definition.options.queue))
-      .then((queue) => queue.add(definition.name, payload, jobOptions));
+      .then((queue) => queue.add(definition.name, payload, jobOptions))
+      .then(sent.done, sent.failed);
     const job = await adding.catch((error: unknown) => {
       throw EnqueueFailedError.from(definition.name, definition.options.queue, error);
     });
@@ -129,6 +133,7 @@ export class TaskProducer {
     await this.queues.reachable().catch((error: unknown) => {
       throw EnqueueFailedError.from(definition.name, definition.options.queue, error);
     });
+    const sent = this.instrumentation.sending(definition, opts);
     const adding = this.queues.queue(definition.options.queue).addBulk(
       payloads.map((data) => ({
         name: definition.name,
@@ -138,7 +143,7 @@ export class TaskProducer {
           : { ...opts },
       })),
     );
-    const jobs = await adding.catch((error: unknown) => {
+    const jobs = await adding.then(sent.done, sent.failed).catch((error: unknown) => {
       throw EnqueueFailedError.from(definition.name, definition.options.queue, error);
     });
     return jobs.map((job) => this.handleFor(definition, job.id!));

@@ -2,6 +2,7 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import type { Job } from 'bullmq';
 import type { TaskEvent, TaskHooks } from '../interfaces/task-hooks.interface';
 import type { ResolvedModuleOptions } from '../options/module-options';
+import { TaskInstrumentation } from '../instrumentation/task-instrumentation';
 import { RESOLVED_TASKS_OPTIONS } from '../tasks.constants';
 import type { RegisteredTask } from '../tasks.registry';
 
@@ -16,7 +17,10 @@ export class TaskHooksRunner {
   // also fires for jobs failed outside a run, e.g. after too many lost workers) skips them.
   private readonly reported = new WeakSet<Job>();
 
-  constructor(@Inject(RESOLVED_TASKS_OPTIONS) private readonly options: ResolvedModuleOptions) {}
+  constructor(
+    @Inject(RESOLVED_TASKS_OPTIONS) private readonly options: ResolvedModuleOptions,
+    private readonly instrumentation: TaskInstrumentation,
+  ) {}
 
   success(task: RegisteredTask, event: TaskEvent & { result: unknown }): Promise<void> {
     return this.call('onSuccess', task.options.hooks, event);
@@ -37,6 +41,7 @@ export class TaskHooksRunner {
   ): Promise<void> {
     if (this.reported.has(job)) return Promise.resolve();
     this.reported.add(job);
+    this.instrumentation.deadLettered(job);
     const event = {
       taskName: job.name,
       queue: job.queueName,

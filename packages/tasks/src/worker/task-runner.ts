@@ -13,6 +13,7 @@ import { checkSchema } from '../payload/validate-payload';
 import { RedisConnections } from '../redis/redis-connections';
 import { RESOLVED_TASKS_OPTIONS } from '../tasks.constants';
 import { type RegisteredTask, TasksRegistry } from '../tasks.registry';
+import { TaskInstrumentation } from '../instrumentation/task-instrumentation';
 import { RunAdmission } from './admission';
 import { stepPayload } from '../workflows/step-input';
 import { TaskContext } from './task-context';
@@ -52,6 +53,7 @@ export class TaskRunner {
     private readonly hooks: TaskHooksRunner,
     private readonly redis: RedisConnections,
     @Inject(RESOLVED_TASKS_OPTIONS) private readonly options: ResolvedModuleOptions,
+    private readonly instrumentation: TaskInstrumentation,
   ) {}
 
   private get admission(): RunAdmission {
@@ -148,6 +150,7 @@ export class TaskRunner {
         );
       }
       if (controller.signal.reason instanceof TaskCancelledError) throw controller.signal.reason;
+      this.instrumentation.started(job);
       const racers: Promise<unknown>[] = [
         Promise.resolve().then(() => task.handler(payload, ctx)),
         interrupted,
@@ -170,6 +173,7 @@ export class TaskRunner {
       const result = await Promise.race(racers);
       if (idempotentJob)
         await this.admission.storeResult(job.id!, result, task.options.idempotencyTtlMs);
+      this.instrumentation.succeeded(job);
       await this.hooks.success(task, { ...event, result });
       return result;
     } catch (error) {
@@ -249,6 +253,7 @@ export class TaskRunner {
     this.loggerFor(task.name).warn(
       `job ${job.id} ${attempt} failed${last ? ', dead-lettered' : ', will retry'}: ${err.name}: ${err.message}`,
     );
+    this.instrumentation.failed(job, !last);
     await this.hooks.failure(task, { ...event, error: err, willRetry: !last });
     if (last) await this.hooks.deadLetter(task, job, err, event.attempt);
     return final ? unrecoverable(err) : err;

@@ -13,6 +13,7 @@ import { TaskCancellation } from '../producer/task-cancellation';
 import { quit, RedisConnections } from '../redis/redis-connections';
 import { RESOLVED_TASKS_OPTIONS } from '../tasks.constants';
 import { TasksRegistry } from '../tasks.registry';
+import { traceRun } from '../instrumentation/task-tracing';
 import { backoffDelay } from './backoff';
 import { TaskHooksRunner } from './task-hooks-runner';
 import { TaskRunner } from './task-runner';
@@ -98,7 +99,9 @@ export class TaskWorkers implements OnApplicationBootstrap, BeforeApplicationShu
 
   private start(queue: string): void {
     const queueOptions = this.options.queues?.get(queue) ?? DEFAULT_QUEUE_OPTIONS;
-    const worker = new Worker(queue, (job, token, signal) => this.runner.run(job, token, signal), {
+    const processor = (job: Job, token?: string, signal?: AbortSignal) =>
+      traceRun(job, () => this.runner.run(job, token, signal));
+    const worker = new Worker(queue, processor, {
       connection: this.redis.workerClient,
       prefix: this.options.prefix,
       concurrency: queueOptions.concurrency,

@@ -1,0 +1,50 @@
+import { Inject, Injectable, type OnModuleInit } from '@nestjs/common';
+import { ModuleRef } from '@nestjs/core';
+import { HealthIndicatorService, type HealthIndicatorResult } from '@nestjs/terminus';
+import { HEALTH_OPTIONS } from '../health.constants';
+import type { ResolvedHealthOptions } from '../health.options';
+import { findOutbox, type OutboxStatsSource } from '../outbox-source';
+import { withTimeout } from '../with-timeout';
+
+/**
+ * Up when the oldest unpublished outbox row is younger than `thresholds.outboxLag`. Without
+ * `OutboxModule` in the app, `present` is false and the readiness route leaves it out.
+ */
+@Injectable()
+export class OutboxHealthIndicator implements OnModuleInit {
+  private outbox?: OutboxStatsSource;
+
+  constructor(
+    private readonly indicators: HealthIndicatorService,
+    private readonly moduleRef: ModuleRef,
+    @Inject(HEALTH_OPTIONS) private readonly options: ResolvedHealthOptions,
+  ) {}
+
+  async onModuleInit(): Promise<void> {
+    this.outbox = await findOutbox(this.moduleRef);
+  }
+
+  /** Whether the app has an outbox to check. */
+  get present(): boolean {
+    return this.outbox !== undefined;
+  }
+
+  async isHealthy<const K extends string = 'outbox'>(
+    key: K = 'outbox' as K,
+  ): Promise<HealthIndicatorResult<K>> {
+    const check = this.indicators.check(key);
+    if (!this.outbox) return check.down({ message: 'OutboxModule is not imported' });
+    try {
+      const stats = await withTimeout(this.outbox.stats(), this.options.timeoutMs, 'the outbox');
+      const figures = { pending: stats.pending, lagMs: stats.oldestPendingAgeMs };
+      return stats.oldestPendingAgeMs > this.options.outboxLagMs
+        ? check.down({
+            ...figures,
+            message: `oldest unpublished row is ${stats.oldestPendingAgeMs} ms old, over the threshold of ${this.options.outboxLagMs} ms`,
+          })
+        : check.up(figures);
+    } catch (error) {
+      return check.down({ message: (error as Error).message });
+    }
+  }
+}

@@ -1,0 +1,34 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { HealthIndicatorService, type HealthIndicatorResult } from '@nestjs/terminus';
+import { QueueInspector } from '@conveyor/tasks';
+import { HEALTH_OPTIONS } from '../health.constants';
+import type { ResolvedHealthOptions } from '../health.options';
+import { withTimeout } from '../with-timeout';
+
+/**
+ * Up when Conveyor's Redis answers a PING within the timeout.
+ *
+ * @example
+ * @Get('ready') @HealthCheck()
+ * ready() { return this.health.check([() => this.redis.isHealthy()]); }
+ */
+@Injectable()
+export class RedisHealthIndicator {
+  constructor(
+    private readonly indicators: HealthIndicatorService,
+    private readonly inspector: QueueInspector,
+    @Inject(HEALTH_OPTIONS) private readonly options: ResolvedHealthOptions,
+  ) {}
+
+  async isHealthy<const K extends string = 'redis'>(
+    key: K = 'redis' as K,
+  ): Promise<HealthIndicatorResult<K>> {
+    const check = this.indicators.check(key);
+    try {
+      const pingMs = await withTimeout(this.inspector.ping(), this.options.timeoutMs, 'Redis');
+      return check.up({ pingMs });
+    } catch (error) {
+      return check.down({ message: (error as Error).message });
+    }
+  }
+}

@@ -1,0 +1,45 @@
+import { Test, type TestingModule } from '@nestjs/testing';
+import { TaskInstrumentation, TasksModule } from '@conveyor/tasks';
+import { Registry } from 'prom-client';
+import { MetricsModule } from './metrics.module';
+
+describe('ConveyorMetrics', () => {
+  let app: TestingModule;
+  let registry: Registry;
+
+  beforeEach(async () => {
+    registry = new Registry();
+    // No Redis is touched: counters only, and the connection is opened lazily.
+    app = await Test.createTestingModule({
+      imports: [
+        TasksModule.forRoot({ connection: 'redis://127.0.0.1:6379', workers: 'none' }),
+        MetricsModule.forRoot({ registry }),
+      ],
+    }).compile();
+    app.useLogger(false);
+    await app.init();
+  });
+
+  afterEach(() => app.close());
+
+  const value = async (name: string, labels: Record<string, string>) => {
+    const metric = registry.getSingleMetric(name);
+    const values = (await metric!.get()).values;
+    return values.find((v) => Object.entries(labels).every(([k, l]) => v.labels[k] === l))?.value;
+  };
+
+  it('counts what the instrumentation seam reports, labelled by task and queue', async () => {
+    const seam = app.get(TaskInstrumentation);
+    seam.enqueued('email.send', 'email', 3);
+    seam.deadLettered({ name: 'email.send', queueName: 'email' } as never);
+    const labels = { task: 'email.send', queue: 'email' };
+    expect(await value('conveyor_tasks_enqueued_total', labels)).toBe(3);
+    expect(await value('conveyor_tasks_dead_lettered_total', labels)).toBe(1);
+  });
+
+  it('registers its metrics in the given registry and removes them on shutdown', async () => {
+    expect(registry.getSingleMetric('conveyor_task_run_duration_seconds')).toBeDefined();
+    await app.close();
+    expect(registry.getSingleMetric('conveyor_task_run_duration_seconds')).toBeUndefined();
+  });
+});

@@ -1,0 +1,220 @@
+import {
+  Inject,
+  Injectable,
+  Logger,
+  type OnApplicationShutdown,
+  type OnModuleInit,
+} from '@nestjs/common';
+import { ModuleRef } from '@nestjs/core';
+import { QueueInspector, type QueueSnapshot, TaskInstrumentation } from '@conveyor/tasks';
+import { Counter, Gauge, Histogram, type Metric, register, type Registry } from 'prom-client';
+import type { MetricsModuleOptions } from './interfaces/metrics-options.interface';
+import { METRICS_MODULE_OPTIONS } from './metrics.module-definition';
+import { findOutbox, type OutboxStatsSource } from './outbox-source';
+
+const DEFAULT_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300];
+const STATES = ['waiting', 'active', 'delayed', 'completed', 'failed', 'waiting-children'] as const;
+const TASK_LABELS = ['task', 'queue'] as const;
+type TaskLabel = (typeof TASK_LABELS)[number];
+
+/**
+ * Conveyor's Prometheus metrics. Counters and histograms are fed by `TaskInstrumentation`
+ * (labels: task and queue, both bounded by the app's code); gauges are read at scrape time,
+ * every queue in one pipelined Redis round trip and the outbox in one query.
+ */
+@Injectable()
+export class ConveyorMetrics implements OnModuleInit, OnApplicationShutdown {
+  readonly registry: Registry;
+  private readonly logger = new Logger('ConveyorMetrics');
+  private readonly timeoutMs: number;
+  private readonly owned: Metric[] = [];
+  private outbox?: OutboxStatsSource;
+  private unobserve?: () => void;
+  private snapshotInFlight?: Promise<QueueSnapshot[]>;
+  private outboxInFlight?: ReturnType<OutboxStatsSource['stats']>;
+
+  constructor(
+    @Inject(METRICS_MODULE_OPTIONS) private readonly options: MetricsModuleOptions,
+    private readonly instrumentation: TaskInstrumentation,
+    private readonly inspector: QueueInspector,
+    private readonly moduleRef: ModuleRef,
+  ) {
+    this.registry = options.registry ?? register;
+    this.timeoutMs = options.timeoutMs ?? 2_000;
+  }
+
+  async onModuleInit(): Promise<void> {
+    this.outbox = await findOutbox(this.moduleRef);
+    const buckets = this.options.buckets ?? DEFAULT_BUCKETS;
+    const counter = (name: string, help: string) =>
+      this.add(new Counter<TaskLabel>({ name, help, labelNames: TASK_LABELS, registers: [] }));
+    const enqueued = counter('conveyor_tasks_enqueued_total', 'Jobs accepted by Redis.');
+    const started = counter('conveyor_tasks_started_total', 'Runs started.');
+    const succeeded = counter('conveyor_tasks_succeeded_total', 'Runs that returned.');
+    const failed = counter('conveyor_tasks_failed_total', 'Runs that threw (every attempt).');
+    const retried = counter('conveyor_tasks_retried_total', 'Failed runs that will run again.');
+    const deadLettered = counter(
+      'conveyor_tasks_dead_lettered_total',
+      'Jobs moved to the dead-letter store.',
+    );
+    const runDuration = this.add(
+      new Histogram<TaskLabel>({
+        name: 'conveyor_task_run_duration_seconds',
+        help: 'Time from the worker taking a job to its handler settling.',
+        labelNames: TASK_LABELS,
+        buckets,
+        registers: [],
+      }),
+    );
+    const waitDuration = this.add(
+      new Histogram<TaskLabel>({
+        name: 'conveyor_task_wait_duration_seconds',
+        help: 'Time from enqueue (or the end of a requested delay) to the first start.',
+        labelNames: TASK_LABELS,
+        buckets,
+        registers: [],
+      }),
+    );
+    this.unobserve = this.instrumentation.observe({
+      enqueued: (task, queue, count) => enqueued.inc({ task, queue }, count),
+      started: (task, queue, waitMs) => {
+        started.inc({ task, queue });
+        if (waitMs !== undefined) waitDuration.observe({ task, queue }, waitMs / 1000);
+      },
+      succeeded: (task, queue, ms) => {
+        succeeded.inc({ task, queue });
+        runDuration.observe({ task, queue }, ms / 1000);
+      },
+      failed: (task, queue, ms, outcome) => {
+        failed.inc({ task, queue });
+        if (outcome === 'retried') retried.inc({ task, queue });
+        runDuration.observe({ task, queue }, ms / 1000);
+      },
+      deadLettered: (task, queue) => deadLettered.inc({ task, queue }),
+    });
+    this.addGauges();
+    for (const metric of this.owned) this.registry.registerMetric(metric);
+  }
+
+  onApplicationShutdown(): void {
+    this.unobserve?.();
+    // prom-client metrics carry their name at run time; its types leave it out.
+    for (const metric of this.owned) {
+      this.registry.removeSingleMetric((metric as Metric & { name: string }).name);
+    }
+    this.owned.length = 0;
+  }
+
+  /** The registry's text exposition (Prometheus format). */
+  scrape(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  private addGauges(): void {
+    this.gauge(
+      'conveyor_queue_jobs',
+      'Jobs in each state, per queue.',
+      ['queue', 'state'],
+      async (g) => {
+        for (const s of await this.snapshot()) {
+          for (const state of STATES) g.set({ queue: s.queue, state }, s[state]);
+        }
+      },
+    );
+    this.gauge(
+      'conveyor_queue_oldest_waiting_age_seconds',
+      'Age of the job at the head of each queue (0 when none waits).',
+      ['queue'],
+      async (g) => {
+        for (const s of await this.snapshot())
+          g.set({ queue: s.queue }, s.oldestWaitingAgeMs / 1000);
+      },
+    );
+    this.gauge(
+      'conveyor_dead_letters',
+      'Jobs in the dead-letter store, per queue.',
+      ['queue'],
+      async (g) => {
+        for (const s of await this.snapshot()) g.set({ queue: s.queue }, s.failed);
+      },
+    );
+    if (!this.outbox) return;
+    this.gauge('conveyor_outbox_pending', 'Outbox rows not yet published.', [], async (g) => {
+      g.set((await this.outboxStats()).pending);
+    });
+    this.gauge(
+      'conveyor_outbox_lag_seconds',
+      'Age of the oldest unpublished outbox row (0 when none is pending).',
+      [],
+      async (g) => g.set((await this.outboxStats()).oldestPendingAgeMs / 1000),
+    );
+    const published: Counter = new Counter({
+      name: 'conveyor_outbox_relay_published_total',
+      help: "Outbox rows this process's relay published since it started.",
+      registers: [],
+      collect: async () => {
+        published.reset();
+        await this.outboxStats()
+          .then((stats) => published.inc(stats.publishedByThisProcess))
+          .catch((error: Error) => this.warn('conveyor_outbox_relay_published_total', error));
+      },
+    });
+    this.add(published);
+  }
+
+  /** A gauge read at scrape time: cleared, then filled by `read`. */
+  private gauge(
+    name: string,
+    help: string,
+    labelNames: string[],
+    read: (gauge: Gauge) => Promise<void>,
+  ): void {
+    const gauge: Gauge = new Gauge({
+      name,
+      help,
+      labelNames,
+      registers: [],
+      collect: async () => {
+        gauge.reset();
+        // Redis or the database down must not cost the counters: the gauge is left empty.
+        await read(gauge).catch((error: Error) => this.warn(name, error));
+      },
+    });
+    this.add(gauge);
+  }
+
+  private add<T extends Metric>(metric: T): T {
+    this.owned.push(metric);
+    return metric;
+  }
+
+  private warn(metric: string, error: Error): void {
+    this.logger.warn(`${metric} not read: ${error.message}`);
+  }
+
+  /** One snapshot per scrape: the gauges collect together and share its round trip. */
+  private snapshot(): Promise<QueueSnapshot[]> {
+    return (this.snapshotInFlight ??= withTimeout(
+      this.inspector.snapshot(this.options.queues),
+      this.timeoutMs,
+      'queue counts',
+    ).finally(() => (this.snapshotInFlight = undefined)));
+  }
+
+  private outboxStats(): ReturnType<OutboxStatsSource['stats']> {
+    return (this.outboxInFlight ??= withTimeout(
+      this.outbox!.stats(),
+      this.timeoutMs,
+      'outbox stats',
+    ).finally(() => (this.outboxInFlight = undefined)));
+  }
+}
+
+/** Rejects when `promise` takes longer than `ms`: a hung Redis must not hang the scrape. */
+function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} took longer than ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}

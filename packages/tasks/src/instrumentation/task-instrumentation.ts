@@ -1,0 +1,98 @@
+import { Injectable } from '@nestjs/common';
+import type { Job, JobsOptions } from 'bullmq';
+import { failSpan, startSendSpan } from './task-tracing';
+import type { TaskFailure, TaskObserver } from './task-observer.interface';
+
+/**
+ * The seam between task execution and metrics: the producer and the runner report each
+ * enqueue, start, success, failure and dead letter here, and observers (`@conveyor/metrics`,
+ * or the app's own) receive them. With no observer every call is a loop over an empty array.
+ *
+ * @example
+ * instrumentation.observe({ succeeded: (task, queue, ms) => histogram.observe(ms / 1000) });
+ */
+@Injectable()
+export class TaskInstrumentation {
+  private observers: TaskObserver[] = [];
+
+  /** Adds an observer; returns a function that removes it. */
+  observe(observer: TaskObserver): () => void {
+    this.observers = [...this.observers, observer];
+    return () => {
+      this.observers = this.observers.filter((o) => o !== observer);
+    };
+  }
+
+  /**
+   * Opens an enqueue: starts its producer span (storing the trace context in `opts`) and
+   * returns the callbacks that close it once Redis answered, `add(...).then(done, failed)`.
+   */
+  sending(task: { name: string; options: { queue: string } }, opts: JobsOptions): Sending {
+    const span = startSendSpan(task.name, task.options.queue, opts);
+    if (!span && !this.observers.length) return PASS_THROUGH;
+    return {
+      done: <T>(added: T): T => {
+        span?.end();
+        this.enqueued(task.name, task.options.queue, Array.isArray(added) ? added.length : 1);
+        return added;
+      },
+      failed: (error: unknown): never => {
+        if (span) {
+          failSpan(span, error);
+          span.end();
+        }
+        throw error;
+      },
+    };
+  }
+
+  enqueued(task: string, queue: string, count: number): void {
+    for (const o of this.observers) o.enqueued?.(task, queue, count);
+  }
+
+  /** The worker took `job` and its handler is about to run. */
+  started(job: Job): void {
+    if (!this.observers.length) return;
+    // Wait is enqueue (or the end of a requested delay) → first start; retries wait on purpose.
+    const wait =
+      job.attemptsMade === 0 && job.processedOn
+        ? Math.max(0, job.processedOn - job.timestamp - (job.opts.delay ?? 0))
+        : undefined;
+    for (const o of this.observers) o.started?.(job.name, job.queueName, wait);
+  }
+
+  succeeded(job: Job): void {
+    if (!this.observers.length) return;
+    const duration = elapsed(job);
+    for (const o of this.observers) o.succeeded?.(job.name, job.queueName, duration);
+  }
+
+  failed(job: Job, willRetry: boolean): void {
+    if (!this.observers.length) return;
+    const duration = elapsed(job);
+    const outcome: TaskFailure = willRetry ? 'retried' : 'final';
+    for (const o of this.observers) o.failed?.(job.name, job.queueName, duration, outcome);
+  }
+
+  deadLettered(job: Job): void {
+    for (const o of this.observers) o.deadLettered?.(job.name, job.queueName);
+  }
+}
+
+/** The end of an enqueue: `done` passes the added job(s) through, `failed` rethrows. */
+export interface Sending {
+  done<T>(added: T): T;
+  failed(error: unknown): never;
+}
+
+// Without an SDK and without observers, an enqueue costs no allocation here.
+const PASS_THROUGH: Sending = {
+  done: (added) => added,
+  failed: (error) => {
+    throw error;
+  },
+};
+
+function elapsed(job: Job): number {
+  return job.processedOn ? Math.max(0, Date.now() - job.processedOn) : 0;
+}
