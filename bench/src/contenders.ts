@@ -26,7 +26,10 @@ export interface SideOptions {
 }
 
 export type ContenderName = 'raw' | 'nestjs-bullmq' | 'conveyor';
-export const CONTENDER_NAMES: ContenderName[] = ['raw', 'nestjs-bullmq', 'conveyor'];
+/** All three, or those named in BENCH_CONTENDERS (comma-separated; for profiling one). */
+export const CONTENDER_NAMES = (['raw', 'nestjs-bullmq', 'conveyor'] as ContenderName[]).filter(
+  (name) => !process.env.BENCH_CONTENDERS || process.env.BENCH_CONTENDERS.split(',').includes(name),
+);
 
 export const QUEUE = 'bench';
 const JOB_NAME = 'bench.noop';
@@ -84,7 +87,10 @@ async function nestBullmq(o: SideOptions): Promise<Side> {
   })
   class NestBullmqBenchModule {}
 
-  const app = await NestFactory.createApplicationContext(NestBullmqBenchModule, { logger: false });
+  const app = await NestFactory.createApplicationContext(NestBullmqBenchModule, {
+    logger: false,
+    abortOnError: false,
+  });
   const queue = app.get(Producer).queue;
   return {
     add: (data) => queue.add(JOB_NAME, data),
@@ -121,7 +127,10 @@ async function conveyor(o: SideOptions): Promise<Side> {
   })
   class ConveyorBenchModule {}
 
-  const app = await NestFactory.createApplicationContext(ConveyorBenchModule, { logger: false });
+  const app = await NestFactory.createApplicationContext(ConveyorBenchModule, {
+    logger: false,
+    abortOnError: false,
+  });
   const producer = app.get(TaskProducer);
   return {
     add: (data) => producer.enqueue(Noop, data),
