@@ -33,6 +33,7 @@ export function printTable(
   for (const s of scenarios) {
     const base = s.baseline ? s.contenders[s.baseline]?.median : undefined;
     for (const [name, summary] of Object.entries(s.contenders)) {
+      if (summary.rounds.length === 0) continue; // left out with BENCH_CONTENDERS
       const ratio =
         base === undefined || name === s.baseline
           ? ''
