@@ -159,6 +159,7 @@ export async function processingScenarios(settings: Settings): Promise<ScenarioR
         // Handler starts are counted; the clock runs from the last warm-up start to the last.
         let seen = 0;
         let start = 0;
+        let cpu = process.cpuUsage();
         const done = deferred<number>();
         const side = await CONTENDERS[name]({
           prefix,
@@ -166,14 +167,23 @@ export async function processingScenarios(settings: Settings): Promise<ScenarioR
             concurrency,
             handler: () => {
               seen++;
-              if (seen === warmup) start = now();
-              else if (seen === warmup + count) done.resolve(now() - start);
+              if (seen === warmup) {
+                start = now();
+                cpu = process.cpuUsage();
+              } else if (seen === warmup + count) {
+                cpu = process.cpuUsage(cpu);
+                done.resolve(now() - start);
+              }
             },
           },
         });
         try {
           const ms = await within(done.promise, 120_000, `${name} processing`);
-          return { [`process no-op jobs, concurrency ${concurrency}`]: count / (ms / 1000) };
+          return {
+            [`process no-op jobs, concurrency ${concurrency}`]: count / (ms / 1000),
+            // Less sensitive to a busy machine than the rate: CPU time of this process only.
+            [`worker CPU per job, concurrency ${concurrency}`]: (cpu.user + cpu.system) / count,
+          };
         } finally {
           await side.close();
         }
@@ -181,7 +191,9 @@ export async function processingScenarios(settings: Settings): Promise<ScenarioR
         await deletePrefix(prefix);
       }
     });
-    out.push(...results('processing', 'jobs/s', true, measured));
+    const [rateKey, cpuKey] = Object.keys(measured);
+    out.push(...results('processing', 'jobs/s', true, { [rateKey]: measured[rateKey] }));
+    out.push(...results('processing', 'µs/job', false, { [cpuKey]: measured[cpuKey] }));
   }
   return out;
 }
