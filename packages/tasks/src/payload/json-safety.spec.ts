@@ -1,4 +1,4 @@
-import { jsonByteLength, jsonSafetyProblems } from './json-safety';
+import { jsonByteLength, jsonByteLengthBound, jsonSafetyProblems } from './json-safety';
 
 describe('jsonSafetyProblems', () => {
   it('accepts plain JSON data, and undefined properties that JSON simply leaves out', () => {
@@ -49,5 +49,28 @@ describe('jsonSafetyProblems', () => {
 describe('jsonByteLength', () => {
   it('counts UTF-8 bytes, not characters', () => {
     expect(jsonByteLength({ s: 'é' })).toBe('{"s":"é"}'.length + 1);
+  });
+});
+
+describe('jsonByteLengthBound', () => {
+  it('is never below the serialised size, whatever needs escaping', () => {
+    const payloads: unknown[] = [
+      null,
+      true,
+      0,
+      -Number.MAX_VALUE,
+      Number.MIN_VALUE,
+      123456789012345680000,
+      '',
+      'plain',
+      '\u0001\u001f"\\\n',
+      'é€😀',
+      '\ud800 lone surrogate',
+      { 'ké\u0001y': ['a', 1, false, null, { nested: '\t' }], skipped: undefined },
+      [[], {}, [[]]],
+    ];
+    for (const payload of payloads) {
+      expect(jsonByteLengthBound(payload)).toBeGreaterThanOrEqual(jsonByteLength(payload));
+    }
   });
 });

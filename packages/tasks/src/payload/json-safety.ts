@@ -71,3 +71,34 @@ export function jsonSafetyProblems(payload: unknown): string[] {
 export function jsonByteLength(payload: unknown): number {
   return Buffer.byteLength(JSON.stringify(payload), 'utf8');
 }
+
+/**
+ * A cheap upper bound of `jsonByteLength` for a JSON-safe payload, without serialising it.
+ * Each UTF-16 unit of a string or key takes at most 6 bytes in JSON (`\u001f`, a lone
+ * surrogate as `\udXXX`; other characters take 1–3 UTF-8 bytes), a number at most 24
+ * characters (`-1.7976931348623157e+308`), and every separator is counted.
+ */
+export function jsonByteLengthBound(payload: unknown): number {
+  switch (typeof payload) {
+    case 'string':
+      return 6 * payload.length + 2;
+    case 'number':
+      return 24;
+    case 'boolean':
+      return 5;
+    case 'undefined':
+      return 0;
+  }
+  if (payload === null || typeof payload !== 'object') return 4;
+  if (Array.isArray(payload)) {
+    let bytes = 2 + payload.length;
+    for (const item of payload) bytes += jsonByteLengthBound(item);
+    return bytes;
+  }
+  let bytes = 2;
+  for (const key of Object.keys(payload)) {
+    const child = (payload as Record<string, unknown>)[key];
+    if (child !== undefined) bytes += 6 * key.length + 4 + jsonByteLengthBound(child);
+  }
+  return bytes;
+}
