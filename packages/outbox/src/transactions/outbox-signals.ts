@@ -9,7 +9,10 @@ import type { OutboxDriver } from '../drivers/outbox-driver.interface';
 import { OUTBOX_DRIVER, RESOLVED_OUTBOX_OPTIONS } from '../outbox.constants';
 import type { ResolvedOutboxOptions } from '../options/module-options';
 
-/** Notifications closer together than this become one `NOTIFY`. */
+/**
+ * At most one `NOTIFY` per this many ms per process: the first commit notifies at once, and
+ * commits during the following window share one more `NOTIFY` at its end.
+ */
 export const NOTIFY_COALESCE_MS = 5;
 
 /**
@@ -25,6 +28,7 @@ export class OutboxSignals implements BeforeApplicationShutdown, OnApplicationSh
   private readonly written = new WeakSet<object>();
   private readonly wakers = new Set<() => void>();
   private timer?: NodeJS.Timeout;
+  private pending = false;
   private inFlight?: Promise<void>;
   private lastErrorLog = 0;
 
@@ -54,12 +58,24 @@ export class OutboxSignals implements BeforeApplicationShutdown, OnApplicationSh
   }
 
   private scheduleNotify(): void {
-    if (!this.options.notify || !this.driver.notify || this.timer) return;
+    if (!this.options.notify || !this.driver.notify) return;
+    if (this.timer) {
+      this.pending = true;
+      return;
+    }
+    // Leading edge: a lone commit is not held back (commit → handler latency).
+    this.sendNotify();
+  }
+
+  private sendNotify(): void {
+    this.inFlight = this.driver.notify!(this.options.channel)
+      .catch((error: Error) => this.logError(error))
+      .finally(() => (this.inFlight = undefined));
     this.timer = setTimeout(() => {
       this.timer = undefined;
-      this.inFlight = this.driver.notify!(this.options.channel)
-        .catch((error: Error) => this.logError(error))
-        .finally(() => (this.inFlight = undefined));
+      if (!this.pending) return;
+      this.pending = false;
+      this.sendNotify();
     }, NOTIFY_COALESCE_MS);
   }
 
@@ -76,7 +92,8 @@ export class OutboxSignals implements BeforeApplicationShutdown, OnApplicationSh
     if (this.timer) {
       clearTimeout(this.timer);
       this.timer = undefined;
-      if (this.options.notify && this.driver.notify) {
+      if (this.pending && this.options.notify && this.driver.notify) {
+        this.pending = false;
         await this.driver.notify(this.options.channel).catch((e: Error) => this.logError(e));
       }
     }
