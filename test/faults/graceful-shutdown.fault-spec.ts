@@ -1,45 +1,32 @@
 import { DeadLetters, TaskProducer } from '@conveyor/tasks';
-import type { Child } from '../support/child-process';
-import { PrivateRedis } from '../support/private-redis';
 import { uniquePrefix } from '../support/redis';
-import { startTasksApp, type TestApp } from '../support/tasks-app';
+import { startTasksApp } from '../support/tasks-app';
 import { LedgerTask } from '../support/children/ledger-task';
-import { items, Ledger, report, sleep, startWorker, until } from './ledger';
+import { faultRig, items, Ledger, report, sleep, startWorker, until } from './ledger';
 
 const QUEUE = { concurrency: 10, lockDuration: 2_000, stalledInterval: 1_000, maxStalledCount: 1 };
 
 describe('fault 6: graceful shutdown under load', () => {
-  let redis: PrivateRedis;
-  let api: TestApp | undefined;
-  let ledger: Ledger | undefined;
-  const workers: Child[] = [];
-
-  beforeAll(async () => {
-    redis = await PrivateRedis.start({ appendonly: true });
-  });
-  afterAll(async () => {
-    await Promise.all(workers.map((worker) => worker.kill()));
-    await api?.close();
-    await ledger?.close();
-    await redis.destroy();
-  });
+  const rig = faultRig();
 
   it('finishes or hands back in-flight jobs of SIGTERMed workers; none lost', async () => {
     const total = items(600, 5_000);
     const prefix = uniquePrefix();
-    ledger = new Ledger(prefix);
-    api = await startTasksApp([], {
-      connection: redis.url,
-      prefix,
-      workers: 'none',
-      queues: { default: QUEUE },
-    });
-    const base = { redisUrl: redis.url, prefix, queue: QUEUE, workMs: 150 };
+    const ledger = rig.own(new Ledger(prefix));
+    const api = rig.own(
+      await startTasksApp([], {
+        connection: rig.redis.url,
+        prefix,
+        workers: 'none',
+        queues: { default: QUEUE },
+      }),
+    );
+    const base = { redisUrl: rig.redis.url, prefix, queue: QUEUE, workMs: 150 };
     // One worker has time to finish its jobs on SIGTERM; the other's deadline is shorter than
     // a job, so it must hand its jobs back to the queue.
     const patient = await startWorker({ ...base, shutdownTimeoutMs: 10_000 });
     const hasty = await startWorker({ ...base, shutdownTimeoutMs: 50 });
-    workers.push(patient, hasty);
+    rig.workers.push(patient, hasty);
     await api.get(TaskProducer).enqueueMany(
       LedgerTask,
       Array.from({ length: total }, (_, n) => ({ n })),
@@ -58,7 +45,7 @@ describe('fault 6: graceful shutdown under load', () => {
     );
     const ranBeforeRestart = await current.done();
     await sleep(200);
-    workers.push(await startWorker({ ...base, workMs: 5 }));
+    rig.workers.push(await startWorker({ ...base, workMs: 5 }));
     await until(async () => (await current.done()) >= total, 120_000, 'every job to run');
 
     const figures = await ledger.check(Array.from({ length: total }, (_, n) => n));

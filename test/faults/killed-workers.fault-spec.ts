@@ -1,42 +1,29 @@
 import { DeadLetters, TaskProducer } from '@conveyor/tasks';
-import type { Child } from '../support/child-process';
-import { PrivateRedis } from '../support/private-redis';
 import { uniquePrefix } from '../support/redis';
-import { startTasksApp, type TestApp } from '../support/tasks-app';
+import { startTasksApp } from '../support/tasks-app';
 import { LedgerTask } from '../support/children/ledger-task';
-import { items, Ledger, report, sleep, startWorker, until } from './ledger';
+import { faultRig, items, Ledger, report, sleep, startWorker, until } from './ledger';
 
 /** Short locks so a killed worker's jobs come back within about a second. */
 const QUEUE = { concurrency: 5, lockDuration: 1_000, stalledInterval: 500, maxStalledCount: 20 };
 
 describe('fault 1: workers SIGKILLed and restarted', () => {
-  let redis: PrivateRedis;
-  let api: TestApp | undefined;
-  let ledger: Ledger | undefined;
-  const workers: Child[] = [];
-
-  beforeAll(async () => {
-    redis = await PrivateRedis.start({ appendonly: true });
-  });
-  afterAll(async () => {
-    await Promise.all(workers.map((worker) => worker.kill()));
-    await api?.close();
-    await ledger?.close();
-    await redis.destroy();
-  });
+  const rig = faultRig();
 
   it('runs every job at least once while one of three workers is killed every few seconds', async () => {
     const total = items(2_000, 10_000);
     const prefix = uniquePrefix();
-    ledger = new Ledger(prefix);
-    api = await startTasksApp([], {
-      connection: redis.url,
-      prefix,
-      workers: 'none',
-      queues: { default: QUEUE },
-    });
-    const env = { redisUrl: redis.url, prefix, queue: QUEUE, workMs: 50 };
-    workers.push(...(await Promise.all([0, 1, 2].map(() => startWorker(env)))));
+    const ledger = rig.own(new Ledger(prefix));
+    const api = rig.own(
+      await startTasksApp([], {
+        connection: rig.redis.url,
+        prefix,
+        workers: 'none',
+        queues: { default: QUEUE },
+      }),
+    );
+    const env = { redisUrl: rig.redis.url, prefix, queue: QUEUE, workMs: 50 };
+    rig.workers.push(...(await Promise.all([0, 1, 2].map(() => startWorker(env)))));
 
     const producer = api.get(TaskProducer);
     for (let start = 0; start < total; start += 500) {
@@ -52,10 +39,10 @@ describe('fault 1: workers SIGKILLed and restarted', () => {
     while ((await current.done()) < total && Date.now() < deadline) {
       await sleep(1_500);
       if ((await current.done()) >= total) break;
-      const victim = kills % workers.length;
-      await workers[victim].kill('SIGKILL');
+      const victim = kills % rig.workers.length;
+      await rig.workers[victim].kill('SIGKILL');
       kills += 1;
-      workers[victim] = await startWorker(env);
+      rig.workers[victim] = await startWorker(env);
     }
     await until(async () => (await current.done()) >= total, 30_000, 'every job to run');
 

@@ -1,5 +1,6 @@
 import { Redis } from 'ioredis';
 import { type Child, startChild } from '../support/child-process';
+import { PrivateRedis } from '../support/private-redis';
 import { REDIS_URL } from '../support/redis';
 import { ledgerKeys } from '../support/children/ledger-task';
 
@@ -103,3 +104,29 @@ export async function until(
 }
 
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * The private Redis, API app, ledger and worker processes of one fault scenario: Redis
+ * starts (with AOF) before the tests, and everything the test `own`s or starts as a worker is
+ * torn down after them, newest first.
+ */
+export function faultRig() {
+  const owned: Array<{ close(): Promise<void> }> = [];
+  const rig = {
+    redis: undefined as unknown as PrivateRedis,
+    workers: [] as Child[],
+    own<T extends { close(): Promise<void> }>(resource: T): T {
+      owned.push(resource);
+      return resource;
+    },
+  };
+  beforeAll(async () => {
+    rig.redis = await PrivateRedis.start({ appendonly: true });
+  });
+  afterAll(async () => {
+    await Promise.all(rig.workers.map((worker) => worker.kill()));
+    for (const resource of owned.reverse()) await resource.close();
+    await rig.redis.destroy();
+  });
+  return rig;
+}

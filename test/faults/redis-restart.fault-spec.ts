@@ -1,44 +1,31 @@
 import { TaskProducer } from '@conveyor/tasks';
-import type { Child } from '../support/child-process';
-import { PrivateRedis } from '../support/private-redis';
 import { uniquePrefix } from '../support/redis';
-import { startTasksApp, type TestApp } from '../support/tasks-app';
+import { startTasksApp } from '../support/tasks-app';
 import { LedgerTask } from '../support/children/ledger-task';
-import { items, Ledger, report, sleep, startWorker, until } from './ledger';
+import { faultRig, items, Ledger, report, sleep, startWorker, until } from './ledger';
 
 const QUEUE = { concurrency: 5, lockDuration: 1_000, stalledInterval: 500, maxStalledCount: 20 };
 
 describe('fault 2: Redis SIGKILLed and restarted from its AOF', () => {
-  let redis: PrivateRedis;
-  let api: TestApp | undefined;
-  let ledger: Ledger | undefined;
-  const workers: Child[] = [];
-
-  beforeAll(async () => {
-    redis = await PrivateRedis.start({ appendonly: true });
-  });
-  afterAll(async () => {
-    await Promise.all(workers.map((worker) => worker.kill()));
-    await api?.close();
-    await ledger?.close();
-    await redis.destroy();
-  });
+  const rig = faultRig();
 
   it('runs every acknowledged job when Redis crashes during enqueue and processing', async () => {
     const total = items(600, 5_000);
     const outages = items(2, 6);
     const prefix = uniquePrefix();
-    ledger = new Ledger(prefix);
-    api = await startTasksApp([], {
-      // One retry per command, so enqueues during the outage reject and the caller's retry
-      // path below is exercised (the default, 20, rides out short outages inside ioredis).
-      connection: { url: redis.url, maxRetriesPerRequest: 1 },
-      prefix,
-      workers: 'none',
-      queues: { default: QUEUE },
-    });
-    const env = { redisUrl: redis.url, prefix, queue: QUEUE, workMs: 20 };
-    workers.push(...(await Promise.all([0, 1].map(() => startWorker(env)))));
+    const ledger = rig.own(new Ledger(prefix));
+    const api = rig.own(
+      await startTasksApp([], {
+        // One retry per command, so enqueues during the outage reject and the caller's retry
+        // path below is exercised (the default, 20, rides out short outages inside ioredis).
+        connection: { url: rig.redis.url, maxRetriesPerRequest: 1 },
+        prefix,
+        workers: 'none',
+        queues: { default: QUEUE },
+      }),
+    );
+    const env = { redisUrl: rig.redis.url, prefix, queue: QUEUE, workMs: 20 };
+    rig.workers.push(...(await Promise.all([0, 1].map(() => startWorker(env)))));
     const producer = api.get(TaskProducer);
 
     // The caller's side of the contract: an enqueue that rejects during an outage is retried
@@ -63,9 +50,9 @@ describe('fault 2: Redis SIGKILLed and restarted from its AOF', () => {
     const crash = async () => {
       for (let i = 0; i < outages; i += 1) {
         await sleep(1_500);
-        await redis.stop('SIGKILL');
+        await rig.redis.stop('SIGKILL');
         await sleep(2_000);
-        await redis.start();
+        await rig.redis.start();
       }
     };
     await Promise.all([produce(), crash()]);
