@@ -9,9 +9,17 @@ describe('buildJobOptions', () => {
       attempts: 3,
       priority: 2,
       removeOnComplete: { age: 600 },
-      removeOnFail: false,
       backoff: { type: 'conveyor', delay: 1000 },
     });
+  });
+
+  it("stores only what differs from BullMQ's defaults", () => {
+    const defaults = resolveTaskOptions('d', []);
+    expect(buildJobOptions('d', defaults, undefined)).toEqual({
+      removeOnComplete: { age: 86_400 },
+    });
+    const kept = resolveTaskOptions('k', [{ removeOnFail: { count: 10 } }]);
+    expect(buildJobOptions('k', kept, undefined).removeOnFail).toEqual({ count: 10 });
   });
 
   it('lets the call override the task, and turns runAt into a delay', () => {

@@ -31,12 +31,12 @@ export function buildJobOptions(
   const fail: Fail = (problem) => {
     throw new InvalidTaskOptionsError(taskName, problem);
   };
-  const jobOptions: JobsOptions = {
-    attempts: task.attempts,
-    priority: task.priority || undefined,
-    removeOnComplete: task.removeOnComplete,
-    removeOnFail: task.removeOnFail,
-  };
+  // Only what differs from BullMQ's defaults is stored: every job carries its options, and
+  // every worker parses them again on every start.
+  const jobOptions: JobsOptions = { removeOnComplete: task.removeOnComplete };
+  if (task.attempts !== 1) jobOptions.attempts = task.attempts;
+  if (task.priority) jobOptions.priority = task.priority;
+  if (task.removeOnFail !== false) jobOptions.removeOnFail = task.removeOnFail;
   if (options === undefined) return withBackoff(jobOptions, task);
   if (!isPlainObject(options)) fail(`enqueue options must be an object, got ${describe(options)}`);
   checkKnownKeys(options, ENQUEUE_KEYS, '', fail);
