@@ -9,6 +9,7 @@ import {
 import { startTasksApp, stopAll, type TestApp } from '../support/tasks-app';
 
 const Polite = defineTask<Record<string, never>, string>('polite', { timeout: 100 });
+const Late = defineTask<Record<string, never>, string>('late-reader', { timeout: 50 });
 const Stubborn = defineTask<Record<string, never>, string>('stubborn', {
   hardTimeout: 100,
   attempts: 2,
@@ -24,6 +25,13 @@ class LimitedTasks {
     await new Promise<void>((resolve) => ctx.signal.addEventListener('abort', () => resolve()));
     this.reason = ctx.signal.reason;
     return 'cleaned up and stopped';
+  }
+
+  @Task(Late)
+  async late(_: unknown, ctx: TaskContext): Promise<string> {
+    // Reads the signal only after the soft limit has passed: it must already be aborted.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    return ctx.signal.aborted ? `aborted: ${(ctx.signal.reason as Error).name}` : 'not aborted';
   }
 
   @Task(Stubborn)
@@ -43,6 +51,11 @@ describe('time limits', () => {
     await expect(handle.result({ timeout: '5s' })).resolves.toBe('cleaned up and stopped');
     expect(app.get(LimitedTasks).reason).toBeInstanceOf(TaskTimeoutError);
     expect(app.get(LimitedTasks).reason).toMatchObject({ kind: 'soft', limitMs: 100 });
+  });
+
+  it('hands a handler that reads its signal late a signal already aborted', async () => {
+    const handle = await app.get(TaskProducer).enqueue(Late, {});
+    await expect(handle.result({ timeout: '5s' })).resolves.toBe('aborted: TaskTimeoutError');
   });
 
   it('fails the attempt at the hard limit even when the handler ignores the signal, then retries', async () => {

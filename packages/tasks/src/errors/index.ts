@@ -14,3 +14,4 @@ export * from './unrecoverable-task.error';
 export * from './dead-letter-not-found.error';
 export * from './task-cancelled.error';
 export * from './enqueue-failed.error';
+export * from './task-lock-lost.error';

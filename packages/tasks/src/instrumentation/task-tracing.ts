@@ -81,26 +81,24 @@ export function startSendSpan(task: string, queue: string, opts: JobsOptions): S
  * context the job carries, so every attempt of a job is a new span in the enqueuer's trace.
  */
 export async function traceRun<T>(job: Job, run: () => Promise<T>): Promise<T> {
-  const tracer = conveyorTracer();
   const carrier = jobTrace(job);
   const parent = carrier ? restoreTrace(carrier) : context.active();
-  const span = tracer.startSpan(
+  const span = conveyorTracer().startSpan(
     `process ${job.queueName}`,
-    {
-      kind: SpanKind.CONSUMER,
-      attributes: {
-        'messaging.system': 'bullmq',
-        'messaging.destination.name': job.queueName,
-        'messaging.operation.type': 'process',
-        'messaging.operation.name': 'process',
-        'messaging.message.id': job.id ?? '',
-        'conveyor.task': job.name,
-        'conveyor.attempt': job.attemptsMade + 1,
-      },
-    },
+    { kind: SpanKind.CONSUMER },
     parent,
   );
+  // Without an SDK the span is a no-op: no attributes, no context switch, per job.
   if (!span.isRecording()) return run();
+  span.setAttributes({
+    'messaging.system': 'bullmq',
+    'messaging.destination.name': job.queueName,
+    'messaging.operation.type': 'process',
+    'messaging.operation.name': 'process',
+    'messaging.message.id': job.id ?? '',
+    'conveyor.task': job.name,
+    'conveyor.attempt': job.attemptsMade + 1,
+  });
   try {
     return await context.with(trace.setSpan(parent, span), run);
   } catch (error) {

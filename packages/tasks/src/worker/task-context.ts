@@ -1,4 +1,4 @@
-import { Logger } from '@nestjs/common';
+import type { Logger } from '@nestjs/common';
 import type { Job } from 'bullmq';
 
 /** A logger whose lines name the task and the job. */
@@ -9,29 +9,49 @@ export interface TaskLogger {
   debug(message: string): void;
 }
 
+/** Where a context's signal comes from: made on first use (most handlers never ask). */
+export interface SignalSource {
+  readonly signal: AbortSignal;
+}
+
 /**
  * What a handler knows about the run it is in: which job, which attempt, a signal that
- * aborts on time limits, cancellation or shutdown, a logger, and progress reporting.
+ * aborts on time limits, cancellation, a lost lock or shutdown, a logger, and progress
+ * reporting. The signal and the logger are created when first read, so a handler that uses
+ * neither costs nothing for them.
  */
 export class TaskContext {
-  /** A logger that prefixes each line with the job id; context: the task name. */
-  readonly log: TaskLogger;
+  private logInstance?: TaskLogger;
 
   constructor(
     private readonly job: Job,
     /** Name of the queue the job came from. */
     readonly queue: string,
-    /** Aborted when the run should stop; `signal.reason` says why (a `TaskTimeoutError`, …). */
-    readonly signal: AbortSignal,
-    logger: Logger,
-  ) {
-    const prefix = `job ${job.id}: `;
-    this.log = {
-      log: (message) => logger.log(prefix + message),
-      warn: (message) => logger.warn(prefix + message),
-      error: (message, stack) => logger.error(prefix + message, stack),
-      debug: (message) => logger.debug(prefix + message),
-    };
+    private readonly signalSource: SignalSource,
+    private readonly logger: Logger,
+  ) {}
+
+  /**
+   * Aborted when the run should stop; `signal.reason` says why: a `TaskTimeoutError`,
+   * `TaskCancelledError`, `TaskLockLostError` or the shutdown's reason.
+   */
+  get signal(): AbortSignal {
+    return this.signalSource.signal;
+  }
+
+  /** A logger that prefixes each line with the job id; context: the task name. */
+  get log(): TaskLogger {
+    if (!this.logInstance) {
+      const { logger } = this;
+      const prefix = `job ${this.job.id}: `;
+      this.logInstance = {
+        log: (message) => logger.log(prefix + message),
+        warn: (message) => logger.warn(prefix + message),
+        error: (message, stack) => logger.error(prefix + message, stack),
+        debug: (message) => logger.debug(prefix + message),
+      };
+    }
+    return this.logInstance;
   }
 
   /** The job's id, stable across attempts. */

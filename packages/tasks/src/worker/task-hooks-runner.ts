@@ -22,6 +22,11 @@ export class TaskHooksRunner {
     private readonly instrumentation: TaskInstrumentation,
   ) {}
 
+  /** True when the task or the module has this hook: without one, no event is built. */
+  wants(task: RegisteredTask, name: keyof TaskHooks): boolean {
+    return task.options.hooks[name] !== undefined || this.options.hooks[name] !== undefined;
+  }
+
   success(task: RegisteredTask, event: TaskEvent & { result: unknown }): Promise<void> {
     return this.call('onSuccess', task.options.hooks, event);
   }

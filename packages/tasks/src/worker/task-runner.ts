@@ -3,6 +3,7 @@ import { DelayedError, type Job, UnrecoverableError, WaitingError } from 'bullmq
 import {
   InvalidPayloadError,
   TaskCancelledError,
+  TaskLockLostError,
   TaskTimeoutError,
   UnknownTaskError,
   UnrecoverableTaskError,
@@ -15,18 +16,10 @@ import { RESOLVED_TASKS_OPTIONS } from '../tasks.constants';
 import { type RegisteredTask, TasksRegistry } from '../tasks.registry';
 import { TaskInstrumentation } from '../instrumentation/task-instrumentation';
 import { RunAdmission } from './admission';
-import { stepPayload } from '../workflows/step-input';
+import { envelopeOf, stepPayload } from '../workflows/step-input';
+import { InFlightRun } from './in-flight-run';
 import { TaskContext } from './task-context';
 import { TaskHooksRunner } from './task-hooks-runner';
-
-/** One run in progress, kept so that shutdown can hand it back to the queue. */
-interface InFlightRun {
-  job: Job;
-  token: string | undefined;
-  controller: AbortController;
-  handBack: () => void;
-  cancel: (reason: string) => void;
-}
 
 const CANCEL_MEMORY_MS = 60_000;
 
@@ -68,48 +61,32 @@ export class TaskRunner {
     return this.inFlight.size;
   }
 
-  async run(job: Job, token?: string, lockSignal?: AbortSignal): Promise<unknown> {
+  /**
+   * Runs one attempt of `job`. This is every job's hot path: what a run does not need (a
+   * signal, hook events, timers, admission) is not allocated.
+   */
+  async run(job: Job, token?: string): Promise<unknown> {
     const task = this.registry.get(job.name);
     if (!task) {
       throw unrecoverable(new UnknownTaskError(job.name, this.registry.names()));
     }
 
-    const controller = new AbortController();
-    const onLockLost = () => controller.abort(lockSignal?.reason);
-    lockSignal?.addEventListener('abort', onLockLost, { once: true });
-    const timers: NodeJS.Timeout[] = [];
-    let handBack!: () => void;
-    let cancel!: (reason: string) => void;
-    const interrupted = new Promise<never>((_, reject) => {
-      handBack = () => reject(new WaitingError());
-      cancel = (reason) => {
-        const error = new TaskCancelledError(job.id!, reason);
-        controller.abort(error);
-        reject(error);
-      };
-    });
-    // Raced later; until then a rejection must not count as unhandled.
-    interrupted.catch(() => undefined);
-    const run: InFlightRun = { job, token, controller, handBack, cancel };
+    const run = new InFlightRun(job, token);
     const runKey = `${job.queueName}\n${job.id}`;
     this.inFlight.set(runKey, run);
     const early = this.earlyCancels.get(runKey);
     if (early) {
       this.earlyCancels.delete(runKey);
-      cancel(early.reason);
+      stopCancelled(run, early.reason);
     }
+    const attempt = job.attemptsMade + 1;
     let release: (() => Promise<void>) | undefined;
-    const event: TaskEvent = {
-      taskName: task.name,
-      queue: task.options.queue,
-      jobId: job.id!,
-      attempt: job.attemptsMade + 1,
-      payload: job.data,
-    };
+    let softTimer: NodeJS.Timeout | undefined;
+    let hardTimer: NodeJS.Timeout | undefined;
 
     try {
       // A workflow step's payload may be an earlier step's result (see workflows/step-input).
-      const input = await stepPayload(job);
+      const input = envelopeOf(job.data) ? await stepPayload(job) : job.data;
       const payload = task.options.schema
         ? await checkSchema(task.name, task.options.schema, input)
         : input;
@@ -134,54 +111,37 @@ export class TaskRunner {
         }
         release = admission.release;
       }
-      const ctx = new TaskContext(
-        job,
-        task.options.queue,
-        controller.signal,
-        this.loggerFor(task.name),
-      );
+      run.throwIfInterrupted();
+      const ctx = new TaskContext(job, task.options.queue, run, this.loggerFor(task.name));
       const { timeoutMs, hardTimeoutMs } = task.options;
       if (timeoutMs !== undefined) {
-        timers.push(
-          setTimeout(
-            () => controller.abort(new TaskTimeoutError(task.name, timeoutMs, 'soft')),
-            timeoutMs,
-          ),
+        softTimer = setTimeout(
+          () => run.abort(new TaskTimeoutError(task.name, timeoutMs, 'soft')),
+          timeoutMs,
         );
       }
-      if (controller.signal.reason instanceof TaskCancelledError) throw controller.signal.reason;
-      this.instrumentation.started(job);
-      const racers: Promise<unknown>[] = [
-        Promise.resolve().then(() => task.handler(payload, ctx)),
-        interrupted,
-      ];
-      // The handler may lose a race but still settle later; its outcome is then ignored.
-      racers[0].catch(() => undefined);
       if (hardTimeoutMs !== undefined) {
-        racers.push(
-          new Promise<never>((_, reject) =>
-            timers.push(
-              setTimeout(() => {
-                const error = new TaskTimeoutError(task.name, hardTimeoutMs, 'hard');
-                controller.abort(error);
-                reject(error);
-              }, hardTimeoutMs),
-            ),
-          ),
-        );
+        hardTimer = setTimeout(() => {
+          const error = new TaskTimeoutError(task.name, hardTimeoutMs, 'hard');
+          run.abort(error);
+          run.interrupt(error);
+        }, hardTimeoutMs);
       }
-      const result = await Promise.race(racers);
+      this.instrumentation.started(job);
+      const result = await run.outcome(callHandler(task, payload, ctx));
       if (idempotentJob)
         await this.admission.storeResult(job.id!, result, task.options.idempotencyTtlMs);
       this.instrumentation.succeeded(job);
-      await this.hooks.success(task, { ...event, result });
+      if (this.hooks.wants(task, 'onSuccess')) {
+        await this.hooks.success(task, { ...taskEvent(task, job, attempt), result });
+      }
       return result;
     } catch (error) {
-      throw await this.classify(error, task, job, event, token);
+      throw await this.classify(error, task, job, attempt, token);
     } finally {
-      await release?.().catch(() => undefined);
-      timers.forEach(clearTimeout);
-      lockSignal?.removeEventListener('abort', onLockLost);
+      if (release) await release().catch(() => undefined);
+      clearTimeout(softTimer);
+      clearTimeout(hardTimer);
       this.inFlight.delete(runKey);
     }
   }
@@ -194,14 +154,14 @@ export class TaskRunner {
     const runs = [...this.inFlight.values()];
     await Promise.all(
       runs.map(async (run) => {
-        run.controller.abort(new ShutdownAbortReason('the worker is shutting down'));
+        run.abort(new ShutdownAbortReason('the worker is shutting down'));
         try {
           await run.job.moveToWait(run.token);
         } catch (error) {
           // Without the move the job stays active; BullMQ's stalled check returns it later.
           this.logger.warn(`could not hand back job ${run.job.id}: ${(error as Error).message}`);
         }
-        run.handBack();
+        run.interrupt(new WaitingError());
       }),
     );
     return runs.length;
@@ -223,7 +183,7 @@ export class TaskRunner {
     const key = `${queue}\n${jobId}`;
     const run = this.inFlight.get(key);
     if (run) {
-      run.cancel(reason);
+      stopCancelled(run, reason);
       return true;
     }
     const now = Date.now();
@@ -233,29 +193,45 @@ export class TaskRunner {
     return false;
   }
 
+  /**
+   * BullMQ could not renew these jobs' locks: they may be taken as stalled and run elsewhere.
+   * Their handlers' signals abort with `TaskLockLostError`; each handler decides how to stop.
+   */
+  lockLost(queue: string, jobIds: string[]): void {
+    for (const jobId of jobIds) {
+      this.inFlight.get(`${queue}\n${jobId}`)?.abort(new TaskLockLostError(jobId, queue));
+    }
+  }
+
   private async classify(
     error: unknown,
     task: RegisteredTask,
     job: Job,
-    event: TaskEvent,
+    attempt: number,
     token: string | undefined,
   ): Promise<unknown> {
     if (error instanceof WaitingError || error instanceof DelayedError) return error;
     if (error instanceof TaskCancelledError) return this.endCancelled(job, error, token);
     const err = error instanceof Error ? error : new Error(String(error));
-    const attempt = `attempt ${job.attemptsMade + 1}/${job.opts.attempts ?? 1}`;
+    const attempts = job.opts.attempts ?? 1;
     const final =
       err instanceof UnrecoverableTaskError ||
       err instanceof InvalidPayloadError ||
       err.name === 'UnrecoverableTaskError' ||
       !this.shouldRetry(task, err);
-    const last = final || job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
+    const last = final || attempt >= attempts;
     this.loggerFor(task.name).warn(
-      `job ${job.id} ${attempt} failed${last ? ', dead-lettered' : ', will retry'}: ${err.name}: ${err.message}`,
+      `job ${job.id} attempt ${attempt}/${attempts} failed${last ? ', dead-lettered' : ', will retry'}: ${err.name}: ${err.message}`,
     );
     this.instrumentation.failed(job, !last);
-    await this.hooks.failure(task, { ...event, error: err, willRetry: !last });
-    if (last) await this.hooks.deadLetter(task, job, err, event.attempt);
+    if (this.hooks.wants(task, 'onFailure')) {
+      await this.hooks.failure(task, {
+        ...taskEvent(task, job, attempt),
+        error: err,
+        willRetry: !last,
+      });
+    }
+    if (last) await this.hooks.deadLetter(task, job, err, attempt);
     return final ? unrecoverable(err) : err;
   }
 
@@ -297,6 +273,33 @@ export class TaskRunner {
     if (!logger) this.taskLoggers.set(taskName, (logger = new Logger(`Task ${taskName}`)));
     return logger;
   }
+}
+
+/** Calls the handler; a synchronous throw becomes a rejection like an async one's. */
+function callHandler(task: RegisteredTask, payload: unknown, ctx: TaskContext): Promise<unknown> {
+  try {
+    return Promise.resolve(task.handler(payload, ctx));
+  } catch (error) {
+    return Promise.reject(error);
+  }
+}
+
+/** Cancels a run: its signal aborts and the run ends now, even if the handler goes on. */
+function stopCancelled(run: InFlightRun, reason: string): void {
+  const error = new TaskCancelledError(run.job.id!, reason);
+  run.abort(error);
+  run.interrupt(error);
+}
+
+/** What the hooks receive about a run. */
+function taskEvent(task: RegisteredTask, job: Job, attempt: number): TaskEvent {
+  return {
+    taskName: task.name,
+    queue: task.options.queue,
+    jobId: job.id!,
+    attempt,
+    payload: job.data,
+  };
 }
 
 /** BullMQ's marker for "no more attempts", keeping the original error's name in the stack. */

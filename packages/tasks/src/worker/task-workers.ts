@@ -99,8 +99,10 @@ export class TaskWorkers implements OnApplicationBootstrap, BeforeApplicationShu
 
   private start(queue: string): void {
     const queueOptions = this.options.queues?.get(queue) ?? DEFAULT_QUEUE_OPTIONS;
-    const processor = (job: Job, token?: string, signal?: AbortSignal) =>
-      traceRun(job, () => this.runner.run(job, token, signal));
+    // Two parameters on purpose: BullMQ then makes no AbortController per job. The runner
+    // makes its own signal when a handler asks, and learns of lost locks from the event below.
+    const processor = (job: Job, token?: string) =>
+      traceRun(job, () => this.runner.run(job, token));
     const worker = new Worker(queue, processor, {
       connection: this.redis.workerClient,
       prefix: this.options.prefix,
@@ -131,6 +133,7 @@ export class TaskWorkers implements OnApplicationBootstrap, BeforeApplicationShu
       lastErrorLog = now;
       this.logger.error(`worker of queue '${queue}': ${error.message}`);
     });
+    worker.on('lockRenewalFailed', (jobIds: string[]) => this.runner.lockLost(queue, jobIds));
     // Jobs failed outside a run (too many lost workers) reach their dead-letter hooks here.
     worker.on('failed', (job, error) => {
       if (job?.finishedOn) void this.hooks.deadLetter(this.registry.get(job.name), job, error);
