@@ -6,11 +6,19 @@ import {
   type OnModuleInit,
 } from '@nestjs/common';
 import { ModuleRef } from '@nestjs/core';
-import { QueueInspector, type QueueSnapshot, TaskInstrumentation } from '@conveyor/tasks';
+import {
+  QueueInspector,
+  type QueueSnapshot,
+  TaskInstrumentation,
+  findOutboxStats,
+} from '@conveyor/tasks';
 import { Counter, Gauge, Histogram, type Metric, register, type Registry } from 'prom-client';
 import type { MetricsModuleOptions } from './interfaces/metrics-options.interface';
 import { METRICS_MODULE_OPTIONS } from './metrics.module-definition';
-import { findOutbox, type OutboxStatsSource } from './outbox-source';
+import type { OutboxRelay } from '@conveyor/outbox';
+
+/** What the gauges read from the outbox. */
+type OutboxStatsSource = Pick<OutboxRelay, 'stats'>;
 
 const DEFAULT_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300];
 const STATES = ['waiting', 'active', 'delayed', 'completed', 'failed', 'waiting-children'] as const;
@@ -44,7 +52,7 @@ export class ConveyorMetrics implements OnModuleInit, OnApplicationShutdown {
   }
 
   async onModuleInit(): Promise<void> {
-    this.outbox = await findOutbox(this.moduleRef);
+    this.outbox = findOutboxStats<OutboxStatsSource>(this.moduleRef);
     const buckets = this.options.buckets ?? DEFAULT_BUCKETS;
     const counter = (name: string, help: string) =>
       this.add(new Counter<TaskLabel>({ name, help, labelNames: TASK_LABELS, registers: [] }));

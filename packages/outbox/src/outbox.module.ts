@@ -1,6 +1,7 @@
 import { type DynamicModule, Module } from '@nestjs/common';
 import { ClsPluginTransactional, TransactionHost } from '@nestjs-cls/transactional';
 import { ClsModule } from 'nestjs-cls';
+import { OUTBOX_STATS } from '@conveyor/tasks';
 import { createDriver } from './drivers/create-driver';
 import type { OutboxDriver } from './drivers/outbox-driver.interface';
 import type { OutboxModuleOptions } from './interfaces/module-options.interface';
@@ -128,6 +129,8 @@ function assemble(
       OutboxInterceptor,
       OutboxPublisher,
       OutboxRelay,
+      // Health and metrics find the relay by this token, without importing this package.
+      { provide: OUTBOX_STATS, useExisting: OutboxRelay },
     ],
     exports: [Outbox, OutboxInterceptor, OutboxRelay, OUTBOX_STORE, core],
   };

@@ -22,6 +22,7 @@ export { RESOLVED_TASKS_OPTIONS } from './tasks.constants';
 export { TaskInstrumentation, type Sending } from './instrumentation/task-instrumentation';
 export type { TaskFailure, TaskObserver } from './instrumentation/task-observer.interface';
 export { QueueInspector, type QueueSnapshot } from './instrumentation/queue-inspector';
+export { OUTBOX_STATS, findOutboxStats } from './instrumentation/outbox-stats';
 export {
   captureTrace,
   conveyorTracer,

@@ -3,8 +3,12 @@ import { ModuleRef } from '@nestjs/core';
 import { HealthIndicatorService, type HealthIndicatorResult } from '@nestjs/terminus';
 import { HEALTH_OPTIONS } from '../health.constants';
 import type { ResolvedHealthOptions } from '../health.options';
-import { findOutbox, type OutboxStatsSource } from '../outbox-source';
+import type { OutboxRelay } from '@conveyor/outbox';
+import { findOutboxStats } from '@conveyor/tasks';
 import { withTimeout } from '../with-timeout';
+
+/** What this indicator reads from the outbox. */
+type OutboxStatsSource = Pick<OutboxRelay, 'stats'>;
 
 /**
  * Up when the oldest unpublished outbox row is younger than `thresholds.outboxLag`. Without
@@ -20,8 +24,8 @@ export class OutboxHealthIndicator implements OnModuleInit {
     @Inject(HEALTH_OPTIONS) private readonly options: ResolvedHealthOptions,
   ) {}
 
-  async onModuleInit(): Promise<void> {
-    this.outbox = await findOutbox(this.moduleRef);
+  onModuleInit(): void {
+    this.outbox = findOutboxStats<OutboxStatsSource>(this.moduleRef);
   }
 
   /** Whether the app has an outbox to check. */
