@@ -128,6 +128,28 @@ describe.each<Backend>(['postgres', 'pglite'])('outbox on %s', (backend) => {
     expect(await rows(table)).toEqual([]);
   });
 
+  it('writes rows with one statement prepared per connection on PostgreSQL, and reads them back', async () => {
+    const { table, get } = await start({ relay: false });
+    const txHost = get<TransactionHost<OutboxTransactionalAdapter>>(TransactionHost);
+    const outbox = get(Outbox);
+    const prepared = await txHost.withTransaction(async () => {
+      const first = await outbox.enqueue(SendConfirmation, { orderId: 'p-1' });
+      const second = await outbox.enqueue(SendConfirmation, { orderId: 'p-2' });
+      expect(BigInt(second.id)).toBeGreaterThan(BigInt(first.id));
+      const { rows: statements } = await txHost.tx.query<{ statement: string }>(
+        `SELECT statement FROM pg_prepared_statements WHERE name LIKE 'conveyor_outbox_insert_%'`,
+      );
+      return statements.map((s) => s.statement);
+    });
+    // PGlite takes the plain query; node-postgres prepares the one-row insert.
+    if (backend === 'postgres') expect(prepared).toEqual([expect.stringContaining(table)]);
+    else expect(prepared).toEqual([]);
+    expect((await rows(table)).map((r) => r.name)).toEqual([
+      SendConfirmation.name,
+      SendConfirmation.name,
+    ]);
+  });
+
   it('fans an emitted event out to every subscribed task, one job each', async () => {
     const { url, table, get } = await start();
     expect((await postJson(`${url}/orders`, { id: 'o-4', emit: true })).status).toBe(201);

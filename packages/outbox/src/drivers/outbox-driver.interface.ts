@@ -20,6 +20,17 @@ export interface OutboxDriver {
   transaction<T>(fn: (tx: OutboxTx) => Promise<T>, options?: OutboxTxOptions): Promise<T>;
   /** Serialises schema changes across processes (no-op where there is one process). */
   withSchemaLock<T>(fn: (tx: OutboxTx) => Promise<T>): Promise<T>;
+  /**
+   * Runs `sql` as a named prepared statement on `tx` (parsed and planned once per connection)
+   * when `tx` is a connection this driver can prepare on; `undefined` otherwise (the caller
+   * then runs it as a plain query).
+   */
+  prepared?<R>(
+    tx: unknown,
+    name: string,
+    sql: string,
+    params: unknown[],
+  ): Promise<{ rows: R[] }> | undefined;
   /** `NOTIFY channel` outside any app transaction; absent where it cannot reach others. */
   notify?(channel: string): Promise<void>;
   /** `LISTEN channel` on a dedicated connection; resolves to a function that stops it. */

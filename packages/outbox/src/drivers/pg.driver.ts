@@ -63,6 +63,18 @@ export class PgDriver implements OutboxDriver {
     });
   }
 
+  prepared<R>(
+    tx: unknown,
+    name: string,
+    sql: string,
+    params: unknown[],
+  ): Promise<{ rows: R[] }> | undefined {
+    // Only on a node-postgres client (pg caches the statement per connection); the app's
+    // TypeORM EntityManager, or a Client of another copy of pg, gets the plain query.
+    if (!(tx instanceof this.ClientClass)) return undefined;
+    return tx.query<R & object>({ name, text: sql, values: params });
+  }
+
   async notify(channel: string): Promise<void> {
     await this.pool.query(`NOTIFY "${channel}"`);
   }

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { TransactionHost } from '@nestjs-cls/transactional';
 import type { OutboxDriver, OutboxTx } from '../drivers/outbox-driver.interface';
 import type { OutboxTransactionalAdapter } from '../transactions/outbox-transactional.adapter';
@@ -35,6 +36,8 @@ interface AnyQueryable {
  * which both drivers pass the same way.
  */
 export class SqlOutboxStore implements OutboxStore {
+  private insertStatementName?: string;
+
   constructor(
     private readonly driver: OutboxDriver,
     private readonly txHost: TransactionHost<OutboxTransactionalAdapter>,
@@ -44,6 +47,14 @@ export class SqlOutboxStore implements OutboxStore {
     /** Unquoted name, for the DDL's derived index names. */
     private readonly tableName: string,
   ) {}
+
+  /** The one-row insert's prepared statement: named after the table, within 63 bytes. */
+  private get insertStatement(): string {
+    return (this.insertStatementName ??= `conveyor_outbox_insert_${createHash('sha1')
+      .update(this.table)
+      .digest('hex')
+      .slice(0, 16)}`);
+  }
 
   async ensureSchema(): Promise<void> {
     await this.driver.withSchemaLock(async (tx) => {
@@ -73,12 +84,14 @@ export class SqlOutboxStore implements OutboxStore {
       const n = i * COLUMNS;
       return `($${n + 1}, $${n + 2}, $${n + 3}, $${n + 4}::text::jsonb, $${n + 5}::text::jsonb, $${n + 6}::text::jsonb)`;
     });
+    const sql = `INSERT INTO ${this.table} (kind, name, queue, payload, options, trace) VALUES ${values.join(', ')} RETURNING id::text AS id`;
+    // The usual one-row insert runs prepared where it can: parsing and planning it was
+    // about a third of its time in the business transaction.
+    const prepared =
+      rows.length === 1 ? this.driver.prepared?.(tx, this.insertStatement, sql, params) : undefined;
     // The app's own transaction host (TypeORM's EntityManager) answers with the rows array
     // where pg and PGlite answer with { rows }.
-    const result: unknown = await (tx as AnyQueryable).query(
-      `INSERT INTO ${this.table} (kind, name, queue, payload, options, trace) VALUES ${values.join(', ')} RETURNING id::text AS id`,
-      params,
-    );
+    const result: unknown = await (prepared ?? (tx as AnyQueryable).query(sql, params));
     const ids = (Array.isArray(result) ? result : (result as { rows: unknown[] }).rows) as {
       id: string;
     }[];
