@@ -23,6 +23,21 @@ function redisBenchmark(args: string[]): number {
   return Number(match[1]);
 }
 
+/** Transactions per second of `pgbench -f script` against the local `test` database. */
+export function pgbenchTps(script: string, clients: number, seconds: number): number {
+  const output = execFileSync(
+    'pgbench',
+    [
+      ...['-n', '-f', script, '-c', String(clients), '-j', String(Math.min(clients, 2))],
+      ...['-T', String(seconds), '-h', '127.0.0.1', '-p', '5432', '-U', 'root', 'test'],
+    ],
+    { encoding: 'utf8' },
+  );
+  const match = /tps = ([\d.]+)/.exec(output);
+  if (!match) throw new Error(`cannot read pgbench output: ${output}`);
+  return Number(match[1]);
+}
+
 export async function calibrate(settings: Settings): Promise<Calibration> {
   const n = String(settings.calibration.redisRequests);
   const sha = execFileSync('redis-cli', ['-h', '127.0.0.1', 'script', 'load', 'return 1'], {
@@ -64,31 +79,8 @@ export async function calibrate(settings: Settings): Promise<Calibration> {
     const script = path.join(dir, 'insert.sql');
     writeFileSync(script, `INSERT INTO ${schema}.t (v) VALUES ('calibration');\n`);
     for (const clients of [1, 16]) {
-      const output = execFileSync(
-        'pgbench',
-        [
-          '-n',
-          '-f',
-          script,
-          '-c',
-          String(clients),
-          '-j',
-          String(Math.min(clients, 2)),
-          '-T',
-          String(settings.calibration.pgbenchSeconds),
-          '-h',
-          '127.0.0.1',
-          '-p',
-          '5432',
-          '-U',
-          'root',
-          'test',
-        ],
-        { encoding: 'utf8' },
-      );
-      const match = /tps = ([\d.]+)/.exec(output);
-      if (!match) throw new Error(`cannot read pgbench output: ${output}`);
-      pgbench[`one-row INSERT, ${clients} client${clients > 1 ? 's' : ''}`] = Number(match[1]);
+      const tps = pgbenchTps(script, clients, settings.calibration.pgbenchSeconds);
+      pgbench[`one-row INSERT, ${clients} client${clients > 1 ? 's' : ''}`] = tps;
     }
   } finally {
     await client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);

@@ -3,6 +3,8 @@ import { NestFactory } from '@nestjs/core';
 import { BullModule, InjectQueue, Processor, WorkerHost } from '@nestjs/bullmq';
 import { type Job, Queue, Worker } from 'bullmq';
 import { defineTask, Task, TaskProducer, TasksModule } from '@conveyor/tasks';
+import { MetricsModule } from '@conveyor/metrics';
+import { Registry } from 'prom-client';
 
 /** What every benchmark job carries: a sequence number, a send time, optional padding. */
 export interface BenchPayload {
@@ -110,7 +112,12 @@ class ConveyorNoop {
   }
 }
 
-/** Conveyor with its defaults: `@Task` + `TaskProducer`, concurrency set on the queue. */
+/**
+ * Conveyor with its defaults: `@Task` + `TaskProducer`, concurrency set on the queue, and
+ * `MetricsModule` imported, so every enqueue, start and end feeds its Prometheus counters and
+ * histograms (a registry of its own per app; no scrapes during a run). `@opentelemetry/api`
+ * is loaded without an SDK, as in an app that has not set up tracing.
+ */
 async function conveyor(o: SideOptions): Promise<Side> {
   conveyorHandler = o.worker?.handler ?? (() => undefined);
 
@@ -122,6 +129,7 @@ async function conveyor(o: SideOptions): Promise<Side> {
         queues: { [QUEUE]: { concurrency: o.worker?.concurrency ?? 1 } },
         workers: o.worker ? 'all' : 'none',
       }),
+      MetricsModule.forRoot({ registry: new Registry() }),
     ],
     providers: [ConveyorNoop],
   })

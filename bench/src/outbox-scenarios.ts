@@ -1,4 +1,7 @@
 import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { Injectable, Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { TransactionHost } from '@nestjs-cls/transactional';
@@ -13,6 +16,7 @@ import {
   type OutboxTransactionalAdapter,
 } from '@conveyor/outbox';
 import { defineTask, Task, TasksModule } from '@conveyor/tasks';
+import { pgbenchTps } from './calibrate';
 import type { ScenarioResult } from './queue-scenarios';
 import type { Settings } from './settings';
 import {
@@ -89,11 +93,28 @@ async function startApp(
   };
 }
 
-/** One business transaction: insert a row, and with `withOutbox` one outbox job beside it. */
-function transaction(a: App, env: Env, i: number, withOutbox: boolean): Promise<unknown> {
+type TxKind = 'without outbox' | 'with 1 outbox event' | 'the same row by hand (raw pg)';
+
+/** The job options an outbox row of this scenario stores (what `Outbox.enqueue` writes). */
+const OUTBOX_ROW_OPTIONS = JSON.stringify({
+  job: { task: 'bench.outbox', queue: 'outbox-bench', opts: { removeOnComplete: { age: 86_400 } } },
+});
+
+/**
+ * One business transaction: insert a row and, beside it, nothing, one `Outbox.enqueue`, or
+ * the outbox's INSERT written by hand (its SQL, unprepared, as a raw `pg` user would).
+ */
+function transaction(a: App, env: Env, i: number, kind: TxKind): Promise<unknown> {
   return a.txHost.withTransaction(async () => {
     await a.txHost.tx.query(`INSERT INTO ${env.business} (v) VALUES ($1)`, [`order ${i}`]);
-    if (withOutbox) await a.outbox.enqueue(OutboxJob, { i });
+    if (kind === 'with 1 outbox event') await a.outbox.enqueue(OutboxJob, { i });
+    if (kind === 'the same row by hand (raw pg)') {
+      await a.txHost.tx.query(
+        `INSERT INTO ${env.table} (kind, name, queue, payload, options, trace)
+         VALUES ('task', $1, 'outbox-bench', $2::text::jsonb, $3::text::jsonb, NULL) RETURNING id::text AS id`,
+        [OutboxJob.name, JSON.stringify({ i }), OUTBOX_ROW_OPTIONS],
+      );
+    }
   });
 }
 
@@ -123,26 +144,63 @@ export async function outboxScenarios(settings: Settings): Promise<ScenarioResul
   }
 }
 
-/** Serial transactions per second, with and without one outbox event, alternated. */
+/**
+ * Serial transactions per second: without outbox, with one outbox event, and with the same
+ * row inserted by hand through the same `pg` transaction (raw pg), rotated. Beside them, the
+ * floor PostgreSQL itself sets: `pgbench` running the same one-row transaction,
+ * and the same with the very INSERT the outbox makes into its table (no Node, no driver), in
+ * the same rounds. An outbox cannot cost less than that second table's row does.
+ */
 async function transactionCost(settings: Settings, env: Env): Promise<ScenarioResult[]> {
   const { txWarmup, txMeasured } = settings.outbox;
   const a = await startApp(env, false, { relay: false });
-  const rates: Record<string, number[]> = { 'without outbox': [], 'with 1 outbox event': [] };
+  const kinds: TxKind[] = [
+    'without outbox',
+    'with 1 outbox event',
+    'the same row by hand (raw pg)',
+  ];
+  const rates = Object.fromEntries(kinds.map((k) => [k, [] as number[]])) as Record<
+    TxKind,
+    number[]
+  >;
+  const floor: Record<string, number[]> = { 'pgbench, one row': [], 'pgbench, + outbox row': [] };
+  const dir = mkdtempSync(path.join(tmpdir(), 'conveyor-bench-'));
+  const scripts = {
+    'pgbench, one row': path.join(dir, 'without.sql'),
+    'pgbench, + outbox row': path.join(dir, 'with.sql'),
+  };
+  const business = `INSERT INTO ${env.business} (v) VALUES ('pgbench');`;
+  writeFileSync(scripts['pgbench, one row'], `BEGIN;\n${business}\nCOMMIT;\n`);
+  // The outbox's own statement (see SqlOutboxStore.insert), with this scenario's job.
+  const options = OUTBOX_ROW_OPTIONS;
+  writeFileSync(
+    scripts['pgbench, + outbox row'],
+    `BEGIN;\n${business}\nINSERT INTO ${env.table} (kind, name, queue, payload, options, trace) ` +
+      `VALUES ('task', '${OutboxJob.name}', 'outbox-bench', '{"i":0}'::text::jsonb, ` +
+      `'${options}'::text::jsonb, NULL) RETURNING id::text AS id;\nCOMMIT;\n`,
+  );
+  const seconds = Math.max(1, Math.round(settings.calibration.pgbenchSeconds / 2));
   try {
     let i = 0;
     for (let round = 0; round < settings.rounds; round++) {
-      for (const withOutbox of round % 2 ? [true, false] : [false, true]) {
-        for (let w = 0; w < txWarmup; w++) await transaction(a, env, i++, withOutbox);
+      // Rotated each round, so none always runs first.
+      for (let k = 0; k < kinds.length; k++) {
+        const kind = kinds[(k + round) % kinds.length];
+        for (let w = 0; w < txWarmup; w++) await transaction(a, env, i++, kind);
         const start = now();
-        for (let m = 0; m < txMeasured; m++) await transaction(a, env, i++, withOutbox);
-        const rate = txMeasured / ((now() - start) / 1000);
-        rates[withOutbox ? 'with 1 outbox event' : 'without outbox'].push(rate);
+        for (let m = 0; m < txMeasured; m++) await transaction(a, env, i++, kind);
+        rates[kind].push(txMeasured / ((now() - start) / 1000));
+      }
+      const order = Object.keys(scripts) as (keyof typeof scripts)[];
+      for (const name of round % 2 ? order.reverse() : order) {
+        floor[name].push(pgbenchTps(scripts[name], 1, seconds));
       }
       process.stderr.write(`  outbox tx cost: round ${round + 1}/${settings.rounds} done\n`);
     }
   } finally {
     await a.app.close();
     await env.sql.query(`TRUNCATE ${env.table}`);
+    rmSync(dir, { recursive: true, force: true });
   }
   return [
     {
@@ -151,9 +209,17 @@ async function transactionCost(settings: Settings, env: Env): Promise<ScenarioRe
       unit: 'tx/s',
       higherIsBetter: true,
       baseline: 'without outbox',
+      contenders: Object.fromEntries(kinds.map((k) => [k, summarize(rates[k])])),
+    },
+    {
+      group: 'outbox',
+      scenario: 'the same in pgbench (PostgreSQL floor)',
+      unit: 'tx/s',
+      higherIsBetter: true,
+      baseline: 'pgbench, one row',
       contenders: {
-        'without outbox': summarize(rates['without outbox']),
-        'with 1 outbox event': summarize(rates['with 1 outbox event']),
+        'pgbench, one row': summarize(floor['pgbench, one row']),
+        'pgbench, + outbox row': summarize(floor['pgbench, + outbox row']),
       },
     },
   ];
@@ -295,7 +361,7 @@ async function commitLatency(settings: Settings, env: Env): Promise<ScenarioResu
         for (let i = 0; i < total; i++) {
           const wait = start + (i * 1000) / latencyRate - now();
           if (wait > 0) await sleep(wait);
-          await transaction(writer, env, i, true);
+          await transaction(writer, env, i, 'with 1 outbox event');
           committed[i] = now();
         }
         await within(done.promise, 60_000, `outbox latency (${mode.label})`);
@@ -335,7 +401,15 @@ async function commitRate(settings: Settings, env: Env): Promise<ScenarioResult[
   const { connections, commitSeconds } = settings.outbox;
   const pool = new Pool({ connectionString: DATABASE_URL, max: connections });
   const a = await startApp(env, false, { relay: false, pool });
-  const rates: Record<string, number[]> = { 'without outbox': [], 'with 1 outbox event': [] };
+  const kinds: TxKind[] = [
+    'without outbox',
+    'with 1 outbox event',
+    'the same row by hand (raw pg)',
+  ];
+  const rates = Object.fromEntries(kinds.map((k) => [k, [] as number[]])) as Record<
+    TxKind,
+    number[]
+  >;
   try {
     let i = 0;
     for (let round = 0; round < settings.rounds; round++) {
@@ -347,7 +421,7 @@ async function commitRate(settings: Settings, env: Env): Promise<ScenarioResult[
         await Promise.all(
           Array.from({ length: connections }, async () => {
             while (now() < end) {
-              await transaction(a, env, i++, withOutbox);
+              await transaction(a, env, i++, withOutbox ? 'with 1 outbox event' : 'without outbox');
               const t = now();
               if (t >= warmEnd && t < end) counted++;
             }
