@@ -12,7 +12,8 @@ import {
   TaskInstrumentation,
   findOutboxStats,
 } from '@conveyor/tasks';
-import { Counter, Gauge, Histogram, type Metric, register, type Registry } from 'prom-client';
+import { Counter, Gauge, type Metric, register, type Registry } from 'prom-client';
+import { SeriesCounter, SeriesHistogram, type TaskCount, TaskSeriesTable } from './task-series';
 import type { MetricsModuleOptions } from './interfaces/metrics-options.interface';
 import { METRICS_MODULE_OPTIONS } from './metrics.module-definition';
 import type { OutboxRelay } from '@conveyor/outbox';
@@ -22,8 +23,6 @@ type OutboxStatsSource = Pick<OutboxRelay, 'stats'>;
 
 const DEFAULT_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300];
 const STATES = ['waiting', 'active', 'delayed', 'completed', 'failed', 'waiting-children'] as const;
-const TASK_LABELS = ['task', 'queue'] as const;
-type TaskLabel = (typeof TASK_LABELS)[number];
 
 /**
  * Conveyor's Prometheus metrics. Counters and histograms are fed by `TaskInstrumentation`
@@ -53,52 +52,62 @@ export class ConveyorMetrics implements OnModuleInit, OnApplicationShutdown {
 
   async onModuleInit(): Promise<void> {
     this.outbox = findOutboxStats<OutboxStatsSource>(this.moduleRef);
-    const buckets = this.options.buckets ?? DEFAULT_BUCKETS;
-    const counter = (name: string, help: string) =>
-      this.add(new Counter<TaskLabel>({ name, help, labelNames: TASK_LABELS, registers: [] }));
-    const enqueued = counter('conveyor_tasks_enqueued_total', 'Jobs accepted by Redis.');
-    const started = counter('conveyor_tasks_started_total', 'Runs started.');
-    const succeeded = counter('conveyor_tasks_succeeded_total', 'Runs that returned.');
-    const failed = counter('conveyor_tasks_failed_total', 'Runs that threw (every attempt).');
-    const retried = counter('conveyor_tasks_retried_total', 'Failed runs that will run again.');
-    const deadLettered = counter(
+    const table = new TaskSeriesTable(this.options.buckets ?? DEFAULT_BUCKETS);
+    const counter = (name: string, help: string, count: TaskCount) =>
+      this.add(new SeriesCounter({ name, help }, table, count));
+    counter('conveyor_tasks_enqueued_total', 'Jobs accepted by Redis.', 'enqueued');
+    counter('conveyor_tasks_started_total', 'Runs started.', 'started');
+    counter('conveyor_tasks_succeeded_total', 'Runs that returned.', 'succeeded');
+    counter('conveyor_tasks_failed_total', 'Runs that threw (every attempt).', 'failed');
+    counter('conveyor_tasks_retried_total', 'Failed runs that will run again.', 'retried');
+    counter(
       'conveyor_tasks_dead_lettered_total',
       'Jobs moved to the dead-letter store.',
+      'deadLettered',
     );
-    const runDuration = this.add(
-      new Histogram<TaskLabel>({
-        name: 'conveyor_task_run_duration_seconds',
-        help: 'Time from the worker taking a job to its handler settling.',
-        labelNames: TASK_LABELS,
-        buckets,
-        registers: [],
-      }),
+    this.add(
+      new SeriesHistogram(
+        {
+          name: 'conveyor_task_run_duration_seconds',
+          help: 'Time from the worker taking a job to its handler settling.',
+        },
+        table,
+        'run',
+      ),
     );
-    const waitDuration = this.add(
-      new Histogram<TaskLabel>({
-        name: 'conveyor_task_wait_duration_seconds',
-        help: 'Time from enqueue (or the end of a requested delay) to the first start.',
-        labelNames: TASK_LABELS,
-        buckets,
-        registers: [],
-      }),
+    this.add(
+      new SeriesHistogram(
+        {
+          name: 'conveyor_task_wait_duration_seconds',
+          help: 'Time from enqueue (or the end of a requested delay) to the first start.',
+        },
+        table,
+        'wait',
+      ),
     );
     this.unobserve = this.instrumentation.observe({
-      enqueued: (task, queue, count) => enqueued.inc({ task, queue }, count),
+      enqueued: (task, queue, count) => {
+        table.get(task, queue).counts.enqueued += count;
+      },
       started: (task, queue, waitMs) => {
-        started.inc({ task, queue });
-        if (waitMs !== undefined) waitDuration.observe({ task, queue }, waitMs / 1000);
+        const series = table.get(task, queue);
+        series.counts.started++;
+        if (waitMs !== undefined) series.durations.wait.observe(waitMs / 1000);
       },
       succeeded: (task, queue, ms) => {
-        succeeded.inc({ task, queue });
-        runDuration.observe({ task, queue }, ms / 1000);
+        const series = table.get(task, queue);
+        series.counts.succeeded++;
+        series.durations.run.observe(ms / 1000);
       },
       failed: (task, queue, ms, outcome) => {
-        failed.inc({ task, queue });
-        if (outcome === 'retried') retried.inc({ task, queue });
-        runDuration.observe({ task, queue }, ms / 1000);
+        const series = table.get(task, queue);
+        series.counts.failed++;
+        if (outcome === 'retried') series.counts.retried++;
+        series.durations.run.observe(ms / 1000);
       },
-      deadLettered: (task, queue) => deadLettered.inc({ task, queue }),
+      deadLettered: (task, queue) => {
+        table.get(task, queue).counts.deadLettered++;
+      },
     });
     this.addGauges();
     for (const metric of this.owned) this.registry.registerMetric(metric);
