@@ -25,23 +25,21 @@ export class TaskInstrumentation {
 
   /**
    * Opens an enqueue: starts its producer span (storing the trace context in `opts`) and
-   * returns the callbacks that close it once Redis answered, `add(...).then(done, failed)`.
+   * returns what closes it once Redis answered: `done(added)` or `failed(error)`.
    */
   sending(task: { name: string; options: { queue: string } }, opts: JobsOptions): Sending {
     const span = startSendSpan(task.name, task.options.queue, opts);
     if (!span && !this.observers.length) return PASS_THROUGH;
     return {
-      done: <T>(added: T): T => {
+      done: (added: unknown): void => {
         span?.end();
         this.enqueued(task.name, task.options.queue, Array.isArray(added) ? added.length : 1);
-        return added;
       },
-      failed: (error: unknown): never => {
+      failed: (error: unknown): void => {
         if (span) {
           failSpan(span, error);
           span.end();
         }
-        throw error;
       },
     };
   }
@@ -79,19 +77,14 @@ export class TaskInstrumentation {
   }
 }
 
-/** The end of an enqueue: `done` passes the added job(s) through, `failed` rethrows. */
+/** The end of an enqueue: `done` with the added job (or jobs), or `failed` with the error. */
 export interface Sending {
-  done<T>(added: T): T;
-  failed(error: unknown): never;
+  done(added: unknown): void;
+  failed(error: unknown): void;
 }
 
 // Without an SDK and without observers, an enqueue costs no allocation here.
-const PASS_THROUGH: Sending = {
-  done: (added) => added,
-  failed: (error) => {
-    throw error;
-  },
-};
+const PASS_THROUGH: Sending = { done: () => undefined, failed: () => undefined };
 
 function elapsed(job: Job): number {
   return job.processedOn ? Math.max(0, Date.now() - job.processedOn) : 0;

@@ -31,8 +31,12 @@ export class ConveyorQueues implements OnApplicationShutdown {
    * PING obeys `maxRetriesPerRequest` and fails. Free once the connection is ready.
    */
   async reachable(): Promise<void> {
-    const client = this.redis.client;
-    if (client.status !== 'ready') await client.ping();
+    if (!this.ready) await this.redis.client.ping();
+  }
+
+  /** Whether the producer connection is up, so that `reachable()` can be skipped. */
+  get ready(): boolean {
+    return this.redis.client.status === 'ready';
   }
 
   queue(name: string): Queue {

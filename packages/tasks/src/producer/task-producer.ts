@@ -1,4 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
+import type { Job } from 'bullmq';
 import {
   EnqueueFailedError,
   InvalidPayloadError,
@@ -11,7 +12,7 @@ import { type CancelOutcome, TaskCancellation } from './task-cancellation';
 import type { EnqueueOptions } from '../interfaces/enqueue-options.interface';
 import type { TaskRef } from '../interfaces/task-ref.interface';
 import { describe } from '../options/validation';
-import { validatePayload } from '../payload/validate-payload';
+import { checkPayload, checkSchema, validatePayload } from '../payload/validate-payload';
 import { resolveSchedule, type TaskSchedule } from '../schedules/schedule-spec';
 import { type ScheduleInfo, TaskSchedules } from '../schedules/task-schedules';
 import { type TaskDefinition, TasksRegistry } from '../tasks.registry';
@@ -73,20 +74,25 @@ export class TaskProducer {
     options?: EnqueueOptions,
   ): Promise<TaskHandle> {
     const definition = this.definition(task);
-    const jobOptions = buildJobOptions(definition.name, definition.options, options);
-    await validatePayload(definition.name, payload, definition.options);
-    if (definition.options.idempotent && jobOptions.jobId === undefined) {
-      jobOptions.jobId = idempotentJobId(definition.name, stableJson(payload));
+    const { name, options: taskOptions } = definition;
+    const jobOptions = buildJobOptions(name, taskOptions, options);
+    // Written out rather than through validatePayload: a task without a schema then costs
+    // its enqueue no promise, and this is every job's path.
+    checkPayload(name, payload, taskOptions.maxPayloadBytes);
+    if (taskOptions.schema) await checkSchema(name, taskOptions.schema, payload);
+    if (taskOptions.idempotent && jobOptions.jobId === undefined) {
+      jobOptions.jobId = idempotentJobId(name, stableJson(payload));
     }
     const sent = this.instrumentation.sending(definition, jobOptions);
-    const adding = this.queues
-      .reachable()
-      .then(() => this.queues.queue(definition.options.queue))
-      .then((queue) => queue.add(definition.name, payload, jobOptions))
-      .then(sent.done, sent.failed);
-    const job = await adding.catch((error: unknown) => {
-      throw EnqueueFailedError.from(definition.name, definition.options.queue, error);
-    });
+    let job: Job;
+    try {
+      if (!this.queues.ready) await this.queues.reachable();
+      job = await this.queues.queue(taskOptions.queue).add(name, payload, jobOptions);
+    } catch (error) {
+      sent.failed(error);
+      throw EnqueueFailedError.from(name, taskOptions.queue, error);
+    }
+    sent.done(job);
     return this.handleFor(definition, job.id!);
   }
 
@@ -143,9 +149,11 @@ export class TaskProducer {
           : { ...opts },
       })),
     );
-    const jobs = await adding.then(sent.done, sent.failed).catch((error: unknown) => {
+    const jobs = await adding.catch((error: unknown) => {
+      sent.failed(error);
       throw EnqueueFailedError.from(definition.name, definition.options.queue, error);
     });
+    sent.done(jobs);
     return jobs.map((job) => this.handleFor(definition, job.id!));
   }
 
