@@ -150,6 +150,23 @@ describe.each<Backend>(['postgres', 'pglite'])('outbox on %s', (backend) => {
     ]);
   });
 
+  it('claims the oldest unpublished rows first, in numeric id order', async () => {
+    const { get } = await start({ relay: false });
+    const txHost = get<TransactionHost<OutboxTransactionalAdapter>>(TransactionHost);
+    const ids = await txHost.withTransaction(async () => {
+      const written: string[] = [];
+      // Ids 1–12 in a fresh table: sorted as text, '10', '11' and '12' would come before '2'.
+      for (let i = 0; i < 12; i++) {
+        written.push((await get(Outbox).enqueue(SendConfirmation, { orderId: `c-${i}` })).id);
+      }
+      return written;
+    });
+    const claimed = await get<OutboxStore>(OUTBOX_STORE).claim(5, async (claim) =>
+      claim.rows.map((row) => row.id),
+    );
+    expect(claimed).toEqual(ids.slice(0, 5));
+  });
+
   it('fans an emitted event out to every subscribed task, one job each', async () => {
     const { url, table, get } = await start();
     expect((await postJson(`${url}/orders`, { id: 'o-4', emit: true })).status).toBe(201);
