@@ -107,6 +107,15 @@ async function tx(n: number, rounds: number): Promise<void> {
   const table = `${schema}.outbox`;
   const withNotify = await startApp(prefix, table, { relay: false });
   const noNotify = await startApp(prefix, table, { relay: false, notify: false });
+  // A second table whose channel has a listener, named as a relay's LISTEN connection is.
+  const listened = await startApp(prefix, `${schema}.outbox_listened`, { relay: false });
+  const channel = `${schema}_outbox_listened_wake`;
+  const listener = new Client({ connectionString: DATABASE_URL });
+  await listener.connect();
+  await listener.query(`SET application_name = 'conveyor-relay ${channel}'`);
+  await listener.query(`LISTEN "${channel}"`);
+  let heard = 0;
+  listener.on('notification', () => heard++);
   type A = typeof withNotify;
   const hand = (a: A, i: number, prepared: boolean) =>
     a.txHost.tx.query(
@@ -125,6 +134,10 @@ async function tx(n: number, rounds: number): Promise<void> {
     'without outbox': { a: withNotify, body: async () => undefined },
     'Outbox.enqueue, NOTIFY on': {
       a: withNotify,
+      body: (a, i) => a.outbox.enqueue(OutboxJob, { i }),
+    },
+    'Outbox.enqueue, NOTIFY on, a listener': {
+      a: listened,
       body: (a, i) => a.outbox.enqueue(OutboxJob, { i }),
     },
     'Outbox.enqueue, notify: false': {
@@ -174,6 +187,8 @@ async function tx(n: number, rounds: number): Promise<void> {
         push('wal records/tx', (wal1.records - wal0.records) / n);
         push('wal bytes/tx', (wal1.bytes - wal0.bytes) / n);
         for (const [s, c] of statements) push(`stmts ${s}/tx`, c / n);
+        if (v.a === listened) push('notifications heard/tx', heard / n);
+        heard = 0;
       }
       process.stderr.write(`round ${round + 1}/${rounds}\n`);
     }
@@ -186,6 +201,8 @@ async function tx(n: number, rounds: number): Promise<void> {
   } finally {
     await withNotify.app.close();
     await noNotify.app.close();
+    await listened.app.close();
+    await listener.end();
     await sql.query(`DROP SCHEMA ${schema} CASCADE`);
     await sql.end();
     await deletePrefix(prefix);
