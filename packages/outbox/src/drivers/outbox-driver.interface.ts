@@ -33,7 +33,15 @@ export interface OutboxDriver {
   ): Promise<{ rows: R[] }> | undefined;
   /** `NOTIFY channel` outside any app transaction; absent where it cannot reach others. */
   notify?(channel: string): Promise<void>;
-  /** `LISTEN channel` on a dedicated connection; resolves to a function that stops it. */
+  /**
+   * `NOTIFY channel` only if a relay listens on it (one round trip either way); resolves to
+   * whether one does. Present wherever `notify` is.
+   */
+  notifyIfListened?(channel: string): Promise<boolean>;
+  /**
+   * `LISTEN channel` on a dedicated connection, which `notifyIfListened` can see; resolves
+   * to a function that stops it.
+   */
   listen?(channel: string, onNotify: () => void): Promise<() => Promise<void>>;
   close(): Promise<void>;
 }

@@ -79,6 +79,16 @@ export class PgDriver implements OutboxDriver {
     await this.pool.query(`NOTIFY "${channel}"`);
   }
 
+  async notifyIfListened(channel: string): Promise<boolean> {
+    // pg_stat_get_activity shows every session's application_name to every role; the
+    // listener names its connection after the channel (listenerName).
+    const { rowCount } = await this.pool.query(
+      `SELECT pg_notify($1, '') FROM pg_stat_get_activity(NULL) a WHERE a.application_name = $2 LIMIT 1`,
+      [channel, listenerName(channel)],
+    );
+    return (rowCount ?? 0) > 0;
+  }
+
   async listen(channel: string, onNotify: () => void): Promise<() => Promise<void>> {
     let client: Client | undefined;
     let stopped = false;
@@ -106,6 +116,8 @@ export class PgDriver implements OutboxDriver {
       });
       try {
         await c.connect();
+        // SET rather than the client option, which a connection string's own would override.
+        await c.query(`SET application_name = '${listenerName(channel)}'`);
         await c.query(`LISTEN "${channel}"`);
         delay = 500;
         onNotify(); // anything committed while we were not listening
@@ -128,4 +140,12 @@ export class PgDriver implements OutboxDriver {
     this.closed = true;
     if (this.ownsPool) await this.pool.end();
   }
+}
+
+/**
+ * The `application_name` of a relay's LISTEN connection, by which writers see that someone
+ * listens. The channel is letters, digits and `_` (checked with the table name).
+ */
+export function listenerName(channel: string): string {
+  return `conveyor-relay ${channel}`.slice(0, 63);
 }
