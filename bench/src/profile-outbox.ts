@@ -117,19 +117,14 @@ async function tx(n: number, rounds: number): Promise<void> {
   let heard = 0;
   listener.on('notification', () => heard++);
   type A = typeof withNotify;
+  const handSql = `INSERT INTO ${table} (kind, name, queue, payload, options, trace) VALUES ('task', $1, 'outbox-bench', $2::text::jsonb, $3::text::jsonb, NULL) RETURNING id::text AS id`;
+  // txHost.tx is typed as the query both drivers share; on pg it is a PoolClient.
   const hand = (a: A, i: number, prepared: boolean) =>
-    a.txHost.tx.query(
-      prepared
-        ? {
-            name: 'hand_insert',
-            text: `INSERT INTO ${table} (kind, name, queue, payload, options, trace) VALUES ('task', $1, 'outbox-bench', $2::text::jsonb, $3::text::jsonb, NULL) RETURNING id::text AS id`,
-            values: [OutboxJob.name, JSON.stringify({ i }), OUTBOX_ROW_OPTIONS],
-          }
-        : ({
-            text: `INSERT INTO ${table} (kind, name, queue, payload, options, trace) VALUES ('task', $1, 'outbox-bench', $2::text::jsonb, $3::text::jsonb, NULL) RETURNING id::text AS id`,
-            values: [OutboxJob.name, JSON.stringify({ i }), OUTBOX_ROW_OPTIONS],
-          } as never),
-    );
+    (a.txHost.tx as unknown as Client).query({
+      ...(prepared ? { name: 'hand_insert' } : {}),
+      text: handSql,
+      values: [OutboxJob.name, JSON.stringify({ i }), OUTBOX_ROW_OPTIONS],
+    });
   const variants: Record<string, { a: A; body: (a: A, i: number) => Promise<unknown> }> = {
     'without outbox': { a: withNotify, body: async () => undefined },
     'Outbox.enqueue, NOTIFY on': {
