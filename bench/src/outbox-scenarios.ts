@@ -168,6 +168,8 @@ async function transactionCost(settings: Settings, env: Env): Promise<ScenarioRe
     TxKind,
     number[]
   >;
+  // Node CPU per transaction: what the rate means on a machine that others share.
+  const cpu = Object.fromEntries(kinds.map((k) => [k, [] as number[]])) as Record<TxKind, number[]>;
   const floor: Record<string, number[]> = { 'pgbench, one row': [], 'pgbench, + outbox row': [] };
   const dir = mkdtempSync(path.join(tmpdir(), 'conveyor-bench-'));
   const scripts = {
@@ -193,8 +195,11 @@ async function transactionCost(settings: Settings, env: Env): Promise<ScenarioRe
         const kind = kinds[(k + round) % kinds.length];
         for (let w = 0; w < txWarmup; w++) await transaction(a, env, i++, kind);
         const start = now();
+        const cpu0 = process.cpuUsage();
         for (let m = 0; m < txMeasured; m++) await transaction(a, env, i++, kind);
+        const used = process.cpuUsage(cpu0);
         rates[kind].push(txMeasured / ((now() - start) / 1000));
+        cpu[kind].push((used.user + used.system) / txMeasured);
       }
       const order = Object.keys(scripts) as (keyof typeof scripts)[];
       for (const name of round % 2 ? order.reverse() : order) {
@@ -215,6 +220,14 @@ async function transactionCost(settings: Settings, env: Env): Promise<ScenarioRe
       higherIsBetter: true,
       baseline: 'without outbox',
       contenders: Object.fromEntries(kinds.map((k) => [k, summarize(rates[k])])),
+    },
+    {
+      group: 'outbox',
+      scenario: 'one-row transaction, Node CPU per tx',
+      unit: 'µs/tx',
+      higherIsBetter: false,
+      baseline: 'without outbox',
+      contenders: Object.fromEntries(kinds.map((k) => [k, summarize(cpu[k])])),
     },
     {
       group: 'outbox',
