@@ -18,6 +18,17 @@ export interface OutboxDriver {
   readonly executor: OutboxTx;
   /** Runs `fn` in a new transaction; commits when it resolves, rolls back when it throws. */
   transaction<T>(fn: (tx: OutboxTx) => Promise<T>, options?: OutboxTxOptions): Promise<T>;
+  /**
+   * A transaction in two round trips where `transaction` takes four: `BEGIN` goes with
+   * `first` (its rows are handed to `fn`), and the statement `last()` returns, if any, with
+   * `COMMIT`. Both travel as simple queries, so they carry no parameters: callers inline only
+   * values they have checked (integers). Absent where statements cannot be sent together.
+   */
+  foldedTransaction?<R, T>(
+    first: string,
+    fn: (tx: OutboxTx, rows: R[]) => Promise<T>,
+    last: () => string | undefined,
+  ): Promise<T>;
   /** Serialises schema changes across processes (no-op where there is one process). */
   withSchemaLock<T>(fn: (tx: OutboxTx) => Promise<T>): Promise<T>;
   /**
