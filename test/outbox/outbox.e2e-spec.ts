@@ -150,6 +150,57 @@ describe.each<Backend>(['postgres', 'pglite'])('outbox on %s', (backend) => {
     ]);
   });
 
+  it('claims the oldest unpublished rows first, in numeric id order', async () => {
+    const { get } = await start({ relay: false });
+    const txHost = get<TransactionHost<OutboxTransactionalAdapter>>(TransactionHost);
+    const ids = await txHost.withTransaction(async () => {
+      const written: string[] = [];
+      // Ids 1–12 in a fresh table: sorted as text, '10', '11' and '12' would come before '2'.
+      for (let i = 0; i < 12; i++) {
+        written.push((await get(Outbox).enqueue(SendConfirmation, { orderId: `c-${i}` })).id);
+      }
+      return written;
+    });
+    const claimed = await get<OutboxStore>(OUTBOX_STORE).claim(5, async (claim) =>
+      claim.rows.map((row) => row.id),
+    );
+    expect(claimed).toEqual(ids.slice(0, 5));
+  });
+
+  it('marks rows published only when the claim commits, and with it', async () => {
+    const { table, get } = await start({ relay: false, workers: 'none' });
+    const txHost = get<TransactionHost<OutboxTransactionalAdapter>>(TransactionHost);
+    await txHost.withTransaction(async () => {
+      for (const orderId of ['m-1', 'm-2', 'm-3']) {
+        await get(Outbox).enqueue(SendConfirmation, { orderId });
+      }
+    });
+    const store = get<OutboxStore>(OUTBOX_STORE);
+    // Marked, then the claim fails: nothing is marked (on PostgreSQL the mark goes with the
+    // COMMIT, which never comes).
+    await expect(
+      store.claim(10, async (claim) => {
+        await claim.markPublished(claim.rows.map((row) => row.id));
+        throw new Error('failed after marking');
+      }),
+    ).rejects.toThrow('failed after marking');
+    expect((await rows(table)).map((r) => r.published_at)).toEqual([null, null, null]);
+    // Two marked, one recorded as failed: each as told, once the claim commits.
+    await store.claim(10, async (claim) => {
+      const [a, b, c] = claim.rows.map((row) => row.id);
+      await claim.markPublished([a!, b!]);
+      await claim.recordFailure([c!], 'refused', 60_000, 60_000);
+    });
+    const after = await sql.query<{ published_at: Date | null; attempts: number }>(
+      `SELECT published_at, attempts FROM "${table}" ORDER BY id`,
+    );
+    expect(after).toEqual([
+      { published_at: expect.any(Date), attempts: 0 },
+      { published_at: expect.any(Date), attempts: 0 },
+      { published_at: null, attempts: 1 },
+    ]);
+  });
+
   it('fans an emitted event out to every subscribed task, one job each', async () => {
     const { url, table, get } = await start();
     expect((await postJson(`${url}/orders`, { id: 'o-4', emit: true })).status).toBe(201);

@@ -1,8 +1,10 @@
 import { TransactionHost } from '@nestjs-cls/transactional';
+import { Client } from 'pg';
 import { Outbox, OutboxRelay, type OutboxTransactionalAdapter } from '@conveyor/outbox';
 import { closeRawQueue, rawQueue, uniquePrefix } from '../support/redis';
 import { eventually } from '../support/tasks-app';
 import {
+  DATABASE_URL,
   openSql,
   type OutboxTestApp,
   type Sql,
@@ -96,6 +98,41 @@ describe('relays on PostgreSQL', () => {
       5_000,
       'the notified relay to publish',
     );
+  });
+
+  it('sends no NOTIFY while no relay listens, and wakes one that starts listening', async () => {
+    const table = uniqueTable();
+    const prefix = uniquePrefix();
+    const writer = await start(table, prefix, false);
+    // A plain LISTEN on the channel is not a relay: it hears only what relays are sent.
+    const overhear = new Client({ connectionString: DATABASE_URL });
+    await overhear.connect();
+    let heard = 0;
+    overhear.on('notification', () => heard++);
+    try {
+      await overhear.query(`LISTEN "${table}_wake"`);
+      await commitOrders(writer, ['q-1']);
+      await commitOrders(writer, ['q-2']);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      expect(heard).toBe(0);
+      // Polls once an hour: only a NOTIFY can make it publish the commit below in time,
+      // although the writer looked for listeners before this relay started.
+      const relay = await start(table, prefix, { pollInterval: '1h' });
+      await eventually(
+        async () => (await relay.get(OutboxRelay).stats()).publishedByThisProcess === 2,
+        5_000,
+        'the relay to publish what it found at start',
+      );
+      await commitOrders(writer, ['q-3']);
+      await eventually(
+        async () => (await relay.get(OutboxRelay).stats()).publishedByThisProcess === 3,
+        5_000,
+        'the relay to be notified of a commit',
+      );
+      expect(heard).toBeGreaterThan(0);
+    } finally {
+      await overhear.end();
+    }
   });
 
   it('does not notify when notify is off (the relay then waits for its poll)', async () => {

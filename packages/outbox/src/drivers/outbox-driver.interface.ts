@@ -18,6 +18,17 @@ export interface OutboxDriver {
   readonly executor: OutboxTx;
   /** Runs `fn` in a new transaction; commits when it resolves, rolls back when it throws. */
   transaction<T>(fn: (tx: OutboxTx) => Promise<T>, options?: OutboxTxOptions): Promise<T>;
+  /**
+   * A transaction in two round trips where `transaction` takes four: `BEGIN` goes with
+   * `first` (its rows are handed to `fn`), and the statement `last()` returns, if any, with
+   * `COMMIT`. Both travel as simple queries, so they carry no parameters: callers inline only
+   * values they have checked (integers). Absent where statements cannot be sent together.
+   */
+  foldedTransaction?<R, T>(
+    first: string,
+    fn: (tx: OutboxTx, rows: R[]) => Promise<T>,
+    last: () => string | undefined,
+  ): Promise<T>;
   /** Serialises schema changes across processes (no-op where there is one process). */
   withSchemaLock<T>(fn: (tx: OutboxTx) => Promise<T>): Promise<T>;
   /**
@@ -33,7 +44,15 @@ export interface OutboxDriver {
   ): Promise<{ rows: R[] }> | undefined;
   /** `NOTIFY channel` outside any app transaction; absent where it cannot reach others. */
   notify?(channel: string): Promise<void>;
-  /** `LISTEN channel` on a dedicated connection; resolves to a function that stops it. */
+  /**
+   * `NOTIFY channel` only if a relay listens on it (one round trip either way); resolves to
+   * whether one does. Present wherever `notify` is.
+   */
+  notifyIfListened?(channel: string): Promise<boolean>;
+  /**
+   * `LISTEN channel` on a dedicated connection, which `notifyIfListened` can see; resolves
+   * to a function that stops it.
+   */
   listen?(channel: string, onNotify: () => void): Promise<() => Promise<void>>;
   close(): Promise<void>;
 }

@@ -1,5 +1,5 @@
 import { Logger } from '@nestjs/common';
-import type { Client, ClientConfig, Pool } from 'pg';
+import type { Client, ClientConfig, Pool, PoolClient } from 'pg';
 import {
   isolationSql,
   type OutboxDriver,
@@ -30,7 +30,33 @@ export class PgDriver implements OutboxDriver {
     return this.pool as unknown as OutboxTx;
   }
 
-  async transaction<T>(fn: (tx: OutboxTx) => Promise<T>, options?: OutboxTxOptions): Promise<T> {
+  transaction<T>(fn: (tx: OutboxTx) => Promise<T>, options?: OutboxTxOptions): Promise<T> {
+    return this.onClient(async (client) => {
+      await client.query(`BEGIN${isolationSql(options)}`);
+      const result = await fn(client as unknown as OutboxTx);
+      await client.query('COMMIT');
+      return result;
+    });
+  }
+
+  foldedTransaction<R, T>(
+    first: string,
+    fn: (tx: OutboxTx, rows: R[]) => Promise<T>,
+    last: () => string | undefined,
+  ): Promise<T> {
+    return this.onClient(async (client) => {
+      // One simple query, two statements: the explicit BEGIN keeps the transaction open
+      // after it. A failing `last` aborts the COMMIT after it, and the catch rolls back.
+      const opened = (await client.query(`BEGIN; ${first}`)) as unknown as { rows: R[] }[];
+      const result = await fn(client as unknown as OutboxTx, opened[1]!.rows);
+      const tail = last();
+      await client.query(tail ? `${tail}; COMMIT` : 'COMMIT');
+      return result;
+    });
+  }
+
+  /** Runs `body` on a pool client that it rolls back on error and then releases. */
+  private async onClient<T>(body: (client: PoolClient) => Promise<T>): Promise<T> {
     const client = await this.pool.connect();
     let broken: Error | undefined;
     // pg-pool takes its error listener off a client while it is checked out, so a connection
@@ -40,10 +66,7 @@ export class PgDriver implements OutboxDriver {
     const onError = (error: Error) => (broken = error);
     client.on('error', onError);
     try {
-      await client.query(`BEGIN${isolationSql(options)}`);
-      const result = await fn(client as unknown as OutboxTx);
-      await client.query('COMMIT');
-      return result;
+      return await body(client);
     } catch (error) {
       await client.query('ROLLBACK').catch((rollbackError: Error) => {
         broken = rollbackError; // a connection that cannot roll back must not go back to the pool
@@ -79,6 +102,16 @@ export class PgDriver implements OutboxDriver {
     await this.pool.query(`NOTIFY "${channel}"`);
   }
 
+  async notifyIfListened(channel: string): Promise<boolean> {
+    // pg_stat_get_activity shows every session's application_name to every role; the
+    // listener names its connection after the channel (listenerName).
+    const { rowCount } = await this.pool.query(
+      `SELECT pg_notify($1, '') FROM pg_stat_get_activity(NULL) a WHERE a.application_name = $2 LIMIT 1`,
+      [channel, listenerName(channel)],
+    );
+    return (rowCount ?? 0) > 0;
+  }
+
   async listen(channel: string, onNotify: () => void): Promise<() => Promise<void>> {
     let client: Client | undefined;
     let stopped = false;
@@ -106,6 +139,8 @@ export class PgDriver implements OutboxDriver {
       });
       try {
         await c.connect();
+        // SET rather than the client option, which a connection string's own would override.
+        await c.query(`SET application_name = '${listenerName(channel)}'`);
         await c.query(`LISTEN "${channel}"`);
         delay = 500;
         onNotify(); // anything committed while we were not listening
@@ -128,4 +163,12 @@ export class PgDriver implements OutboxDriver {
     this.closed = true;
     if (this.ownsPool) await this.pool.end();
   }
+}
+
+/**
+ * The `application_name` of a relay's LISTEN connection, by which writers see that someone
+ * listens. The channel is letters, digits and `_` (checked with the table name).
+ */
+export function listenerName(channel: string): string {
+  return `conveyor-relay ${channel}`.slice(0, 63);
 }

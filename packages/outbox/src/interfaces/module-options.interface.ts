@@ -56,7 +56,9 @@ export interface OutboxModuleOptions {
   createTable?: boolean;
   /**
    * Send a `NOTIFY` (coalesced, on its own connection, after commit) so relays in other
-   * processes wake at once. @default true
+   * processes wake at once. Sent only while a relay listens on the table's channel (looked
+   * up at most once a second, by the `application_name` of its LISTEN connection).
+   * @default true
    */
   notify?: boolean;
   /** Run the relay in this process: `true` or its options. @default false */

@@ -30,7 +30,7 @@ export interface OutboxRow extends NewOutboxRow {
 /** What a relay transaction holds: claimed rows, locked until it ends. */
 export interface OutboxClaim {
   readonly rows: readonly OutboxRow[];
-  /** Marks rows published (inside the claim's transaction). */
+  /** Marks rows published in the claim's transaction (a store may send it with the COMMIT). */
   markPublished(ids: readonly string[]): Promise<void>;
   /**
    * Records a failed publish: `attempts + 1`, `last_error`, and `available_at` pushed back by

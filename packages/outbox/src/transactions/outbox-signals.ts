@@ -16,11 +16,21 @@ import type { ResolvedOutboxOptions } from '../options/module-options';
 export const NOTIFY_COALESCE_MS = 5;
 
 /**
+ * How long a look at who listens holds: a `NOTIFY` at most this long after the last look goes
+ * out unchecked when a relay listened, and not at all when none did (then one look at the end
+ * of the window covers the commits in it).
+ */
+export const LISTENERS_CHECK_MS = 1_000;
+
+/**
  * After-commit signalling. nestjs-cls has no after-commit hook, so our transactional adapter
  * reports each transaction's end here; when one that wrote outbox rows commits, relays are
  * woken: the one in this process directly, others through one coalesced `NOTIFY` on a pool
  * connection of its own, never inside the business transaction (a `NOTIFY` in a writing
- * transaction takes a global lock at commit). Also owns closing the database on shutdown.
+ * transaction takes a global lock at commit). No `NOTIFY` goes out while no relay listens on
+ * the channel (looked at once a second, in the same round trip as a `NOTIFY`): a writer
+ * without listeners, e.g. relays on polling alone, spent a round trip per 5 ms on nobody.
+ * Also owns closing the database on shutdown.
  */
 @Injectable()
 export class OutboxSignals implements BeforeApplicationShutdown, OnApplicationShutdown {
@@ -31,6 +41,10 @@ export class OutboxSignals implements BeforeApplicationShutdown, OnApplicationSh
   private pending = false;
   private inFlight?: Promise<void>;
   private lastErrorLog = 0;
+  /** Whether a relay listened at the last look (`undefined`: not looked, or it failed). */
+  private listening?: boolean;
+  private checkedAt = -Infinity;
+  private recheck?: NodeJS.Timeout;
 
   constructor(
     @Inject(OUTBOX_DRIVER) private readonly driver: OutboxDriver,
@@ -68,8 +82,31 @@ export class OutboxSignals implements BeforeApplicationShutdown, OnApplicationSh
   }
 
   private sendNotify(): void {
-    this.inFlight = this.driver.notify!(this.options.channel)
-      .catch((error: Error) => this.logError(error))
+    const sinceCheck = Date.now() - this.checkedAt;
+    if (this.listening === false && sinceCheck < LISTENERS_CHECK_MS) {
+      // Nobody listened a moment ago. Look again when the window ends, so a relay that
+      // started listening within it still hears of these commits then, not at its next poll.
+      this.recheck ??= setTimeout(() => {
+        this.recheck = undefined;
+        this.scheduleNotify();
+      }, LISTENERS_CHECK_MS - sinceCheck);
+      return;
+    }
+    const { channel } = this.options;
+    const look =
+      this.driver.notifyIfListened &&
+      (this.listening === undefined || Date.now() - this.checkedAt >= LISTENERS_CHECK_MS);
+    const sent = look
+      ? this.driver.notifyIfListened!(channel).then((listening) => {
+          this.listening = listening;
+          this.checkedAt = Date.now();
+        })
+      : this.driver.notify!(channel);
+    this.inFlight = sent
+      .catch((error: Error) => {
+        this.listening = undefined; // look again next time
+        this.logError(error);
+      })
       .finally(() => (this.inFlight = undefined));
     this.timer = setTimeout(() => {
       this.timer = undefined;
@@ -89,10 +126,12 @@ export class OutboxSignals implements BeforeApplicationShutdown, OnApplicationSh
   }
 
   async beforeApplicationShutdown(): Promise<void> {
+    clearTimeout(this.recheck); // nobody listened: relays find those rows by polling
+    this.recheck = undefined;
     if (this.timer) {
       clearTimeout(this.timer);
       this.timer = undefined;
-      if (this.pending && this.options.notify && this.driver.notify) {
+      if (this.pending && this.listening !== false && this.options.notify && this.driver.notify) {
         this.pending = false;
         await this.driver.notify(this.options.channel).catch((e: Error) => this.logError(e));
       }
