@@ -1,12 +1,19 @@
 import { captureTrace, conveyorTracer, type TraceCarrier } from '@conveyor/tasks';
-import { context, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
+import {
+  type Context,
+  context,
+  type Span,
+  SpanKind,
+  SpanStatusCode,
+  trace,
+} from '@opentelemetry/api';
 
 /**
  * Runs an outbox write in a PRODUCER span (`create <destination>`) and hands `write` the
  * span's trace context to store in the row, so the relay can continue the trace. Without an
  * SDK the span is a no-op and nothing is stored.
  */
-export async function traceWrite<T>(
+export function traceWrite<T>(
   destination: string,
   kind: 'task' | 'event',
   write: (trace: TraceCarrier | null) => Promise<T>,
@@ -26,8 +33,16 @@ export async function traceWrite<T>(
     },
     parent,
   );
+  // Without an SDK, no async frame of its own: every write in a transaction passes here.
   if (!span.isRecording()) return write(captureTrace(parent) ?? null);
-  const ctx = trace.setSpan(parent, span);
+  return recorded(span, trace.setSpan(parent, span), write);
+}
+
+async function recorded<T>(
+  span: Span,
+  ctx: Context,
+  write: (trace: TraceCarrier | null) => Promise<T>,
+): Promise<T> {
   try {
     return await context.with(ctx, () => write(captureTrace(ctx) ?? null));
   } catch (error) {

@@ -6,6 +6,8 @@ import {
   type TaskRef,
   TasksRegistry,
   UnknownTaskError,
+  checkPayload,
+  checkSchema,
   validatePayload,
 } from '@conveyor/tasks';
 import type { JobsOptions } from 'bullmq';
@@ -73,7 +75,11 @@ export class Outbox {
       definition,
       buildJobOptions(definition.name, definition.options, options),
     );
-    await validatePayload(definition.name, payload, definition.options);
+    // As TaskProducer.enqueue: a task without a schema costs no promise for its checks.
+    checkPayload(definition.name, payload, definition.options.maxPayloadBytes);
+    if (definition.options.schema) {
+      await checkSchema(definition.name, definition.options.schema, payload);
+    }
     const [id] = await traceWrite(job.queue, 'task', (trace) =>
       this.store.insert([
         { kind: 'task', name: definition.name, queue: job.queue, payload, options: { job }, trace },
