@@ -50,6 +50,21 @@ interface Env {
   sql: Client;
 }
 
+/**
+ * What a relay in another process holds on the table's channel: a LISTEN connection, named
+ * as the relay names it (`application_name` `conveyor-relay <channel>`, by which writers
+ * see that someone listens and send their after-commit `NOTIFY`). A bare one, so that the
+ * writer's cost is measured without a relay's claims beside it in this process.
+ */
+async function relayListener(table: string): Promise<Client> {
+  const channel = `${table.replace('.', '_')}_wake`;
+  const listener = new Client({ connectionString: DATABASE_URL });
+  await listener.connect();
+  await listener.query(`SET application_name = 'conveyor-relay ${channel}'`);
+  await listener.query(`LISTEN "${channel}"`);
+  return listener;
+}
+
 interface App {
   app: INestApplicationContext;
   txHost: TransactionHost<OutboxTransactionalAdapter>;
@@ -98,7 +113,11 @@ interface RowOptions {
   job: { opts: Record<string, unknown> };
 }
 
-type TxKind = 'without outbox' | 'with 1 outbox event' | 'the same row by hand (raw pg)';
+type TxKind =
+  | 'without outbox'
+  | 'with 1 outbox event'
+  | 'the same, no relay listening'
+  | 'the same row by hand (raw pg)';
 
 /** The job options an outbox row of this scenario stores (what `Outbox.enqueue` writes). */
 const OUTBOX_ROW_OPTIONS = JSON.stringify({
@@ -112,7 +131,9 @@ const OUTBOX_ROW_OPTIONS = JSON.stringify({
 function transaction(a: App, env: Env, i: number, kind: TxKind): Promise<unknown> {
   return a.txHost.withTransaction(async () => {
     await a.txHost.tx.query(`INSERT INTO ${env.business} (v) VALUES ($1)`, [`order ${i}`]);
-    if (kind === 'with 1 outbox event') await a.outbox.enqueue(OutboxJob, { i });
+    if (kind === 'with 1 outbox event' || kind === 'the same, no relay listening') {
+      await a.outbox.enqueue(OutboxJob, { i });
+    }
     if (kind === 'the same row by hand (raw pg)') {
       await a.txHost.tx.query(
         `INSERT INTO ${env.table} (kind, name, queue, payload, options, trace)
@@ -150,20 +171,29 @@ export async function outboxScenarios(settings: Settings): Promise<ScenarioResul
 }
 
 /**
- * Serial transactions per second: without outbox, with one outbox event, and with the same
- * row inserted by hand through the same `pg` transaction (raw pg), rotated. Beside them, the
- * floor PostgreSQL itself sets: `pgbench` running the same one-row transaction,
- * and the same with the very INSERT the outbox makes into its table (no Node, no driver), in
- * the same rounds. An outbox cannot cost less than that second table's row does.
+ * Serial transactions per second, rotated: without outbox; with one outbox event, a relay
+ * listening (so commits are announced) and none; and with the same row inserted by hand
+ * through the same `pg` transaction (raw pg). Beside them, the floor PostgreSQL itself sets:
+ * `pgbench` running the same one-row transaction, and the same with the very INSERT the
+ * outbox makes into its table (no Node, no driver), in the same rounds. An outbox cannot
+ * cost less than that second table's row does.
  */
 async function transactionCost(settings: Settings, env: Env): Promise<ScenarioResult[]> {
   const { txWarmup, txMeasured } = settings.outbox;
   const a = await startApp(env, false, { relay: false });
+  // The default deployment: a relay somewhere listens, so each commit is announced. Beside
+  // it, the same writer on a table of its own whose channel nobody listens on.
+  const listener = await relayListener(env.table);
+  const unheard = await startApp({ ...env, table: `${env.table}_unheard` }, false, {
+    relay: false,
+  });
   const kinds: TxKind[] = [
     'without outbox',
     'with 1 outbox event',
+    'the same, no relay listening',
     'the same row by hand (raw pg)',
   ];
+  const appFor = (kind: TxKind) => (kind === 'the same, no relay listening' ? unheard : a);
   const rates = Object.fromEntries(kinds.map((k) => [k, [] as number[]])) as Record<
     TxKind,
     number[]
@@ -193,10 +223,11 @@ async function transactionCost(settings: Settings, env: Env): Promise<ScenarioRe
       // Rotated each round, so none always runs first.
       for (let k = 0; k < kinds.length; k++) {
         const kind = kinds[(k + round) % kinds.length];
-        for (let w = 0; w < txWarmup; w++) await transaction(a, env, i++, kind);
+        const app = appFor(kind);
+        for (let w = 0; w < txWarmup; w++) await transaction(app, env, i++, kind);
         const start = now();
         const cpu0 = process.cpuUsage();
-        for (let m = 0; m < txMeasured; m++) await transaction(a, env, i++, kind);
+        for (let m = 0; m < txMeasured; m++) await transaction(app, env, i++, kind);
         const used = process.cpuUsage(cpu0);
         rates[kind].push(txMeasured / ((now() - start) / 1000));
         cpu[kind].push((used.user + used.system) / txMeasured);
@@ -209,6 +240,8 @@ async function transactionCost(settings: Settings, env: Env): Promise<ScenarioRe
     }
   } finally {
     await a.app.close();
+    await unheard.app.close();
+    await listener.end();
     await env.sql.query(`TRUNCATE ${env.table}`);
     rmSync(dir, { recursive: true, force: true });
   }
@@ -418,18 +451,17 @@ async function commitLatency(settings: Settings, env: Env): Promise<ScenarioResu
 
 /**
  * Highest commit rate: 16 connections committing as fast as they can for a few seconds,
- * with and without one outbox event per transaction (after-commit NOTIFY on, the default).
- * The first fifth of the time is warm-up, excluded from count and time.
+ * with and without one outbox event per transaction (after-commit NOTIFY on, the default,
+ * and a relay listening, so it is sent). The first fifth of the time is warm-up, excluded
+ * from count and time.
  */
 async function commitRate(settings: Settings, env: Env): Promise<ScenarioResult[]> {
   const { connections, commitSeconds } = settings.outbox;
   const pool = new Pool({ connectionString: DATABASE_URL, max: connections });
   const a = await startApp(env, false, { relay: false, pool });
-  const kinds: TxKind[] = [
-    'without outbox',
-    'with 1 outbox event',
-    'the same row by hand (raw pg)',
-  ];
+  // A relay listens, so the after-commit NOTIFYs this scenario is about are really sent.
+  const listener = await relayListener(env.table);
+  const kinds: TxKind[] = ['without outbox', 'with 1 outbox event'];
   const rates = Object.fromEntries(kinds.map((k) => [k, [] as number[]])) as Record<
     TxKind,
     number[]
@@ -458,6 +490,7 @@ async function commitRate(settings: Settings, env: Env): Promise<ScenarioResult[
       process.stderr.write(`  outbox commit rate: round ${round + 1}/${settings.rounds} done\n`);
     }
   } finally {
+    await listener.end();
     await a.app.close();
     await pool.end().catch(() => undefined);
   }
