@@ -26,6 +26,7 @@ import {
   now,
   percentile,
   REDIS_URL,
+  relayListener,
   sleep,
   summarize,
   uniquePrefix,
@@ -48,21 +49,6 @@ interface Env {
   table: string;
   business: string;
   sql: Client;
-}
-
-/**
- * What a relay in another process holds on the table's channel: a LISTEN connection, named
- * as the relay names it (`application_name` `conveyor-relay <channel>`, by which writers
- * see that someone listens and send their after-commit `NOTIFY`). A bare one, so that the
- * writer's cost is measured without a relay's claims beside it in this process.
- */
-async function relayListener(table: string): Promise<Client> {
-  const channel = `${table.replace('.', '_')}_wake`;
-  const listener = new Client({ connectionString: DATABASE_URL });
-  await listener.connect();
-  await listener.query(`SET application_name = 'conveyor-relay ${channel}'`);
-  await listener.query(`LISTEN "${channel}"`);
-  return listener;
 }
 
 interface App {

@@ -13,7 +13,15 @@ import {
   type OutboxTransactionalAdapter,
 } from '@conveyor/outbox';
 import { defineTask, Task, TasksModule } from '@conveyor/tasks';
-import { DATABASE_URL, deletePrefix, median, now, REDIS_URL, uniquePrefix } from './util';
+import {
+  DATABASE_URL,
+  deletePrefix,
+  median,
+  now,
+  REDIS_URL,
+  relayListener,
+  uniquePrefix,
+} from './util';
 
 /**
  * Load-independent readings of the outbox's two hot paths, alone in this process: counts that
@@ -109,11 +117,7 @@ async function tx(n: number, rounds: number): Promise<void> {
   const noNotify = await startApp(prefix, table, { relay: false, notify: false });
   // A second table whose channel has a listener, named as a relay's LISTEN connection is.
   const listened = await startApp(prefix, `${schema}.outbox_listened`, { relay: false });
-  const channel = `${schema}_outbox_listened_wake`;
-  const listener = new Client({ connectionString: DATABASE_URL });
-  await listener.connect();
-  await listener.query(`SET application_name = 'conveyor-relay ${channel}'`);
-  await listener.query(`LISTEN "${channel}"`);
+  const listener = await relayListener(`${schema}.outbox_listened`);
   let heard = 0;
   listener.on('notification', () => heard++);
   type A = typeof withNotify;

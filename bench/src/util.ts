@@ -1,3 +1,4 @@
+import { Client } from 'pg';
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { Redis } from 'ioredis';
@@ -101,4 +102,19 @@ export function within<T>(promise: Promise<T>, ms: number, what: string): Promis
 /** A string of `bytes` ASCII characters, so that a payload's JSON is about that size. */
 export function padding(bytes: number): string {
   return 'x'.repeat(bytes);
+}
+
+/**
+ * What a relay in another process holds on the table's channel: a LISTEN connection, named
+ * as the relay names it (`application_name` `conveyor-relay <channel>`, by which writers
+ * see that someone listens and send their after-commit `NOTIFY`). A bare one, so that the
+ * writer's cost is measured without a relay's claims beside it in this process.
+ */
+export async function relayListener(table: string): Promise<Client> {
+  const channel = `${table.replace('.', '_')}_wake`;
+  const listener = new Client({ connectionString: DATABASE_URL });
+  await listener.connect();
+  await listener.query(`SET application_name = 'conveyor-relay ${channel}'`);
+  await listener.query(`LISTEN "${channel}"`);
+  return listener;
 }
