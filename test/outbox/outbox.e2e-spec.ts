@@ -64,7 +64,7 @@ describe.each<Backend>(['postgres', 'pglite'])('outbox on %s', (backend) => {
   });
 
   async function start(
-    options: { relay?: boolean | object; workers?: 'all' | 'none' } = {},
+    options: { relay?: boolean | object; workers?: 'all' | 'none'; writeAtCommit?: boolean } = {},
   ): Promise<OutboxTestApp> {
     const table = `outbox_${Math.random().toString(36).slice(2, 10)}`;
     ordersTable = `${table}_orders`;
@@ -73,7 +73,10 @@ describe.each<Backend>(['postgres', 'pglite'])('outbox on %s', (backend) => {
       backend,
       pglite,
       table,
-      outbox: { relay: options.relay ?? { pollInterval: '100ms' } },
+      outbox: {
+        relay: options.relay ?? { pollInterval: '100ms' },
+        ...(options.writeAtCommit === undefined ? {} : { writeAtCommit: options.writeAtCommit }),
+      },
       tasks: { workers: options.workers ?? 'all' },
       controllers: [OrdersController],
       providers: [Seen, OrderTasks, { provide: ORDERS_TABLE, useValue: `${table}_orders` }],
@@ -128,26 +131,78 @@ describe.each<Backend>(['postgres', 'pglite'])('outbox on %s', (backend) => {
     expect(await rows(table)).toEqual([]);
   });
 
-  it('writes rows with one statement prepared per connection on PostgreSQL, and reads them back', async () => {
+  /** Two enqueues in one transaction: what the transaction saw of its rows, and their ids. */
+  async function enqueueTwo(app: OutboxTestApp) {
+    const txHost = app.get<TransactionHost<OutboxTransactionalAdapter>>(TransactionHost);
+    const outbox = app.get(Outbox);
+    return txHost.withTransaction(async () => {
+      const first = await outbox.enqueue(SendConfirmation, { orderId: 'p-1' });
+      // Text that only looks like what jsonb refuses, and a surrogate pair: both fine.
+      const second = await outbox.enqueue(SendConfirmation, { orderId: 'p-2 \\u0000 😀' });
+      const { rows: seen } = await txHost.tx.query<{ n: number }>(
+        `SELECT count(*)::int AS n FROM "${app.table}"`,
+      );
+      const { rows: prepared } = await txHost.tx.query<{ statement: string }>(
+        `SELECT statement FROM pg_prepared_statements WHERE name LIKE 'conveyor_outbox_insert_%'`,
+      );
+      return {
+        ids: [first.id, second.id],
+        visibleInTx: seen[0]!.n,
+        prepared: prepared.map((s) => s.statement),
+      };
+    });
+  }
+
+  it('sends the rows of a transaction with its COMMIT on PostgreSQL, under the ids enqueue returned', async () => {
+    const app = await start({ relay: false });
+    const { ids, visibleInTx, prepared } = await enqueueTwo(app);
+    expect(BigInt(ids[1]!)).toBeGreaterThan(BigInt(ids[0]!));
+    // PostgreSQL: nothing is inserted until the commit. PGlite inserts at the call.
+    expect(visibleInTx).toBe(backend === 'postgres' ? 0 : 2);
+    expect(prepared).toEqual([]);
+    const written = await rows(app.table);
+    expect(written.map((r) => r.id)).toEqual(ids);
+    expect(written.map((r) => r.name)).toEqual([SendConfirmation.name, SendConfirmation.name]);
+    const payloads = await sql.query<{ payload: unknown }>(
+      `SELECT payload FROM "${app.table}" ORDER BY id`,
+    );
+    expect(payloads.map((r) => r.payload)).toEqual([
+      { orderId: 'p-1' },
+      { orderId: 'p-2 \\u0000 😀' },
+    ]);
+  });
+
+  it('inserts each row at the call with writeAtCommit: false, one statement prepared per connection on PostgreSQL', async () => {
+    const app = await start({ relay: false, writeAtCommit: false });
+    const { ids, visibleInTx, prepared } = await enqueueTwo(app);
+    expect(BigInt(ids[1]!)).toBeGreaterThan(BigInt(ids[0]!));
+    expect(visibleInTx).toBe(2);
+    // node-postgres prepares the one-row insert; PGlite takes the plain query.
+    if (backend === 'postgres') expect(prepared).toEqual([expect.stringContaining(app.table)]);
+    else expect(prepared).toEqual([]);
+    expect((await rows(app.table)).map((r) => r.id)).toEqual(ids);
+  });
+
+  it('rolls the business row back with the event when the event cannot be written', async () => {
     const { table, get } = await start({ relay: false });
     const txHost = get<TransactionHost<OutboxTransactionalAdapter>>(TransactionHost);
     const outbox = get(Outbox);
-    const prepared = await txHost.withTransaction(async () => {
-      const first = await outbox.enqueue(SendConfirmation, { orderId: 'p-1' });
-      const second = await outbox.enqueue(SendConfirmation, { orderId: 'p-2' });
-      expect(BigInt(second.id)).toBeGreaterThan(BigInt(first.id));
-      const { rows: statements } = await txHost.tx.query<{ statement: string }>(
-        `SELECT statement FROM pg_prepared_statements WHERE name LIKE 'conveyor_outbox_insert_%'`,
-      );
-      return statements.map((s) => s.statement);
-    });
-    // PGlite takes the plain query; node-postgres prepares the one-row insert.
-    if (backend === 'postgres') expect(prepared).toEqual([expect.stringContaining(table)]);
-    else expect(prepared).toEqual([]);
-    expect((await rows(table)).map((r) => r.name)).toEqual([
-      SendConfirmation.name,
-      SendConfirmation.name,
-    ]);
+    await sql.query(
+      `ALTER TABLE "${table}" ADD CONSTRAINT no_confirmations CHECK (name <> '${SendConfirmation.name}')`,
+    );
+    // On PostgreSQL the INSERT fails with the COMMIT it travels with; on PGlite, at the call.
+    await expect(
+      txHost.withTransaction(async () => {
+        await txHost.tx.query(`INSERT INTO "${table}_orders" (id) VALUES ('o-9')`);
+        await outbox.enqueue(SendConfirmation, { orderId: 'o-9' });
+      }),
+    ).rejects.toThrow(/no_confirmations/);
+    expect(await orders(table)).toEqual([]);
+    expect(await rows(table)).toEqual([]);
+    // The pool connection came back clean: the next transaction commits.
+    await sql.query(`ALTER TABLE "${table}" DROP CONSTRAINT no_confirmations`);
+    const { ids } = await enqueueTwo(app!);
+    expect((await rows(table)).map((r) => r.id)).toEqual(ids);
   });
 
   it('claims the oldest unpublished rows first, in numeric id order', async () => {
@@ -243,6 +298,15 @@ describe.each<Backend>(['postgres', 'pglite'])('outbox on %s', (backend) => {
       await expect(outbox.emit('order.created', { orderId: 1n } as never)).rejects.toBeInstanceOf(
         InvalidPayloadError,
       );
+      // Redis takes these, jsonb does not: refused at the call, not at the commit.
+      for (const [orderId, what] of [
+        ['a\u0000b', /NUL/],
+        ['a\ud800b', /lone UTF-16 surrogate/],
+      ] as const) {
+        const attempt = outbox.enqueue(SendConfirmation, { orderId });
+        await expect(attempt).rejects.toBeInstanceOf(InvalidPayloadError);
+        await expect(attempt).rejects.toThrow(what);
+      }
     });
     expect(await rows(table)).toEqual([]);
   });

@@ -25,6 +25,7 @@ import { Outbox } from './outbox.service';
 import { OutboxPublisher } from './relay/outbox-publisher';
 import { OutboxRelay } from './relay/outbox-relay';
 import { SqlOutboxStore } from './store/sql-outbox-store';
+import { CommitWrites } from './transactions/commit-writes';
 import { OutboxSignals } from './transactions/outbox-signals';
 import { OutboxTransactionalAdapter } from './transactions/outbox-transactional.adapter';
 
@@ -84,9 +85,16 @@ function assemble(
         useFactory: (options: ResolvedOutboxOptions) => createDriver(options.database),
       },
       OutboxSignals,
+      CommitWrites,
       { provide: OUTBOX_TRANSACTION_HOST, useValue: transactionHost },
     ],
-    exports: [RESOLVED_OUTBOX_OPTIONS, OUTBOX_DRIVER, OutboxSignals, OUTBOX_TRANSACTION_HOST],
+    exports: [
+      RESOLVED_OUTBOX_OPTIONS,
+      OUTBOX_DRIVER,
+      OutboxSignals,
+      CommitWrites,
+      OUTBOX_TRANSACTION_HOST,
+    ],
   };
   // With 'app', the app's own plugin provides TransactionHost (global, like ours).
   const transactions =
@@ -107,11 +115,18 @@ function assemble(
     providers: [
       {
         provide: OUTBOX_STORE,
-        inject: [OUTBOX_DRIVER, TransactionHost, OutboxSignals, RESOLVED_OUTBOX_OPTIONS],
+        inject: [
+          OUTBOX_DRIVER,
+          TransactionHost,
+          OutboxSignals,
+          CommitWrites,
+          RESOLVED_OUTBOX_OPTIONS,
+        ],
         useFactory: async (
           driver: OutboxDriver,
           txHost: TransactionHost<OutboxTransactionalAdapter>,
           signals: OutboxSignals,
+          writes: CommitWrites,
           options: ResolvedOutboxOptions,
         ) => {
           const store = new SqlOutboxStore(
@@ -120,6 +135,7 @@ function assemble(
             signals,
             options.table,
             options.tableName,
+            writes,
           );
           if (options.createTable) await store.ensureSchema();
           return store;

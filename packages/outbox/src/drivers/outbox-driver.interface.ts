@@ -16,8 +16,19 @@ export interface OutboxDriver {
   readonly kind: 'pg' | 'pglite';
   /** Autocommit queries: the pool or the PGlite instance. */
   readonly executor: OutboxTx;
-  /** Runs `fn` in a new transaction; commits when it resolves, rolls back when it throws. */
-  transaction<T>(fn: (tx: OutboxTx) => Promise<T>, options?: OutboxTxOptions): Promise<T>;
+  /**
+   * Runs `fn` in a new transaction; commits when it resolves, rolls back when it throws.
+   * Where the driver can send statements together (it has `literal`), the SQL `beforeCommit`
+   * returns, if any, travels with the `COMMIT` in one simple query: no parameters, so it may
+   * inline only values quoted by `literal`. A failing statement there rolls everything back.
+   */
+  transaction<T>(
+    fn: (tx: OutboxTx) => Promise<T>,
+    options?: OutboxTxOptions,
+    beforeCommit?: (tx: OutboxTx) => string | undefined,
+  ): Promise<T>;
+  /** Quotes text as an SQL string literal; present where `beforeCommit` is honoured. */
+  literal?(value: string): string;
   /**
    * A transaction in two round trips where `transaction` takes four: `BEGIN` goes with
    * `first` (its rows are handed to `fn`), and the statement `last()` returns, if any, with

@@ -17,24 +17,38 @@ export class PgDriver implements OutboxDriver {
     private readonly pool: Pool,
     private readonly ownsPool: boolean,
     private readonly ClientClass: typeof Client,
+    private readonly escapeLiteral: (value: string) => string,
   ) {}
 
   static async create(source: { url?: string; pool?: Pool }): Promise<PgDriver> {
     const pg = await import('pg');
     const pool = source.pool ?? new pg.Pool({ connectionString: source.url, max: 10 });
     if (!source.pool) pool.on('error', () => undefined); // idle-client errors; queries report their own
-    return new PgDriver(pool, !source.pool, pg.Client);
+    // pg's own quoting: doubles quotes, and backslashes in an E'' string, so the literal
+    // reads the same whatever standard_conforming_strings is.
+    return new PgDriver(pool, !source.pool, pg.Client, pg.escapeLiteral);
+  }
+
+  literal(value: string): string {
+    return this.escapeLiteral(value);
   }
 
   get executor(): OutboxTx {
     return this.pool as unknown as OutboxTx;
   }
 
-  transaction<T>(fn: (tx: OutboxTx) => Promise<T>, options?: OutboxTxOptions): Promise<T> {
+  transaction<T>(
+    fn: (tx: OutboxTx) => Promise<T>,
+    options?: OutboxTxOptions,
+    beforeCommit?: (tx: OutboxTx) => string | undefined,
+  ): Promise<T> {
     return this.onClient(async (client) => {
       await client.query(`BEGIN${isolationSql(options)}`);
       const result = await fn(client as unknown as OutboxTx);
-      await client.query('COMMIT');
+      // One simple query: if the tail fails, the COMMIT after it does not run, and
+      // onClient rolls the whole transaction back.
+      const tail = beforeCommit?.(client as unknown as OutboxTx);
+      await client.query(tail ? `${tail}; COMMIT` : 'COMMIT');
       return result;
     });
   }

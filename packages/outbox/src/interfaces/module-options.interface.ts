@@ -61,6 +61,19 @@ export interface OutboxModuleOptions {
    * @default true
    */
   notify?: boolean;
+  /**
+   * Send the rows a transaction records with its `COMMIT`, in one statement, instead of one
+   * `INSERT` per `enqueue`/`emit` call: a one-row transaction then takes no extra round trip.
+   * Ids are drawn ahead from the table's sequence, so `enqueue` still returns them. Until the
+   * commit the rows are not visible to queries in the transaction, and a `ROLLBACK TO
+   * SAVEPOINT` sent by hand does not take back a call made after the savepoint: set `false`
+   * if you rely on either. A row that fails to insert fails the commit, which rolls back.
+   * Applies to the transactions of the outbox's own adapter on `url`/`pool`; PGlite and
+   * `transactionHost: 'app'` (TypeORM) always insert at the call. Ids ascend in call order
+   * within a process; across processes they interleave by blocks of 100.
+   * @default true
+   */
+  writeAtCommit?: boolean;
   /** Run the relay in this process: `true` or its options. @default false */
   relay?: boolean | OutboxRelayOptions;
 }

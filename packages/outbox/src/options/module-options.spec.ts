@@ -10,6 +10,7 @@ describe('resolveOutboxOptions', () => {
       channel: 'conveyor_outbox_wake',
       createTable: true,
       notify: true,
+      writeAtCommit: true,
       relay: false,
     });
   });
@@ -51,6 +52,7 @@ describe('resolveOutboxOptions', () => {
     [{ relay: { batchSize: 0 } }, /relay.batchSize must be an integer/],
     [{ relay: { pollInterval: 'soon' } }, /relay.pollInterval/],
     [{ notify: 'yes' }, /notify must be true or false/],
+    [{ writeAtCommit: 1 }, /writeAtCommit must be true or false/],
     [{ typeorm: { options: { type: 'mysql' } } }, /typeorm must be a TypeORM DataSource with type/],
   ])('rejects %j with a message naming the option', (options, message) => {
     const attempt = () => resolveOutboxOptions(options as never);

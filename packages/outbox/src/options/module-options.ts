@@ -6,7 +6,17 @@ import { InvalidOutboxOptionsError } from '../errors';
 import type { OutboxModuleOptions } from '../interfaces/module-options.interface';
 import { DEFAULT_OUTBOX_TABLE } from '../outbox.constants';
 
-const MODULE_KEYS = ['url', 'pool', 'pglite', 'typeorm', 'table', 'createTable', 'notify', 'relay'];
+const MODULE_KEYS = [
+  'url',
+  'pool',
+  'pglite',
+  'typeorm',
+  'table',
+  'createTable',
+  'notify',
+  'writeAtCommit',
+  'relay',
+];
 const RELAY_KEYS = ['batchSize', 'pollInterval', 'retryDelay', 'maxBackoff', 'retention', 'listen'];
 const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
 
@@ -37,6 +47,8 @@ export interface ResolvedOutboxOptions {
   channel: string;
   createTable: boolean;
   notify: boolean;
+  /** Send a transaction's rows with its COMMIT (where the driver can), not one INSERT each. */
+  writeAtCommit: boolean;
   relay: ResolvedRelayOptions | false;
 }
 
@@ -87,7 +99,7 @@ export function resolveOutboxOptions(options: OutboxModuleOptions): ResolvedOutb
       `table must be a name or schema.name of letters, digits and _ (up to 63 each), got ${JSON.stringify(tableName)}`,
     );
   }
-  for (const key of ['createTable', 'notify'] as const) {
+  for (const key of ['createTable', 'notify', 'writeAtCommit'] as const) {
     if (options[key] !== undefined && typeof options[key] !== 'boolean') {
       fail(`${key} must be true or false`);
     }
@@ -100,6 +112,7 @@ export function resolveOutboxOptions(options: OutboxModuleOptions): ResolvedOutb
     channel: `${parts.join('_')}_wake`.slice(0, 63),
     createTable: options.createTable ?? database.kind === 'pglite',
     notify: options.notify ?? true,
+    writeAtCommit: options.writeAtCommit ?? true,
     relay: resolveRelay(options.relay, fail),
   };
 }

@@ -1,7 +1,9 @@
 import { createHash } from 'node:crypto';
 import type { TransactionHost } from '@nestjs-cls/transactional';
+import { InvalidPayloadError } from '@conveyor/tasks';
 import type { OutboxDriver, OutboxTx } from '../drivers/outbox-driver.interface';
 import type { OutboxTransactionalAdapter } from '../transactions/outbox-transactional.adapter';
+import type { CommitWrites } from '../transactions/commit-writes';
 import type { OutboxSignals } from '../transactions/outbox-signals';
 import type {
   NewOutboxRow,
@@ -24,6 +26,14 @@ interface RowRecord {
 }
 
 const COLUMNS = 6;
+/** Ids drawn from the table's sequence at a time for rows written at commit. */
+const ID_BLOCK = 100;
+/**
+ * What `jsonb` refuses in JSON text that `JSON.stringify` writes: `\u0000`, and a lone
+ * surrogate (written as `\udXXX`; a pair is written as the character itself). Preceded by
+ * an even number of backslashes, so `\\u0000` (an escaped backslash, then text) is not one.
+ */
+const JSONB_REFUSES = /(?<!\\)(?:\\\\)*\\u(?:0000|d[89a-f][0-9a-f]{2})/i;
 
 interface AnyQueryable {
   query(sql: string, params?: unknown[]): Promise<unknown>;
@@ -37,6 +47,10 @@ interface AnyQueryable {
  */
 export class SqlOutboxStore implements OutboxStore {
   private insertStatementName?: string;
+  /** The id sequence of the table, as a literal (`null`: it has none; `undefined`: not looked). */
+  private sequence?: string | null;
+  /** Ids drawn ahead for rows written at commit, ascending. */
+  private readonly freeIds: bigint[] = [];
 
   constructor(
     private readonly driver: OutboxDriver,
@@ -46,6 +60,8 @@ export class SqlOutboxStore implements OutboxStore {
     private readonly table: string,
     /** Unquoted name, for the DDL's derived index names. */
     private readonly tableName: string,
+    /** Where rows go when they are written with the commit (`writeAtCommit`). */
+    private readonly writes?: CommitWrites,
   ) {}
 
   /** The one-row insert's prepared statement: named after the table, within 63 bytes. */
@@ -71,16 +87,13 @@ export class SqlOutboxStore implements OutboxStore {
   async insert(rows: readonly NewOutboxRow[]): Promise<string[]> {
     if (rows.length === 0) return [];
     const tx = this.txHost.tx;
+    const texts = rows.map(columnTexts);
+    if (this.writes?.accepts(tx) && (await this.sequenceOf(tx)) !== null) {
+      return this.insertAtCommit(tx, texts);
+    }
     const params: unknown[] = [];
-    const values = rows.map((row, i) => {
-      params.push(
-        row.kind,
-        row.name,
-        row.queue,
-        JSON.stringify(row.payload),
-        JSON.stringify(row.options),
-        row.trace ? JSON.stringify(row.trace) : null,
-      );
+    const values = texts.map((columns, i) => {
+      params.push(...columns);
       const n = i * COLUMNS;
       return `($${n + 1}, $${n + 2}, $${n + 3}, $${n + 4}::text::jsonb, $${n + 5}::text::jsonb, $${n + 6}::text::jsonb)`;
     });
@@ -97,6 +110,60 @@ export class SqlOutboxStore implements OutboxStore {
     }[];
     this.signals.markWritten(tx);
     return ids.map((r) => r.id);
+  }
+
+  /**
+   * Rows of a transaction our adapter opened on `pg`: their ids now (from the sequence,
+   * drawn ahead), their INSERT with the COMMIT, one statement for all of the transaction's.
+   */
+  private async insertAtCommit(tx: OutboxTx, texts: ColumnTexts[]): Promise<string[]> {
+    const ids = await this.takeIds(tx, texts.length);
+    const literal = (text: string | null) => (text === null ? 'NULL' : this.driver.literal!(text));
+    const tuples = this.writes!.rows(
+      tx,
+      this,
+      (all) =>
+        `INSERT INTO ${this.table} (id, kind, name, queue, payload, options, trace) ` +
+        `OVERRIDING SYSTEM VALUE VALUES ${all.join(', ')}`,
+    );
+    texts.forEach(([kind, name, queue, payload, options, trace], i) => {
+      tuples.push(
+        `(${ids[i]}, ${literal(kind)}, ${literal(name)}, ${literal(queue)}, ` +
+          `${literal(payload)}::jsonb, ${literal(options)}::jsonb, ${literal(trace)}::jsonb)`,
+      );
+    });
+    this.signals.markWritten(tx);
+    return ids.map(String);
+  }
+
+  /** `count` ids from the sequence, ascending; a block is drawn on `tx` when too few are left. */
+  private async takeIds(tx: OutboxTx, count: number): Promise<bigint[]> {
+    if (this.freeIds.length < count) {
+      // nextval is not transactional: ids drawn here stay taken if `tx` rolls back, as ids
+      // taken by an INSERT do. Drawn on `tx` itself, never on another pool connection,
+      // which a full pool of open transactions would wait on for ever.
+      const { rows } = await tx.query<{ id: string }>(
+        `SELECT nextval(${this.sequence}::regclass)::text AS id FROM generate_series(1, $1::int)`,
+        [Math.max(count, ID_BLOCK)],
+      );
+      this.freeIds.push(...rows.map((r) => BigInt(r.id)));
+      // Two transactions may draw blocks at once; ids are handed out in order regardless.
+      this.freeIds.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+    }
+    return this.freeIds.splice(0, count);
+  }
+
+  /** The literal of the table's id sequence, looked up once; `null` if it has none. */
+  private async sequenceOf(tx: OutboxTx): Promise<string | null> {
+    if (this.sequence === undefined) {
+      const { rows } = await tx.query<{ seq: string | null }>(
+        `SELECT pg_get_serial_sequence($1, 'id') AS seq`,
+        [this.table],
+      );
+      const seq = rows[0]?.seq ?? null;
+      this.sequence = seq === null ? null : this.driver.literal!(seq);
+    }
+    return this.sequence;
   }
 
   claim<T>(limit: number, work: (claim: OutboxClaim) => Promise<T>): Promise<T> {
@@ -214,6 +281,30 @@ class SqlClaim implements OutboxClaim {
       [ids.join(','), error, retryDelayMs, maxDelayMs],
     );
   }
+}
+
+/** kind, name, queue, payload, options and trace, as the text each column is given. */
+type ColumnTexts = [string, string, string | null, string, string, string | null];
+
+function columnTexts(row: NewOutboxRow): ColumnTexts {
+  const payload = JSON.stringify(row.payload);
+  // jsonb refuses what a Redis job takes; say so at the call, not as a database error.
+  const refused = JSONB_REFUSES.exec(payload);
+  if (refused) {
+    throw new InvalidPayloadError(row.name, [
+      `PostgreSQL jsonb cannot store ${refused[0].slice(-6)} (${
+        /0000$/.test(refused[0]) ? 'the NUL character' : 'a lone UTF-16 surrogate'
+      }) found in a string of the payload`,
+    ]);
+  }
+  return [
+    row.kind,
+    row.name,
+    row.queue,
+    payload,
+    JSON.stringify(row.options),
+    row.trace ? JSON.stringify(row.trace) : null,
+  ];
 }
 
 function toRow(r: RowRecord): OutboxRow {

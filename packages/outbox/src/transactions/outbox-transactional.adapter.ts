@@ -1,6 +1,7 @@
 import type { TransactionalAdapter, TransactionalAdapterOptions } from '@nestjs-cls/transactional';
 import type { OutboxDriver, OutboxTx, OutboxTxOptions } from '../drivers/outbox-driver.interface';
 import { OUTBOX_DRIVER } from '../outbox.constants';
+import { CommitWrites } from './commit-writes';
 import { OutboxSignals } from './outbox-signals';
 
 /**
@@ -19,7 +20,7 @@ export class OutboxTransactionalAdapter implements TransactionalAdapter<
   OutboxTxOptions
 > {
   readonly connectionToken = OUTBOX_DRIVER;
-  readonly extraProviderTokens = [OutboxSignals];
+  readonly extraProviderTokens = [OutboxSignals, CommitWrites];
   readonly supportsTransactionProxy = true;
 
   optionsFactory = (
@@ -27,20 +28,29 @@ export class OutboxTransactionalAdapter implements TransactionalAdapter<
     extraProviders: unknown[],
   ): TransactionalAdapterOptions<OutboxTx, OutboxTxOptions> => {
     const signals = extraProviders[0] as OutboxSignals;
+    const writes = extraProviders[1] as CommitWrites;
     return {
       wrapWithTransaction: async (options, fn, setTx) => {
         let tx: OutboxTx | undefined;
         let committed = false;
         try {
-          const result = await driver.transaction((client) => {
-            tx = client;
-            setTx(client);
-            return fn();
-          }, options);
+          const result = await driver.transaction(
+            (client) => {
+              tx = client;
+              writes.begin(client);
+              setTx(client);
+              return fn();
+            },
+            options,
+            (client) => writes.take(client),
+          );
           committed = true;
           return result;
         } finally {
-          if (tx) signals.settled(tx, committed);
+          if (tx) {
+            writes.end(tx);
+            signals.settled(tx, committed);
+          }
         }
       },
       getFallbackInstance: () => driver.executor,
