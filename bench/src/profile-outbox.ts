@@ -115,6 +115,7 @@ async function tx(n: number, rounds: number): Promise<void> {
   const table = `${schema}.outbox`;
   const withNotify = await startApp(prefix, table, { relay: false });
   const noNotify = await startApp(prefix, table, { relay: false, notify: false });
+  const atCall = await startApp(prefix, table, { relay: false, writeAtCommit: false });
   // A second table whose channel has a listener, named as a relay's LISTEN connection is.
   const listened = await startApp(prefix, `${schema}.outbox_listened`, { relay: false });
   const listener = await relayListener(`${schema}.outbox_listened`);
@@ -141,6 +142,10 @@ async function tx(n: number, rounds: number): Promise<void> {
     },
     'Outbox.enqueue, notify: false': {
       a: noNotify,
+      body: (a, i) => a.outbox.enqueue(OutboxJob, { i }),
+    },
+    'Outbox.enqueue, writeAtCommit: false': {
+      a: atCall,
       body: (a, i) => a.outbox.enqueue(OutboxJob, { i }),
     },
     'by hand, unprepared': { a: noNotify, body: (a, i) => hand(a, i, false) },
@@ -200,6 +205,7 @@ async function tx(n: number, rounds: number): Promise<void> {
   } finally {
     await withNotify.app.close();
     await noNotify.app.close();
+    await atCall.app.close();
     await listened.app.close();
     await listener.end();
     await sql.query(`DROP SCHEMA ${schema} CASCADE`);
