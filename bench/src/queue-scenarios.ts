@@ -9,6 +9,7 @@ import {
 } from './contenders';
 import type { Settings } from './settings';
 import {
+  collectGarbage,
   deferred,
   deletePrefix,
   median,
@@ -51,6 +52,7 @@ async function alternate(
       (_, i) => CONTENDER_NAMES[(i + round) % CONTENDER_NAMES.length],
     );
     for (const name of order) {
+      collectGarbage();
       const values = await measure(name, round);
       for (const [key, value] of Object.entries(values)) {
         out[key] ??= { raw: [], 'nestjs-bullmq': [], conveyor: [] };
@@ -98,6 +100,7 @@ async function rate(
   measured: number,
   run: (count: number, offset: number) => Promise<void>,
 ): Promise<number> {
+  collectGarbage();
   await run(warmup, 0);
   const start = now();
   await run(measured, warmup);

@@ -1,5 +1,6 @@
 import type { Calibration } from './calibrate';
 import type { ScenarioResult } from './queue-scenarios';
+import { median } from './util';
 
 const fmt = (value: number): string =>
   !Number.isFinite(value)
@@ -14,7 +15,34 @@ function pad(cells: string[], widths: number[]): string {
     .join('  ');
 }
 
-/** The terminal table: per scenario and contender, median, spread and ratio to baseline. */
+/** Units compared by difference (ms, points), not by ratio. */
+const byDifference = (unit: string) => unit === 'ms' || unit === '%';
+
+/**
+ * A contender against the scenario's baseline, two ways: the ratio (or difference) of the
+ * medians, and the median of the per-round ratios (`paired`). The rounds run side by side,
+ * so a round on a busy machine slows both sides of its pair; the paired figure cancels
+ * that, where a median of each side can pair one's quiet round with the other's busy one.
+ */
+export function versusBaseline(
+  s: ScenarioResult,
+  name: string,
+): { medians: number; paired?: number } | undefined {
+  const base = s.baseline ? s.contenders[s.baseline] : undefined;
+  const own = s.contenders[name];
+  if (!base || !own || name === s.baseline || base.rounds.length === 0) return undefined;
+  const compare = (a: number, b: number) => (byDifference(s.unit) ? a - b : a / b);
+  const medians = compare(own.median, base.median);
+  if (own.rounds.length !== base.rounds.length || own.rounds.length < 2) return { medians };
+  return { medians, paired: median(own.rounds.map((v, i) => compare(v, base.rounds[i]!))) };
+}
+
+function showRatio(s: ScenarioResult, value: number): string {
+  if (!byDifference(s.unit)) return `${value.toFixed(2)}×`;
+  return `${value >= 0 ? '+' : '-'}${fmt(Math.abs(value))} ${s.unit === '%' ? 'pt' : 'ms'}`;
+}
+
+/** The terminal table: per scenario and contender, median, spread and both comparisons. */
 export function printTable(
   machine: Record<string, unknown>,
   calibration: Calibration | undefined,
@@ -28,18 +56,12 @@ export function printTable(
       lines.push(`  ${k.padEnd(40)} ${fmt(v).padStart(12)} /s`);
     }
   }
-  const header = ['scenario', 'contender', 'median', 'min', 'max', 'unit', 'vs base'];
+  const header = ['scenario', 'contender', 'median', 'min', 'max', 'unit', 'vs base', 'paired'];
   const rows: string[][] = [];
   for (const s of scenarios) {
-    const base = s.baseline ? s.contenders[s.baseline]?.median : undefined;
     for (const [name, summary] of Object.entries(s.contenders)) {
       if (summary.rounds.length === 0) continue; // left out with BENCH_CONTENDERS
-      const ratio =
-        base === undefined || name === s.baseline
-          ? ''
-          : s.unit === 'ms' || s.unit === '%'
-            ? `${summary.median >= base ? '+' : '-'}${fmt(Math.abs(summary.median - base))} ${s.unit === '%' ? 'pt' : 'ms'}`
-            : `${(summary.median / base).toFixed(2)}×`;
+      const ratio = versusBaseline(s, name);
       rows.push([
         s.scenario,
         name,
@@ -47,7 +69,8 @@ export function printTable(
         fmt(summary.min),
         fmt(summary.max),
         s.unit,
-        ratio,
+        ratio ? showRatio(s, ratio.medians) : '',
+        ratio?.paired === undefined ? '' : showRatio(s, ratio.paired),
       ]);
     }
   }

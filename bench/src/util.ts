@@ -51,6 +51,15 @@ export interface Summary {
   rounds: number[];
 }
 
+/**
+ * A full GC where `--expose-gc` is on (`npm run bench`), called before each contender's
+ * measurement: the garbage one contender left behind is otherwise collected, and paid
+ * for, during the next one's clock.
+ */
+export function collectGarbage(): void {
+  (globalThis as { gc?: () => void }).gc?.();
+}
+
 export function summarize(values: number[]): Summary {
   return {
     median: median(values),
