@@ -45,10 +45,7 @@ export class PgDriver implements OutboxDriver {
     return this.onClient(async (client) => {
       await client.query(`BEGIN${isolationSql(options)}`);
       const result = await fn(client as unknown as OutboxTx);
-      // One simple query: if the tail fails, the COMMIT after it does not run, and
-      // onClient rolls the whole transaction back.
-      const tail = beforeCommit?.(client as unknown as OutboxTx);
-      await client.query(tail ? `${tail}; COMMIT` : 'COMMIT');
+      await commitWith(client, beforeCommit?.(client as unknown as OutboxTx));
       return result;
     });
   }
@@ -60,11 +57,10 @@ export class PgDriver implements OutboxDriver {
   ): Promise<T> {
     return this.onClient(async (client) => {
       // One simple query, two statements: the explicit BEGIN keeps the transaction open
-      // after it. A failing `last` aborts the COMMIT after it, and the catch rolls back.
+      // after it.
       const opened = (await client.query(`BEGIN; ${first}`)) as unknown as { rows: R[] }[];
       const result = await fn(client as unknown as OutboxTx, opened[1]!.rows);
-      const tail = last();
-      await client.query(tail ? `${tail}; COMMIT` : 'COMMIT');
+      await commitWith(client, last());
       return result;
     });
   }
@@ -185,4 +181,12 @@ export class PgDriver implements OutboxDriver {
  */
 export function listenerName(channel: string): string {
   return `conveyor-relay ${channel}`.slice(0, 63);
+}
+
+/**
+ * `COMMIT`, with `tail` (statements of the transaction's own) ahead of it in the same simple
+ * query: a failing tail skips the `COMMIT`, and `onClient` rolls the transaction back.
+ */
+function commitWith(client: PoolClient, tail: string | undefined): Promise<unknown> {
+  return client.query(tail ? `${tail}; COMMIT` : 'COMMIT');
 }

@@ -61,7 +61,7 @@ export class SqlOutboxStore implements OutboxStore {
     /** Unquoted name, for the DDL's derived index names. */
     private readonly tableName: string,
     /** Where rows go when they are written with the commit (`writeAtCommit`). */
-    private readonly writes?: CommitWrites,
+    private readonly writes: CommitWrites,
   ) {}
 
   /** The one-row insert's prepared statement: named after the table, within 63 bytes. */
@@ -88,7 +88,7 @@ export class SqlOutboxStore implements OutboxStore {
     if (rows.length === 0) return [];
     const tx = this.txHost.tx;
     const texts = rows.map(columnTexts);
-    if (this.writes?.accepts(tx) && (await this.sequenceOf(tx)) !== null) {
+    if (this.writes.accepts(tx) && (await this.sequenceOf(tx)) !== null) {
       return this.insertAtCommit(tx, texts);
     }
     const params: unknown[] = [];
@@ -119,9 +119,8 @@ export class SqlOutboxStore implements OutboxStore {
   private async insertAtCommit(tx: OutboxTx, texts: ColumnTexts[]): Promise<string[]> {
     const ids = await this.takeIds(tx, texts.length);
     const literal = (text: string | null) => (text === null ? 'NULL' : this.driver.literal!(text));
-    const tuples = this.writes!.rows(
+    const tuples = this.writes.rows(
       tx,
-      this,
       (all) =>
         `INSERT INTO ${this.table} (id, kind, name, queue, payload, options, trace) ` +
         `OVERRIDING SYSTEM VALUE VALUES ${all.join(', ')}`,

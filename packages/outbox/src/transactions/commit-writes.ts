@@ -15,8 +15,8 @@ import { OUTBOX_DRIVER, RESOLVED_OUTBOX_OPTIONS } from '../outbox.constants';
 @Injectable()
 export class CommitWrites {
   private readonly enabled: boolean;
-  /** Per open transaction: each writer's rows, and how it turns them into one statement. */
-  private readonly open = new Map<OutboxTx, Map<object, Batch>>();
+  /** Per open transaction: its rows so far, if any, and how they become one statement. */
+  private readonly open = new Map<OutboxTx, Batch | undefined>();
 
   constructor(
     @Inject(OUTBOX_DRIVER) driver: OutboxDriver,
@@ -27,7 +27,7 @@ export class CommitWrites {
 
   /** Transaction `tx` started (called by the adapter). */
   begin(tx: OutboxTx): void {
-    if (this.enabled) this.open.set(tx, new Map());
+    if (this.enabled) this.open.set(tx, undefined);
   }
 
   /** Whether rows can wait for the commit of `tx`. */
@@ -36,23 +36,20 @@ export class CommitWrites {
   }
 
   /**
-   * The list `writer` adds its rows (SQL tuples) to in transaction `tx`; at commit they
+   * The list the store adds its rows (SQL tuples) to in transaction `tx`; at commit they
    * become the one statement `statement` builds of them.
    */
-  rows(tx: OutboxTx, writer: object, statement: (rows: string[]) => string): string[] {
-    const batches = this.open.get(tx);
-    if (!batches) throw new Error('no transaction of the outbox is open on this client');
-    let batch = batches.get(writer);
-    if (!batch) batches.set(writer, (batch = { rows: [], statement }));
+  rows(tx: OutboxTx, statement: (rows: string[]) => string): string[] {
+    if (!this.open.has(tx)) throw new Error('no transaction of the outbox is open on this client');
+    let batch = this.open.get(tx);
+    if (!batch) this.open.set(tx, (batch = { rows: [], statement }));
     return batch.rows;
   }
 
   /** The SQL to send with the `COMMIT` of `tx`, if any (called by the driver). */
   take(tx: OutboxTx): string | undefined {
-    const batches = [...(this.open.get(tx)?.values() ?? [])].filter((b) => b.rows.length);
-    this.open.get(tx)?.clear();
-    if (batches.length === 0) return undefined;
-    return batches.map((b) => b.statement(b.rows)).join('; ');
+    const batch = this.open.get(tx);
+    return batch?.rows.length ? batch.statement(batch.rows) : undefined;
   }
 
   /** Transaction `tx` ended, committed or not: what it held is gone with it. */
