@@ -32,9 +32,12 @@ describe('ConveyorMetrics', () => {
     const seam = app.get(TaskInstrumentation);
     seam.enqueued('email.send', 'email', 3);
     seam.deadLettered({ name: 'email.send', queueName: 'email' } as never);
+    seam.leaseLost({ name: 'email.send', queueName: 'email' } as never);
+    seam.leaseLost({ name: 'email.send', queueName: 'email' } as never);
     const labels = { task: 'email.send', queue: 'email' };
     expect(await value('conveyor_tasks_enqueued_total', labels)).toBe(3);
     expect(await value('conveyor_tasks_dead_lettered_total', labels)).toBe(1);
+    expect(await value('conveyor_task_leases_lost_total', labels)).toBe(2);
   });
 
   it('registers its metrics in the given registry and removes them on shutdown', async () => {

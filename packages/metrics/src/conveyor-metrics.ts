@@ -65,6 +65,11 @@ export class ConveyorMetrics implements OnModuleInit, OnApplicationShutdown {
       'Jobs moved to the dead-letter store.',
       'deadLettered',
     );
+    counter(
+      'conveyor_task_leases_lost_total',
+      'Runs whose slot lease (singleton, lock, maxConcurrent, idempotent) was not renewed in time.',
+      'leaseLost',
+    );
     this.add(
       new SeriesHistogram(
         {
@@ -107,6 +112,9 @@ export class ConveyorMetrics implements OnModuleInit, OnApplicationShutdown {
       },
       deadLettered: (task, queue) => {
         table.get(task, queue).counts.deadLettered++;
+      },
+      leaseLost: (task, queue) => {
+        table.get(task, queue).counts.leaseLost++;
       },
     });
     this.addGauges();

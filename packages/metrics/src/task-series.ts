@@ -6,7 +6,7 @@ export type TaskLabels = Record<TaskLabel, string>;
 
 /** The per-run counts of a task, one counter each. */
 export type TaskCount =
-  'enqueued' | 'started' | 'succeeded' | 'failed' | 'retried' | 'deadLettered';
+  'enqueued' | 'started' | 'succeeded' | 'failed' | 'retried' | 'deadLettered' | 'leaseLost';
 
 /** The two duration histograms of a task. */
 export type TaskDuration = 'run' | 'wait';
@@ -45,6 +45,7 @@ export class TaskSeries {
     failed: 0,
     retried: 0,
     deadLettered: 0,
+    leaseLost: 0,
   };
   readonly durations: Record<TaskDuration, Buckets>;
 

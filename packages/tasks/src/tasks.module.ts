@@ -17,6 +17,8 @@ import { TasksRegistry } from './tasks.registry';
 import { TaskHooksRunner } from './worker/task-hooks-runner';
 import { TaskInstrumentation } from './instrumentation/task-instrumentation';
 import { QueueInspector } from './instrumentation/queue-inspector';
+import { RunAdmission } from './admission/run-admission';
+import { RunOutcome } from './outcome/run-outcome';
 import { TaskRunner } from './worker/task-runner';
 import { TaskWorkers } from './worker/task-workers';
 import { WorkflowProducer } from './workflows/workflow-producer';
@@ -60,6 +62,8 @@ import { WorkflowWorker } from './workflows/workflow-worker';
     TaskInstrumentation,
     QueueInspector,
     TaskHooksRunner,
+    RunAdmission,
+    RunOutcome,
     TaskRunner,
     TaskWorkers,
     WorkflowProducer,

@@ -56,6 +56,15 @@ export class TasksRegistry {
     return this.all().filter((task) => task.options.on.includes(event));
   }
 
+  /** True when a task of `queue` handled here has a run limit (slots or a rate). */
+  hasLimits(queue: string): boolean {
+    return this.all().some(
+      (task) =>
+        task.options.queue === queue &&
+        (task.options.maxConcurrent !== undefined || task.options.rateLimit !== undefined),
+    );
+  }
+
   /** Queues that at least one handler in this process routes to. */
   handledQueues(): Set<string> {
     return new Set(this.all().map((task) => task.options.queue));

@@ -72,6 +72,11 @@ export class TaskInstrumentation {
     for (const o of this.observers) o.failed?.(job.name, job.queueName, duration, outcome);
   }
 
+  /** A run lost its slot lease (see `leaseDuration`): another run may overlap it. */
+  leaseLost(job: Job): void {
+    for (const o of this.observers) o.leaseLost?.(job.name, job.queueName);
+  }
+
   deadLettered(job: Job): void {
     for (const o of this.observers) o.deadLettered?.(job.name, job.queueName);
   }

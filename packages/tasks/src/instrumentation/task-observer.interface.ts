@@ -15,6 +15,11 @@ export interface TaskObserver {
   succeeded?(task: string, queue: string, durationMs: number): void;
   /** A run threw; `durationMs` since the worker took the job. */
   failed?(task: string, queue: string, durationMs: number, outcome: TaskFailure): void;
+  /**
+   * A running job lost its slot lease (`singleton`, `lock`, `maxConcurrent`, idempotent):
+   * Redis did not renew it in time, so another run may overlap this one.
+   */
+  leaseLost?(task: string, queue: string): void;
   /** A job reached the dead-letter store (after its run, or after too many lost workers). */
   deadLettered?(task: string, queue: string): void;
 }

@@ -59,6 +59,13 @@ export interface TasksModuleOptions {
   workers?: WorkersSelection;
   /** How long shutdown waits for jobs in flight before it hands them back to the queue. @default '30s' */
   shutdownTimeout?: Duration;
+  /**
+   * How long a run holds its slot of `singleton`, `lock`, `maxConcurrent` or an idempotent
+   * job without renewal, counted on Redis's clock. The worker renews it every third of this
+   * while the handler runs; a worker that dies frees its slots when their leases expire.
+   * From 1s to 1h. @default '30s'
+   */
+  leaseDuration?: Duration;
   /** Callbacks for every task's outcomes, called after the task's own. */
   hooks?: TaskHooks;
 }

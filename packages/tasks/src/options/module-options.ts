@@ -24,6 +24,7 @@ const MODULE_KEYS = [
   'queues',
   'workers',
   'shutdownTimeout',
+  'leaseDuration',
   'hooks',
 ];
 const QUEUE_KEYS = [
@@ -53,6 +54,8 @@ export interface ResolvedModuleOptions {
   queues: Map<string, ResolvedQueueOptions> | undefined;
   workers: WorkersSelection;
   shutdownTimeoutMs: number;
+  /** How long a run's slot lease lasts on Redis time; renewed every third of it. */
+  leaseMs: number;
   hooks: TaskHooks;
 }
 
@@ -94,8 +97,18 @@ export function resolveModuleOptions(
       o.shutdownTimeout === undefined
         ? 30_000
         : parseDuration(o.shutdownTimeout, 'shutdownTimeout', fail),
+    leaseMs: resolveLease(o.leaseDuration, fail),
     hooks: resolveHooks(o.hooks, fail),
   };
+}
+
+function resolveLease(value: unknown, fail: Fail): number {
+  if (value === undefined) return 30_000;
+  const ms = parseDuration(value, 'leaseDuration', fail);
+  if (ms < 1_000 || ms > 3_600_000) {
+    fail(`leaseDuration must be from 1s to 1h, got ${describe(value)}`);
+  }
+  return ms;
 }
 
 function resolveQueueOptions(value: unknown, path: string, fail: Fail): ResolvedQueueOptions {

@@ -71,9 +71,12 @@ export interface ResolvedTaskOptions {
   maxPayloadBytes: number;
   idempotent: boolean;
   idempotencyTtlMs: number;
-  /** Key (from the payload) of the run slot this job must hold; `undefined`: no slot. */
-  slotKey?: (payload: unknown) => string;
-  /** Runs per slot key at once, across workers. */
+  /**
+   * Splits the task's limits per key (from the payload: `lock` or `concurrencyKey`);
+   * `undefined`: the limits hold for the task as a whole.
+   */
+  limitKey?: (payload: unknown) => string;
+  /** Runs at once across workers (per key with `limitKey`); 1 for `singleton` and `lock`. */
   maxConcurrent?: number;
   rateLimit?: { max: number; perMs: number };
   hooks: TaskHooks;
@@ -225,7 +228,7 @@ export function resolveTaskOptions(
     maxPayloadBytes: merged.maxPayloadBytes!,
     idempotent: merged.idempotent ?? false,
     idempotencyTtlMs: parseDuration(merged.idempotencyTtl, 'idempotencyTtl', fail),
-    ...runSlot(merged),
+    ...runLimits(merged, fail),
     rateLimit: merged.rateLimit && {
       max: merged.rateLimit.max,
       perMs: parseDuration(merged.rateLimit.per, 'rateLimit.per', fail),
@@ -239,15 +242,29 @@ export function resolveTaskOptions(
   };
 }
 
-/** Locks are run slots of one; `concurrencyKey` splits `maxConcurrent` per key. */
-function runSlot(o: TaskOptions): Pick<ResolvedTaskOptions, 'slotKey' | 'maxConcurrent'> {
+/**
+ * Locks are run slots of one; `concurrencyKey` splits `maxConcurrent` and `rateLimit` per
+ * key. The layers (defaults, definition, handler) were each checked alone; here the merged
+ * options are checked as a whole, so a combination split across layers fails at startup too.
+ */
+function runLimits(
+  o: TaskOptions,
+  fail: Fail,
+): Pick<ResolvedTaskOptions, 'limitKey' | 'maxConcurrent'> {
   const lock = o.lock as ((payload: unknown) => string) | undefined;
   const key = o.concurrencyKey as ((payload: unknown) => string) | undefined;
-  if (o.singleton) return { slotKey: () => '', maxConcurrent: 1 };
-  if (lock) return { slotKey: lock, maxConcurrent: 1 };
-  if (key) return { slotKey: key, maxConcurrent: o.maxConcurrent };
-  if (o.maxConcurrent !== undefined) return { slotKey: () => '', maxConcurrent: o.maxConcurrent };
-  return {};
+  if (o.singleton && lock) fail('give either singleton or lock, not both');
+  if ((o.singleton || lock) && (key || o.maxConcurrent !== undefined)) {
+    fail(
+      `${o.singleton ? 'singleton' : 'lock'} already means one run at a time; drop ${key ? 'concurrencyKey' : 'maxConcurrent'}`,
+    );
+  }
+  if (key && o.maxConcurrent === undefined && o.rateLimit === undefined) {
+    fail('concurrencyKey limits nothing alone: give maxConcurrent or rateLimit (or both) with it');
+  }
+  if (o.singleton) return { maxConcurrent: 1 };
+  if (lock) return { limitKey: lock, maxConcurrent: 1 };
+  return { limitKey: key, maxConcurrent: o.maxConcurrent };
 }
 
 export function checkRateLimit(

@@ -1,17 +1,29 @@
 import type { Job } from 'bullmq';
+import { TaskTimeoutError } from '../errors';
 import type { SignalSource } from './task-context';
+
+/** A run's time limits, from its task's options. */
+export interface RunLimits {
+  timeoutMs?: number;
+  hardTimeoutMs?: number;
+}
 
 /**
  * One run in progress. It holds the run's abort state and the ways to stop it from outside:
  * `abort()` asks the handler to stop (its signal aborts), `interrupt()` ends the run at once
- * whatever the handler does. The `AbortController` behind `signal` is made only when a
- * handler reads it: most never do, and Node's controllers are not free.
+ * whatever the handler does. An interrupted handler may go on running: `stopped` says when it
+ * really has, which is when the run's slots may be given back. The `AbortController` behind
+ * `signal` is made only when a handler reads it: most never do, and Node's are not free.
  */
 export class InFlightRun implements SignalSource {
+  /** Set when shutdown gives the job back: the run's end is then not a failure. */
+  handingBack = false;
   private controller?: AbortController;
-  private stopped?: { reason: unknown };
+  private stopping?: { reason: unknown };
   private interrupted?: { error: unknown };
   private rejectOutcome?: (error: unknown) => void;
+  private handler?: Promise<unknown>;
+  private handlerSettled = false;
 
   constructor(
     readonly job: Job,
@@ -21,15 +33,15 @@ export class InFlightRun implements SignalSource {
   get signal(): AbortSignal {
     if (!this.controller) {
       this.controller = new AbortController();
-      if (this.stopped) this.controller.abort(this.stopped.reason);
+      if (this.stopping) this.controller.abort(this.stopping.reason);
     }
     return this.controller.signal;
   }
 
   /** Asks the handler to stop: its signal aborts with `reason`. The first reason wins. */
   abort(reason: unknown): void {
-    if (this.stopped) return;
-    this.stopped = { reason };
+    if (this.stopping) return;
+    this.stopping = { reason };
     this.controller?.abort(reason);
   }
 
@@ -45,14 +57,54 @@ export class InFlightRun implements SignalSource {
     if (this.interrupted) throw this.interrupted.error;
   }
 
+  /** True once the handler has returned or thrown (or when it never started). */
+  get handlerStopped(): boolean {
+    return !this.handler || this.handlerSettled;
+  }
+
+  /** Resolves when the handler has returned or thrown, however long after the run ended. */
+  whenHandlerStops(): Promise<void> {
+    return this.handler ? this.handler.then(noop, noop) : Promise.resolve();
+  }
+
   /**
-   * The handler's outcome, or the interruption if it comes first. A handler that settles
-   * after an interruption is ignored (and its rejection handled).
+   * Starts the handler under its time limits and resolves with its outcome, or rejects with
+   * the interruption if one comes first (the soft limit aborts the signal; the hard one also
+   * interrupts). A handler that settles after an interruption is ignored.
    */
-  outcome<T>(handler: Promise<T>): Promise<T> {
+  execute<T>(taskName: string, limits: RunLimits, start: () => Promise<T>): Promise<T> {
+    const { timeoutMs, hardTimeoutMs } = limits;
+    const soft =
+      timeoutMs === undefined
+        ? undefined
+        : setTimeout(
+            () => this.abort(new TaskTimeoutError(taskName, timeoutMs, 'soft')),
+            timeoutMs,
+          );
+    const hard =
+      hardTimeoutMs === undefined
+        ? undefined
+        : setTimeout(() => {
+            const error = new TaskTimeoutError(taskName, hardTimeoutMs, 'hard');
+            this.abort(error);
+            this.interrupt(error);
+          }, hardTimeoutMs);
+    const handler = (this.handler = start());
+    const settle = () => {
+      this.handlerSettled = true;
+      clearTimeout(soft);
+      clearTimeout(hard);
+    };
+    handler.then(settle, settle);
     return new Promise<T>((resolve, reject) => {
-      this.rejectOutcome = reject;
+      this.rejectOutcome = (error) => {
+        clearTimeout(soft);
+        clearTimeout(hard);
+        reject(error);
+      };
       handler.then(resolve, reject);
     });
   }
 }
+
+function noop(): void {}

@@ -1,25 +1,16 @@
-import { Inject, Injectable, Logger } from '@nestjs/common';
-import { DelayedError, type Job, UnrecoverableError, WaitingError } from 'bullmq';
-import {
-  InvalidPayloadError,
-  TaskCancelledError,
-  TaskLockLostError,
-  TaskTimeoutError,
-  UnknownTaskError,
-  UnrecoverableTaskError,
-} from '../errors';
-import type { TaskEvent } from '../interfaces/task-hooks.interface';
-import type { ResolvedModuleOptions } from '../options/module-options';
-import { checkSchema } from '../payload/validate-payload';
-import { RedisConnections } from '../redis/redis-connections';
-import { RESOLVED_TASKS_OPTIONS } from '../tasks.constants';
-import { type RegisteredTask, TasksRegistry } from '../tasks.registry';
+import { Injectable, Logger } from '@nestjs/common';
+import { DelayedError, type Job, WaitingError } from 'bullmq';
+import { admissionPlan, type AdmissionPlan } from '../admission/admission-plan';
+import type { Lease } from '../admission/lease-keeper';
+import { RunAdmission, type RunEnd } from '../admission/run-admission';
+import { TaskCancelledError, TaskLockLostError, UnknownTaskError } from '../errors';
 import { TaskInstrumentation } from '../instrumentation/task-instrumentation';
-import { RunAdmission } from './admission';
+import { RunOutcome, unrecoverable } from '../outcome/run-outcome';
+import { checkSchema } from '../payload/validate-payload';
+import { type RegisteredTask, TasksRegistry } from '../tasks.registry';
 import { envelopeOf, stepPayload } from '../workflows/step-input';
 import { InFlightRun } from './in-flight-run';
 import { TaskContext } from './task-context';
-import { TaskHooksRunner } from './task-hooks-runner';
 
 const CANCEL_MEMORY_MS = 60_000;
 
@@ -29,33 +20,23 @@ export class ShutdownAbortReason extends Error {
 }
 
 /**
- * Runs one job: finds its handler, checks the payload against the schema, applies the time
- * limits, and turns errors into BullMQ's retry decisions. Every worker of the process shares it.
+ * Runs one job, in three stages: admission (`admission/`: stored results, slots, rate limits,
+ * parking), the run itself (`InFlightRun`: time limits, the signal, hand-back), and the
+ * outcome (`outcome/`: result, retry, dead letter). Every worker of the process shares it.
  */
 @Injectable()
 export class TaskRunner {
   private readonly logger = new Logger('Conveyor');
-  private readonly taskLoggers = new Map<string, Logger>();
   private readonly inFlight = new Map<string, InFlightRun>();
   // Cancellations that arrived before their job reached this worker's runner.
   private readonly earlyCancels = new Map<string, { reason: string; at: number }>();
-  private admissionInstance?: RunAdmission;
 
   constructor(
     private readonly registry: TasksRegistry,
-    private readonly hooks: TaskHooksRunner,
-    private readonly redis: RedisConnections,
-    @Inject(RESOLVED_TASKS_OPTIONS) private readonly options: ResolvedModuleOptions,
+    private readonly admission: RunAdmission,
+    private readonly outcome: RunOutcome,
     private readonly instrumentation: TaskInstrumentation,
   ) {}
-
-  private get admission(): RunAdmission {
-    return (this.admissionInstance ??= new RunAdmission(
-      this.redis.workerClient,
-      this.options.prefix,
-      30_000,
-    ));
-  }
 
   get inFlightCount(): number {
     return this.inFlight.size;
@@ -79,71 +60,78 @@ export class TaskRunner {
       this.earlyCancels.delete(runKey);
       stopCancelled(run, early.reason);
     }
-    const attempt = job.attemptsMade + 1;
-    let release: (() => Promise<void>) | undefined;
-    let softTimer: NodeJS.Timeout | undefined;
-    let hardTimer: NodeJS.Timeout | undefined;
-
+    let plan: AdmissionPlan | undefined;
+    let lease: Lease | undefined;
+    let end: RunEnd = { ok: false };
     try {
       // A workflow step's payload may be an earlier step's result (see workflows/step-input).
       const input = envelopeOf(job.data) ? await stepPayload(job) : job.data;
       const payload = task.options.schema
         ? await checkSchema(task.name, task.options.schema, input)
         : input;
-      const idempotentJob = task.options.idempotent || job.id!.startsWith(`${task.name}~`);
-      if (RunAdmission.needed(task.options, idempotentJob)) {
-        const admission = await this.admission.enter(
-          task.name,
-          task.options,
-          payload,
-          job.id!,
-          idempotentJob,
+      const idempotent = task.options.idempotent || job.id!.startsWith(`${task.name}~`);
+      plan = admissionPlan(task.name, task.options, payload, job.id!, idempotent);
+      if (plan) {
+        const admission = await this.admission.enter(job, token ?? job.token ?? '', plan, () =>
+          this.leaseLost(run),
         );
         if (admission.kind === 'stored') return admission.result;
-        if (admission.kind === 'wait') {
-          // Over a limit: wait without failing or spending an attempt. A little jitter keeps
-          // the jobs of a busy key from coming back all at once.
-          await job.moveToDelayed(
-            Date.now() + this.waitFor(job, admission) + Math.floor(Math.random() * 50),
-            token,
-          );
-          throw new DelayedError();
-        }
-        release = admission.release;
+        // Parked until a slot or the rate window frees up, or no longer ours: BullMQ leaves it.
+        if (admission.kind !== 'admitted') throw new DelayedError();
+        lease = admission.lease;
       }
       run.throwIfInterrupted();
-      const ctx = new TaskContext(job, task.options.queue, run, this.loggerFor(task.name));
-      const { timeoutMs, hardTimeoutMs } = task.options;
-      if (timeoutMs !== undefined) {
-        softTimer = setTimeout(
-          () => run.abort(new TaskTimeoutError(task.name, timeoutMs, 'soft')),
-          timeoutMs,
-        );
-      }
-      if (hardTimeoutMs !== undefined) {
-        hardTimer = setTimeout(() => {
-          const error = new TaskTimeoutError(task.name, hardTimeoutMs, 'hard');
-          run.abort(error);
-          run.interrupt(error);
-        }, hardTimeoutMs);
-      }
+      const ctx = new TaskContext(job, task.options.queue, run, this.outcome.loggerFor(task.name));
       this.instrumentation.started(job);
-      const result = await run.outcome(callHandler(task, payload, ctx));
-      if (idempotentJob)
-        await this.admission.storeResult(job.id!, result, task.options.idempotencyTtlMs);
-      this.instrumentation.succeeded(job);
-      if (this.hooks.wants(task, 'onSuccess')) {
-        await this.hooks.success(task, { ...taskEvent(task, job, attempt), result });
+      const result = await run.execute(task.name, task.options, () =>
+        callHandler(task, payload, ctx),
+      );
+      end = { ok: true, result };
+      if (lease) {
+        // Before the result reaches BullMQ: a second delivery must find it stored.
+        await this.admission.release(lease, plan!, end, task.options.idempotencyTtlMs);
+        lease = undefined;
       }
+      await this.outcome.succeeded(task, job, result);
       return result;
     } catch (error) {
-      throw await this.classify(error, task, job, attempt, token);
+      throw await this.outcome.failed(error, task, job, token, run.handingBack);
     } finally {
-      if (release) await release().catch(() => undefined);
-      clearTimeout(softTimer);
-      clearTimeout(hardTimer);
       this.inFlight.delete(runKey);
+      if (lease) await this.releaseWhenStopped(run, lease, plan!, task, end);
     }
+  }
+
+  /**
+   * Gives a run's slots back once its handler has stopped. A run ended by a hard time limit,
+   * a cancel or shutdown may leave its handler running: its slots stay held (and renewed)
+   * until it stops, so no second run of a `singleton` or `lock` can overlap it.
+   */
+  private async releaseWhenStopped(
+    run: InFlightRun,
+    lease: Lease,
+    plan: AdmissionPlan,
+    task: RegisteredTask,
+    end: RunEnd,
+  ): Promise<void> {
+    const release = () =>
+      this.admission
+        .release(lease, plan, end, task.options.idempotencyTtlMs)
+        .catch((error: Error) =>
+          this.logger.warn(
+            `could not release the slots of job ${run.job.id} (they expire with their lease): ${error.message}`,
+          ),
+        );
+    if (run.handlerStopped) return release();
+    this.logger.warn(
+      `job ${run.job.id} ended while its handler still runs; its slots stay held until the handler stops`,
+    );
+    void run.whenHandlerStops().then(release);
+  }
+
+  private leaseLost(run: InFlightRun): void {
+    this.instrumentation.leaseLost(run.job);
+    run.abort(new TaskLockLostError(run.job.id!, run.job.queueName));
   }
 
   /**
@@ -154,6 +142,8 @@ export class TaskRunner {
     const runs = [...this.inFlight.values()];
     await Promise.all(
       runs.map(async (run) => {
+        // First, so whatever the handler throws when its signal aborts is not a failure.
+        run.handingBack = true;
         run.abort(new ShutdownAbortReason('the worker is shutting down'));
         try {
           await run.job.moveToWait(run.token);
@@ -165,17 +155,6 @@ export class TaskRunner {
       }),
     );
     return runs.length;
-  }
-
-  /**
-   * How long a job over a limit waits. A rate limit says when its next token frees up; a
-   * full slot does not (its holder may run for hours), so the job polls, 50 ms at first and
-   * doubling with each deferral (BullMQ counts every start, ours included) up to 1.6 s.
-   */
-  private waitFor(job: Job, admission: { ms: number; why: 'slot' | 'rate' }): number {
-    if (admission.why === 'rate') return admission.ms;
-    const deferrals = Math.max(0, (job.attemptsStarted ?? 1) - job.attemptsMade - 1);
-    return Math.min(admission.ms, 50 * 2 ** Math.min(deferrals, 5));
   }
 
   /** Aborts a job this process runs (cancel from any process arrives here). */
@@ -202,77 +181,6 @@ export class TaskRunner {
       this.inFlight.get(`${queue}\n${jobId}`)?.abort(new TaskLockLostError(jobId, queue));
     }
   }
-
-  private async classify(
-    error: unknown,
-    task: RegisteredTask,
-    job: Job,
-    attempt: number,
-    token: string | undefined,
-  ): Promise<unknown> {
-    if (error instanceof WaitingError || error instanceof DelayedError) return error;
-    if (error instanceof TaskCancelledError) return this.endCancelled(job, error, token);
-    const err = error instanceof Error ? error : new Error(String(error));
-    const attempts = job.opts.attempts ?? 1;
-    const final =
-      err instanceof UnrecoverableTaskError ||
-      err instanceof InvalidPayloadError ||
-      err.name === 'UnrecoverableTaskError' ||
-      !this.shouldRetry(task, err);
-    const last = final || attempt >= attempts;
-    this.loggerFor(task.name).warn(
-      `job ${job.id} attempt ${attempt}/${attempts} failed${last ? ', dead-lettered' : ', will retry'}: ${err.name}: ${err.message}`,
-    );
-    this.instrumentation.failed(job, !last);
-    if (this.hooks.wants(task, 'onFailure')) {
-      await this.hooks.failure(task, {
-        ...taskEvent(task, job, attempt),
-        error: err,
-        willRetry: !last,
-      });
-    }
-    if (last) await this.hooks.deadLetter(task, job, err, attempt);
-    return final ? unrecoverable(err) : err;
-  }
-
-  /**
-   * Ends a cancelled run: out of the active list (parked far in the future, which needs only
-   * our lock), then removed. BullMQ then leaves it alone: it sees a "delayed" job.
-   */
-  private async endCancelled(
-    job: Job,
-    error: TaskCancelledError,
-    token: string | undefined,
-  ): Promise<DelayedError> {
-    try {
-      await job.moveToDelayed(Date.now() + 365 * 86_400_000, token);
-      await job.remove();
-    } catch (removeError) {
-      this.logger.warn(
-        `cancelled job ${job.id} could not be removed: ${(removeError as Error).message}`,
-      );
-    }
-    this.loggerFor(job.name).log(`job ${job.id} cancelled: ${error.reason}`);
-    return new DelayedError();
-  }
-
-  private shouldRetry(task: RegisteredTask, error: Error): boolean {
-    if (!task.options.retryIf) return true;
-    try {
-      return task.options.retryIf(error) !== false;
-    } catch (predicateError) {
-      this.logger.error(
-        `retryIf of task ${task.name} threw (${(predicateError as Error).message}); retrying as usual`,
-      );
-      return true;
-    }
-  }
-
-  private loggerFor(taskName: string): Logger {
-    let logger = this.taskLoggers.get(taskName);
-    if (!logger) this.taskLoggers.set(taskName, (logger = new Logger(`Task ${taskName}`)));
-    return logger;
-  }
 }
 
 /** Calls the handler; a synchronous throw becomes a rejection like an async one's. */
@@ -289,22 +197,4 @@ function stopCancelled(run: InFlightRun, reason: string): void {
   const error = new TaskCancelledError(run.job.id!, reason);
   run.abort(error);
   run.interrupt(error);
-}
-
-/** What the hooks receive about a run. */
-function taskEvent(task: RegisteredTask, job: Job, attempt: number): TaskEvent {
-  return {
-    taskName: task.name,
-    queue: task.options.queue,
-    jobId: job.id!,
-    attempt,
-    payload: job.data,
-  };
-}
-
-/** BullMQ's marker for "no more attempts", keeping the original error's name in the stack. */
-function unrecoverable(error: Error): UnrecoverableError {
-  const marker = new UnrecoverableError(error.message);
-  marker.stack = error.stack ?? `${error.name}: ${error.message}`;
-  return marker;
 }

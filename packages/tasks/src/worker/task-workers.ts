@@ -17,6 +17,7 @@ import { traceRun } from '../instrumentation/task-tracing';
 import { backoffDelay } from './backoff';
 import { TaskHooksRunner } from './task-hooks-runner';
 import { TaskRunner } from './task-runner';
+import { RunAdmission } from '../admission/run-admission';
 
 /**
  * The BullMQ workers of this process, one per consumed queue. They start once the app has
@@ -36,6 +37,7 @@ export class TaskWorkers implements OnApplicationBootstrap, BeforeApplicationShu
     private readonly redis: RedisConnections,
     private readonly hooks: TaskHooksRunner,
     private readonly cancellation: TaskCancellation,
+    private readonly admission: RunAdmission,
   ) {}
 
   /** Queues this process consumes. */
@@ -139,6 +141,7 @@ export class TaskWorkers implements OnApplicationBootstrap, BeforeApplicationShu
       if (job?.finishedOn) void this.hooks.deadLetter(this.registry.get(job.name), job, error);
     });
     this.workers.set(queue, worker);
+    this.admission.watch(queue, this.registry.hasLimits(queue));
     worker
       .run()
       .catch((error: Error) =>

@@ -1,0 +1,86 @@
+import { InvalidLimitKeyError } from '../errors';
+import type { ResolvedTaskOptions } from '../options/task-options';
+
+/** One limit a run must pass: a task, or a task and a key. See `lua/includes/wakeScope.lua`. */
+export interface AdmissionScope {
+  /** `t:<task>`, `t:<task>:<key>`, or `j:<jobId>` for one job's own exclusion. */
+  name: string;
+  /** Runs at once; 0: no slot limit. */
+  slots: number;
+  /** Starts per window; 0: no rate limit. */
+  rateMax: number;
+  rateWindowMs: number;
+}
+
+/** What one run must pass before its handler starts. */
+export interface AdmissionPlan {
+  scopes: AdmissionScope[];
+  /** A stored result answers the run (idempotent job, or a second delivery of an exclusive one). */
+  checkResult: boolean;
+  /** How many next jobs of the task to park with a refused one (task-wide limits only). */
+  lookahead: number;
+  /** Store the result for `idempotencyTtl` after success (an idempotent job). */
+  idempotent: boolean;
+}
+
+/** Jobs of a task-wide limit parked together with the refused one, at most, per refusal. */
+export const LOOKAHEAD = 500;
+
+const MAX_KEY_LENGTH = 512;
+
+/**
+ * The admission a run of `taskName` needs, or `undefined` when it needs none (no limits, not
+ * idempotent): most tasks, whose runs then cost no trip to Redis here.
+ */
+export function admissionPlan(
+  taskName: string,
+  options: ResolvedTaskOptions,
+  payload: unknown,
+  jobId: string,
+  idempotent: boolean,
+): AdmissionPlan | undefined {
+  const slots = options.maxConcurrent ?? 0;
+  const limited = slots > 0 || options.rateLimit !== undefined;
+  if (!limited && !idempotent) return undefined;
+  const scopes: AdmissionScope[] = [];
+  if (limited) {
+    scopes.push({
+      name: options.limitKey
+        ? `t:${taskName}:${limitKey(taskName, options.limitKey, payload)}`
+        : `t:${taskName}`,
+      slots,
+      rateMax: options.rateLimit?.max ?? 0,
+      rateWindowMs: options.rateLimit?.perMs ?? 0,
+    });
+  }
+  // A slot of the task's own already keeps two deliveries of one job apart (admit.lua looks
+  // for the job among the holders); otherwise an idempotent job takes a slot of its own.
+  if (idempotent && slots === 0) {
+    scopes.push({ name: `j:${jobId}`, slots: 1, rateMax: 0, rateWindowMs: 0 });
+  }
+  return {
+    scopes,
+    checkResult: idempotent || slots > 0,
+    lookahead: limited && !options.limitKey ? LOOKAHEAD : 0,
+    idempotent,
+  };
+}
+
+function limitKey(taskName: string, key: (payload: unknown) => string, payload: unknown): string {
+  let value: unknown;
+  try {
+    value = key(payload);
+  } catch (error) {
+    throw new InvalidLimitKeyError(taskName, `threw: ${(error as Error)?.message}`, {
+      cause: error,
+    });
+  }
+  if (typeof value !== 'string' || value.length === 0 || value.length > MAX_KEY_LENGTH) {
+    const got = typeof value === 'string' ? `${value.length} characters` : typeof value;
+    throw new InvalidLimitKeyError(
+      taskName,
+      `must return a string of 1–${MAX_KEY_LENGTH} characters, got ${got}`,
+    );
+  }
+  return value;
+}

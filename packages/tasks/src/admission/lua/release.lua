@@ -1,0 +1,48 @@
+--[[
+  Ends a run's hold: drops its leases, stores its result where something needs it, and wakes
+  the parked jobs that can start in the capacity it leaves. Called once the handler has
+  really stopped, never earlier.
+
+  Input:
+    KEYS[1]  Q cv:wake: names the queue's hash slot, so a cluster routes the call there
+    ARGV[1]  Q, the queue's key prefix
+    ARGV[2]  job id
+    ARGV[3]  run id
+    ARGV[4]  reservation ms (how long a woken job's place is held)
+    ARGV[5]  store: "0" nothing (the run failed or was stopped), "1" always (an idempotent
+             job), "2" only for a second delivery of this job parked behind this run
+    ARGV[6]  the result as stored JSON (with store "1" or "2")
+    ARGV[7]  how long a stored result lives, ms
+    ARGV[8…] the scopes the run holds leases in
+
+  Output: how many parked jobs were woken.
+]]
+local rcall = redis.call
+
+--- @include "includes/wakeScope"
+
+local Q, jobId = ARGV[1], ARGV[2]
+local member = ARGV[3] .. " " .. jobId
+local reserveMs = tonumber(ARGV[4])
+local store = ARGV[5]
+local time = rcall("TIME")
+local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+
+local woken = 0
+local duplicates = "j:" .. jobId
+local waiting = rcall("EXISTS", Q .. "cv:park:" .. duplicates) == 1
+if store == "1" or (store == "2" and waiting) then
+  rcall("SET", Q .. "cv:result:" .. jobId, ARGV[6], "PX", ARGV[7])
+end
+
+for i = 8, #ARGV do
+  local scope = ARGV[i]
+  rcall("ZREM", Q .. "cv:lease:" .. scope, member)
+  local _, count = wakeScope(Q, scope, now, reserveMs)
+  woken = woken + count
+end
+if waiting then
+  local _, count = wakeScope(Q, duplicates, now, reserveMs)
+  woken = woken + count
+end
+return woken

@@ -1,0 +1,143 @@
+import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
+import type { Job } from 'bullmq';
+import type { ResolvedModuleOptions } from '../options/module-options';
+import { RedisConnections } from '../redis/redis-connections';
+import { RESOLVED_TASKS_OPTIONS } from '../tasks.constants';
+import type { AdmissionPlan } from './admission-plan';
+import { type Lease, LeaseKeeper } from './lease-keeper';
+import { admissionScripts, type AdmissionScripts } from './lua-scripts';
+import { WAKE_POLL_MS, Waker } from './waker';
+
+/** How long a result stays for a second delivery of an exclusive job parked behind its run. */
+const DUPLICATE_RESULT_TTL_MS = 3_600_000;
+
+/** What admission decided for one delivery of a job. */
+export type Admission =
+  /** Start the handler; `lease` (when slots are held) must be released once it stops. */
+  | { kind: 'admitted'; lease?: Lease }
+  /** A stored result answers this run; the handler does not run. */
+  | { kind: 'stored'; result: unknown }
+  /** Over a limit: the job is parked until a release or the wake set brings it back. */
+  | { kind: 'parked'; parked: number }
+  /** This delivery lost BullMQ's lock before admission: leave the job to its new owner. */
+  | { kind: 'lost' };
+
+/** How a run that held leases ended, for what its release stores. */
+export type RunEnd = { ok: true; result: unknown } | { ok: false };
+
+/**
+ * Run admission shared by every worker process, on Redis: stored results, run slots (locks,
+ * `singleton`, `maxConcurrent`, per key), rate limits, and the parking and waking of jobs
+ * over a limit. The scripts are in `lua/`; each holds one queue's keys only, so a queue's
+ * admission stays atomic on a Redis Cluster.
+ */
+@Injectable()
+export class RunAdmission implements OnApplicationShutdown {
+  private scriptsInstance?: AdmissionScripts;
+  private readonly keeper: LeaseKeeper;
+  private readonly waker: Waker;
+
+  constructor(
+    private readonly redis: RedisConnections,
+    @Inject(RESOLVED_TASKS_OPTIONS) private readonly options: ResolvedModuleOptions,
+  ) {
+    const scripts = () => (this.scriptsInstance ??= admissionScripts(this.redis.workerClient));
+    this.keeper = new LeaseKeeper(scripts, options.leaseMs);
+    this.waker = new Waker(scripts, options.leaseMs);
+  }
+
+  private get scripts(): AdmissionScripts {
+    return (this.scriptsInstance ??= admissionScripts(this.redis.workerClient));
+  }
+
+  /** Runs holding leases in this process (handlers still running, including stopped ones). */
+  get leasesHeld(): number {
+    return this.keeper.size;
+  }
+
+  /** Keeps waking `queue`'s parked jobs; `limited`: some task of it has a limit. */
+  watch(queue: string, limited: boolean): void {
+    this.waker.watch(
+      queueKey(this.options.prefix, queue),
+      WAKE_POLL_MS[limited ? 'limited' : 'other'],
+    );
+  }
+
+  /**
+   * Admits one delivery (`token`) of `job`, or parks it. An admitted run's leases are renewed
+   * until `release()`; `onLost` is called if one is lost meanwhile.
+   */
+  async enter(
+    job: Job,
+    token: string,
+    plan: AdmissionPlan,
+    onLost: () => void,
+  ): Promise<Admission> {
+    const key = queueKey(this.options.prefix, job.queueName);
+    // BullMQ counts every fetch of a job: with the worker's token, it names this delivery.
+    const runId = `${token}:${job.attemptsStarted}`;
+    const args: (string | number)[] = [
+      key,
+      job.id!,
+      token,
+      runId,
+      this.options.leaseMs,
+      plan.checkResult ? '1' : '0',
+      plan.lookahead,
+      job.name,
+    ];
+    for (const s of plan.scopes) args.push(s.name, s.slots, s.rateMax, s.rateWindowMs);
+    const reply = await this.scripts.admit(`${key}cv:wake`, ...args);
+    switch (reply[0]) {
+      case 3: {
+        const scopes = plan.scopes.filter((s) => s.slots > 0).map((s) => s.name);
+        if (!scopes.length) return { kind: 'admitted' };
+        const lease: Lease = { queueKey: key, jobId: job.id!, runId, scopes };
+        this.keeper.hold(lease, onLost);
+        return { kind: 'admitted', lease };
+      }
+      case 2:
+        return { kind: 'stored', result: (JSON.parse(reply[1]) as { v: unknown }).v };
+      case 0:
+        this.waker.schedule(key, Number(reply[1]) - Number(reply[3]));
+        return { kind: 'parked', parked: reply[2] };
+      default:
+        return { kind: 'lost' };
+    }
+  }
+
+  /**
+   * Gives back a run's leases once its handler has stopped, storing its result where an
+   * idempotent job or a parked second delivery needs it, and wakes what can start now.
+   */
+  async release(
+    lease: Lease,
+    plan: AdmissionPlan,
+    end: RunEnd,
+    resultTtlMs: number,
+  ): Promise<void> {
+    this.keeper.drop(lease);
+    const store = !end.ok ? '0' : plan.idempotent ? '1' : '2';
+    await this.scripts.release(
+      `${lease.queueKey}cv:wake`,
+      lease.queueKey,
+      lease.jobId,
+      lease.runId,
+      this.options.leaseMs,
+      store,
+      end.ok ? JSON.stringify({ v: end.result ?? null }) : '',
+      plan.idempotent ? resultTtlMs : DUPLICATE_RESULT_TTL_MS,
+      ...lease.scopes,
+    );
+  }
+
+  onApplicationShutdown(): void {
+    this.keeper.stop();
+    this.waker.close();
+  }
+}
+
+/** BullMQ's key prefix of one queue, `<prefix>:<queue>:`: every admission key starts so. */
+export function queueKey(prefix: string, queue: string): string {
+  return `${prefix}:${queue}:`;
+}
