@@ -92,7 +92,7 @@ describe('admission scripts', () => {
     const one = await fetch('tok-1');
     const two = await fetch('tok-2');
     const scope = ['t:t', 1, 0, 0];
-    expect(await admit(one, 'tok-1', scope)).toEqual([3]);
+    expect((await admit(one, 'tok-1', scope))[0]).toBe(3);
     const parked = await admit(two, 'tok-2', scope);
     expect(parked[0]).toBe(0);
     expect(parked[2]).toBe(1);
@@ -110,7 +110,7 @@ describe('admission scripts', () => {
 
     const again = await fetch('tok-3');
     expect(again.id).toBe('j2');
-    expect(await admit(again, 'tok-3', scope)).toEqual([3]);
+    expect((await admit(again, 'tok-3', scope))[0]).toBe(3);
     expect(await redis.zrange(`${Q}cv:lease:t:t`, 0, -1)).toEqual(['tok-3 j2']);
   });
 
@@ -137,7 +137,7 @@ describe('admission scripts', () => {
   it("parks a second delivery of a running job on its own list and answers it with the first run's result", async () => {
     await queue.add('t', {}, { jobId: 'dup' });
     const first = await fetch('first');
-    expect(await admit(first, 'first', ['t:t', 2, 0, 0], { checkResult: true })).toEqual([3]);
+    expect((await admit(first, 'first', ['t:t', 2, 0, 0], { checkResult: true }))[0]).toBe(3);
     // A stalled check gives the job back while its first run goes on; another worker takes it.
     await redis.lrem(`${Q}active`, 0, 'dup');
     await redis.del(`${Q}dup:lock`);
@@ -187,8 +187,8 @@ describe('admission scripts', () => {
     await queue.addBulk([1, 2, 3].map((i) => ({ name: 't', data: {}, opts: { jobId: `r${i}` } })));
     const scope = ['t:t', 0, 2, 300];
     const jobs = [await fetch('1'), await fetch('2'), await fetch('3')];
-    expect(await admit(jobs[0], '1', scope)).toEqual([3]);
-    expect(await admit(jobs[1], '2', scope)).toEqual([3]);
+    expect((await admit(jobs[0], '1', scope))[0]).toBe(3);
+    expect((await admit(jobs[1], '2', scope))[0]).toBe(3);
     const reply = await admit(jobs[2], '3', scope);
     expect(reply[0]).toBe(0);
     const [, due, , now] = reply as [0, string, number, string];
@@ -206,7 +206,7 @@ describe('admission scripts', () => {
     expect(await redis.lrange(`${Q}wait`, 0, -1)).toEqual(['r3']);
     expect(await redis.zcard(`${Q}cv:wake`)).toBe(0);
     const back = await fetch('4');
-    expect(await admit(back, '4', scope)).toEqual([3]);
+    expect((await admit(back, '4', scope))[0]).toBe(3);
   });
 
   it('counts each delivery once in a rate window, though a worker reuses its lock token', async () => {
@@ -216,20 +216,19 @@ describe('admission scripts', () => {
     for (const id of ['u1', 'u2']) {
       const job = await fetch('same');
       expect(job.id).toBe(id);
-      expect(
-        await scripts.admit(
-          `${Q}cv:wake`,
-          Q,
-          id,
-          'same',
-          `same:${id}`,
-          LEASE,
-          '0',
-          0,
-          't',
-          ...scope,
-        ),
-      ).toEqual([3]);
+      const reply = await scripts.admit(
+        `${Q}cv:wake`,
+        Q,
+        id,
+        'same',
+        `same:${id}`,
+        LEASE,
+        '0',
+        0,
+        't',
+        ...scope,
+      );
+      expect(reply[0]).toBe(3);
       await redis.del(`${Q}${id}:lock`);
       await redis.lrem(`${Q}active`, 0, id);
     }

@@ -19,7 +19,8 @@ export function luaSource(name: string, included = new Set<string>()): string {
 }
 
 /** Reply of `admit.lua`: see its header. */
-export type AdmitReply = [3] | [2, string] | [0, number | string, number, number | string] | [4];
+export type AdmitReply =
+  [3, string] | [2, string] | [0, number | string, number, number | string] | [4];
 
 /** The admission scripts, defined on one connection (ioredis sends EVALSHA, falling back to EVAL). */
 export interface AdmissionScripts {

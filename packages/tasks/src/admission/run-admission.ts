@@ -13,8 +13,11 @@ const DUPLICATE_RESULT_TTL_MS = 3_600_000;
 
 /** What admission decided for one delivery of a job. */
 export type Admission =
-  /** Start the handler; `lease` (when slots are held) must be released once it stops. */
-  | { kind: 'admitted'; lease?: Lease }
+  /**
+   * Start the handler; `lease` (when slots are held) must be released once it stops. `at` is
+   * Redis's time of the admission (ms), the moment a rate window counts.
+   */
+  | { kind: 'admitted'; at: number; lease?: Lease }
   /** A stored result answers this run; the handler does not run. */
   | { kind: 'stored'; result: unknown }
   /** Over a limit: the job is parked until a release or the wake set brings it back. */
@@ -90,11 +93,12 @@ export class RunAdmission implements OnApplicationShutdown {
     const reply = await this.scripts.admit(`${key}cv:wake`, ...args);
     switch (reply[0]) {
       case 3: {
+        const at = Number(reply[1]);
         const scopes = plan.scopes.filter((s) => s.slots > 0).map((s) => s.name);
-        if (!scopes.length) return { kind: 'admitted' };
+        if (!scopes.length) return { kind: 'admitted', at };
         const lease: Lease = { queueKey: key, jobId: job.id!, runId, scopes };
         this.keeper.hold(lease, onLost);
-        return { kind: 'admitted', lease };
+        return { kind: 'admitted', at, lease };
       }
       case 2:
         return { kind: 'stored', result: (JSON.parse(reply[1]) as { v: unknown }).v };

@@ -29,7 +29,16 @@ export class TaskContext {
     readonly queue: string,
     private readonly signalSource: SignalSource,
     private readonly logger: Logger,
+    private readonly admittedAtMs?: number,
   ) {}
+
+  /**
+   * When admission let this run start, on Redis's clock: the moment a `rateLimit` window
+   * counts. `undefined` for a task with no limits and no idempotency (no admission ran).
+   */
+  get admittedAt(): Date | undefined {
+    return this.admittedAtMs === undefined ? undefined : new Date(this.admittedAtMs);
+  }
 
   /**
    * Aborted when the run should stop; `signal.reason` says why: a `TaskTimeoutError`,

@@ -62,6 +62,7 @@ export class TaskRunner {
     }
     let plan: AdmissionPlan | undefined;
     let lease: Lease | undefined;
+    let admittedAt: number | undefined;
     let end: RunEnd = { ok: false };
     try {
       // A workflow step's payload may be an earlier step's result (see workflows/step-input).
@@ -79,9 +80,16 @@ export class TaskRunner {
         // Parked until a slot or the rate window frees up, or no longer ours: BullMQ leaves it.
         if (admission.kind !== 'admitted') throw new DelayedError();
         lease = admission.lease;
+        admittedAt = admission.at;
       }
       run.throwIfInterrupted();
-      const ctx = new TaskContext(job, task.options.queue, run, this.outcome.loggerFor(task.name));
+      const ctx = new TaskContext(
+        job,
+        task.options.queue,
+        run,
+        this.outcome.loggerFor(task.name),
+        admittedAt,
+      );
       this.instrumentation.started(job);
       const result = await run.execute(task.name, task.options, () =>
         callHandler(task, payload, ctx),

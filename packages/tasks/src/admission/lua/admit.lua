@@ -27,7 +27,8 @@
              rate limit), rate window ms
 
   Output:
-    {3}              admitted: the run holds a lease in every slotted scope
+    {3, now}         admitted: the run holds a lease in every slotted scope; now is the
+                     admission's Redis time (ms), as counted in the rate window
     {2, json}        answered by a stored result; nothing held
     {0, due, parked, now}  parked, with how many jobs were parked (this one and the ones
                      ahead); due is when the scope is looked at again and now is Redis's
@@ -104,7 +105,7 @@ if not refused then
       rcall("PEXPIRE", s.rateKey, s.rateWindow)
     end
   end
-  return {3}
+  return {3, tostring(now)}
 end
 
 if not parkFetched(Q, jobId, token) then return {4} end
