@@ -15,8 +15,11 @@ export interface AdmissionScope {
 /** What one run must pass before its handler starts. */
 export interface AdmissionPlan {
   scopes: AdmissionScope[];
-  /** A stored result answers the run (idempotent job, or a second delivery of an exclusive one). */
-  checkResult: boolean;
+  /**
+   * When a stored result answers the run: always (an idempotent job), for a job that holds no
+   * reservation (a possible second delivery of an exclusive job), or never.
+   */
+  checkResult: 'always' | 'unreserved' | 'never';
   /** How many next jobs of the task to park with a refused one (task-wide limits only). */
   lookahead: number;
   /** Store the result for `idempotencyTtl` after success (an idempotent job). */
@@ -60,7 +63,7 @@ export function admissionPlan(
   }
   return {
     scopes,
-    checkResult: idempotent || slots > 0,
+    checkResult: idempotent ? 'always' : slots > 0 ? 'unreserved' : 'never',
     lookahead: limited && !options.limitKey ? LOOKAHEAD : 0,
     idempotent,
   };

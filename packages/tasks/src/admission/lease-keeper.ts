@@ -1,4 +1,5 @@
 import { Logger } from '@nestjs/common';
+import type { AdmissionScope } from './admission-plan';
 import type { AdmissionScripts } from './lua-scripts';
 
 /** The slot leases one run holds (see `lua/admit.lua`). */
@@ -9,7 +10,7 @@ export interface Lease {
   /** Unique to one delivery of the job (BullMQ reuses a lock token for a worker's next job). */
   readonly runId: string;
   /** Scopes with a slot limit, where the run holds a lease. */
-  readonly scopes: readonly string[];
+  readonly scopes: readonly AdmissionScope[];
 }
 
 interface Held {
@@ -80,7 +81,7 @@ export class LeaseKeeper {
     for (const entry of entries) {
       for (const scope of entry.lease.scopes) {
         pairs.push(entry);
-        args.push(scope, `${entry.lease.runId} ${entry.lease.jobId}`);
+        args.push(scope.name, `${entry.lease.runId} ${entry.lease.jobId}`);
       }
     }
     const startedAt = Date.now();

@@ -79,7 +79,8 @@ describe('admission scripts', () => {
       store,
       result,
       60_000,
-      ...scopes,
+      '0',
+      ...scopes.flatMap((scope) => [scope, 1, 0, 0]),
     );
   }
 
@@ -181,6 +182,30 @@ describe('admission scripts', () => {
     expect(await redis.lrange(`${Q}cv:park:t:t`, 0, -1)).toEqual(['t2', 't3', 't4']);
     expect(await redis.lrange(`${Q}wait`, 0, -1)).toEqual(['t5', 'o1']);
     for (const id of ['t3', 't4']) expect(await state(id)).toBe('delayed');
+  });
+
+  it('leaves a woken job at the fetch end alone when the next refusal parks the line ahead', async () => {
+    await queue.addBulk(
+      [1, 2, 3, 4].map((i) => ({ name: 't', data: {}, opts: { jobId: `w${i}` } })),
+    );
+    const one = await fetch('1');
+    const two = await fetch('2');
+    await admit(one, '1', ['t:t', 1, 0, 0], { lookahead: 100 });
+    await admit(two, '2', ['t:t', 1, 0, 0], { lookahead: 100 });
+    expect(await redis.lrange(`${Q}cv:park:t:t`, 0, -1)).toEqual(['w2', 'w3', 'w4']);
+    await release(one, '1', ['t:t']);
+    // w2 is woken to the fetch end; a newcomer fetched before it is refused and parks.
+    await queue.add('t', {}, { jobId: 'w5' });
+    await redis.lrem(`${Q}wait`, 0, 'w5');
+    await redis.rpush(`${Q}wait`, 'w5');
+    const newcomer = await fetch('5');
+    expect(newcomer.id).toBe('w5');
+    expect((await admit(newcomer, '5', ['t:t', 1, 0, 0], { lookahead: 100 }))[0]).toBe(0);
+    // Its lookahead stopped at w2, whose place stays reserved: no slot is held by a ghost.
+    expect(await redis.lrange(`${Q}wait`, 0, -1)).toEqual(['w2']);
+    expect(await redis.zrange(`${Q}cv:lease:t:t`, 0, -1)).toEqual(['r w2']);
+    const woken = await fetch('6');
+    expect((await admit(woken, '6', ['t:t', 1, 0, 0]))[0]).toBe(3);
   });
 
   it('admits at most the rate per window and wakes the parked when the window opens', async () => {

@@ -8,6 +8,8 @@ import { type Lease, LeaseKeeper } from './lease-keeper';
 import { admissionScripts, type AdmissionScripts } from './lua-scripts';
 import { WAKE_POLL_MS, Waker } from './waker';
 
+const CHECK_RESULT = { always: '1', unreserved: '2', never: '0' } as const;
+
 /** How long a result stays for a second delivery of an exclusive job parked behind its run. */
 const DUPLICATE_RESULT_TTL_MS = 3_600_000;
 
@@ -85,7 +87,7 @@ export class RunAdmission implements OnApplicationShutdown {
       token,
       runId,
       this.options.leaseMs,
-      plan.checkResult ? '1' : '0',
+      CHECK_RESULT[plan.checkResult],
       plan.lookahead,
       job.name,
     ];
@@ -94,7 +96,7 @@ export class RunAdmission implements OnApplicationShutdown {
     switch (reply[0]) {
       case 3: {
         const at = Number(reply[1]);
-        const scopes = plan.scopes.filter((s) => s.slots > 0).map((s) => s.name);
+        const scopes = plan.scopes.filter((s) => s.slots > 0);
         if (!scopes.length) return { kind: 'admitted', at };
         const lease: Lease = { queueKey: key, jobId: job.id!, runId, scopes };
         this.keeper.hold(lease, onLost);
@@ -113,15 +115,20 @@ export class RunAdmission implements OnApplicationShutdown {
   /**
    * Gives back a run's leases once its handler has stopped, storing its result where an
    * idempotent job or a parked second delivery needs it, and wakes what can start now.
+   * `fetching`: this worker fetches its next job right after (the run's own end), so the one
+   * job woken into the freed slot is taken without waking a blocked worker.
    */
   async release(
     lease: Lease,
     plan: AdmissionPlan,
     end: RunEnd,
     resultTtlMs: number,
+    fetching: boolean,
   ): Promise<void> {
     this.keeper.drop(lease);
-    const store = !end.ok ? '0' : plan.idempotent ? '1' : '2';
+    const store = !end.ok ? '0' : plan.idempotent && resultTtlMs > 0 ? '1' : '2';
+    const scopes: (string | number)[] = [];
+    for (const s of lease.scopes) scopes.push(s.name, s.slots, s.rateMax, s.rateWindowMs);
     await this.scripts.release(
       `${lease.queueKey}cv:wake`,
       lease.queueKey,
@@ -130,8 +137,9 @@ export class RunAdmission implements OnApplicationShutdown {
       this.options.leaseMs,
       store,
       end.ok ? JSON.stringify({ v: end.result ?? null }) : '',
-      plan.idempotent ? resultTtlMs : DUPLICATE_RESULT_TTL_MS,
-      ...lease.scopes,
+      store === '1' ? resultTtlMs : DUPLICATE_RESULT_TTL_MS,
+      fetching ? '1' : '0',
+      ...scopes,
     );
   }
 

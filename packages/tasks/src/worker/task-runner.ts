@@ -97,7 +97,7 @@ export class TaskRunner {
       end = { ok: true, result };
       if (lease) {
         // Before the result reaches BullMQ: a second delivery must find it stored.
-        await this.admission.release(lease, plan!, end, task.options.idempotencyTtlMs);
+        await this.admission.release(lease, plan!, end, task.options.idempotencyTtlMs, true);
         lease = undefined;
       }
       await this.outcome.succeeded(task, job, result);
@@ -122,19 +122,20 @@ export class TaskRunner {
     task: RegisteredTask,
     end: RunEnd,
   ): Promise<void> {
-    const release = () =>
+    const release = (fetching: boolean) =>
       this.admission
-        .release(lease, plan, end, task.options.idempotencyTtlMs)
+        .release(lease, plan, end, task.options.idempotencyTtlMs, fetching)
         .catch((error: Error) =>
           this.logger.warn(
             `could not release the slots of job ${run.job.id} (they expire with their lease): ${error.message}`,
           ),
         );
-    if (run.handlerStopped) return release();
+    // A failed run's worker fetches its next job as it records the failure.
+    if (run.handlerStopped) return release(!run.handingBack);
     this.logger.warn(
       `job ${run.job.id} ended while its handler still runs; its slots stay held until the handler stops`,
     );
-    void run.whenHandlerStops().then(release);
+    void run.whenHandlerStops().then(() => release(false));
   }
 
   private leaseLost(run: InFlightRun): void {

@@ -20,7 +20,8 @@
     ARGV[3]  BullMQ's lock token of this delivery (a worker reuses it for its next job)
     ARGV[4]  run id, unique to this delivery: leases are "<run id> <jobId>"
     ARGV[5]  lease ms
-    ARGV[6]  "1" to answer from a stored result first
+    ARGV[6]  "1" to answer from a stored result first; "2" only when the job holds no
+             reservation (a job woken from its scope's line is not a second delivery)
     ARGV[7]  lookahead: how many next jobs of the same task to park with this one (0: none)
     ARGV[8]  task name (for the lookahead)
     ARGV[9…] per scope, 4 values: scope name, slots (0: no slot limit), rate max (0: no
@@ -46,11 +47,6 @@ local leaseMs = tonumber(ARGV[5])
 local time = rcall("TIME")
 local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 
-if ARGV[6] == "1" then
-  local stored = rcall("GET", Q .. "cv:result:" .. jobId)
-  if stored then return {2, stored} end
-end
-
 local scopes = {}
 for i = 9, #ARGV, 4 do
   scopes[#scopes + 1] = {
@@ -60,16 +56,18 @@ for i = 9, #ARGV, 4 do
 end
 
 local reservation = "r " .. jobId
-local refused, duplicateOf
+local refused, duplicateOf, reservedAny
 for _, s in ipairs(scopes) do
   local parkKey = Q .. "cv:park:" .. s.name
   s.leaseKey = Q .. "cv:lease:" .. s.name
   s.rateKey = Q .. "cv:rate:" .. s.name
   if s.cap > 0 then
     local live = rcall("ZRANGEBYSCORE", s.leaseKey, now, "+inf")
+    s.live = live
     for _, member in ipairs(live) do
       if member == reservation then
         s.reserved = true
+        reservedAny = true
       elseif string.sub(member, string.find(member, " ", 1, true) + 1) == jobId then
         duplicateOf = member
       end
@@ -82,6 +80,7 @@ for _, s in ipairs(scopes) do
   if s.rateMax > 0 then
     if rcall("ZSCORE", s.rateKey, reservation) then
       s.rateReserved = true
+      reservedAny = true
     else
       rcall("ZREMRANGEBYSCORE", s.rateKey, "-inf", now - s.rateWindow)
       if rcall("ZCARD", s.rateKey) >= s.rateMax
@@ -92,12 +91,32 @@ for _, s in ipairs(scopes) do
   end
 end
 
+-- A stored result answers the run (checked after the leases: holding a reservation tells a
+-- job woken from its line apart from a second delivery).
+if ARGV[6] == "1" or (ARGV[6] == "2" and not reservedAny) then
+  local stored = rcall("GET", Q .. "cv:result:" .. jobId)
+  if stored then
+    for _, s in ipairs(scopes) do
+      if s.reserved then rcall("ZREM", s.leaseKey, reservation) end
+      if s.rateReserved then rcall("ZREM", s.rateKey, reservation) end
+      if s.reserved or s.rateReserved then
+        wakeScope(Q, s.name, now, leaseMs, {limits = {s.cap, s.rateMax, s.rateWindow}, precise = true})
+      end
+    end
+    return {2, stored}
+  end
+end
+
 if not refused then
   for _, s in ipairs(scopes) do
     if s.cap > 0 then
       if s.reserved then rcall("ZREM", s.leaseKey, reservation) end
       rcall("ZADD", s.leaseKey, now + leaseMs, member)
-      rcall("PEXPIRE", s.leaseKey, leaseMs * 2)
+      -- Live holders (and reservations) keep the key alive past this lease's first renewal;
+      -- without one, this run sets the key's expiry.
+      if #s.live == 0 then
+        rcall("PEXPIRE", s.leaseKey, leaseMs * 2)
+      end
     end
     if s.rateMax > 0 then
       if s.rateReserved then rcall("ZREM", s.rateKey, reservation) end
@@ -118,7 +137,7 @@ for _, s in ipairs(scopes) do
     woken = true
     if s.reserved then rcall("ZREM", s.leaseKey, reservation) end
     if s.rateReserved then rcall("ZREM", s.rateKey, reservation) end
-    wakeScope(Q, s.name, now, leaseMs)
+    wakeScope(Q, s.name, now, leaseMs, {limits = {s.cap, s.rateMax, s.rateWindow}, precise = true})
   end
 end
 
@@ -141,8 +160,18 @@ else
   rcall("RPUSH", parkKey, jobId)
 end
 local parked = 1
-if refused == scopes[1] then
-  local ahead = parkAhead(Q, ARGV[8], tonumber(ARGV[7]))
+if refused == scopes[1] and tonumber(ARGV[7]) > 0 then
+  -- Jobs woken into this scope's reservations stand at the fetch end too: they keep their turn.
+  local reserved = {}
+  local holders = refused.live or {}
+  if refused.rateMax > 0 then
+    holders = rcall("ZRANGEBYSCORE", refused.rateKey, now - refused.rateWindow, "+inf")
+    for _, member in ipairs(refused.live or {}) do holders[#holders + 1] = member end
+  end
+  for _, member in ipairs(holders) do
+    if string.sub(member, 1, 2) == "r " then reserved[string.sub(member, 3)] = true end
+  end
+  local ahead = parkAhead(Q, ARGV[8], tonumber(ARGV[7]), reserved)
   if #ahead > 0 then
     rcall("RPUSH", parkKey, unpack(ahead))
     parked = parked + #ahead
@@ -150,5 +179,6 @@ if refused == scopes[1] then
 end
 rcall("HSET", Q .. "cv:scopes", refused.name,
   refused.cap .. " " .. refused.rateMax .. " " .. refused.rateWindow)
-local due = wakeScope(Q, refused.name, now, leaseMs) or now
+local due = wakeScope(Q, refused.name, now, leaseMs,
+  {limits = {refused.cap, refused.rateMax, refused.rateWindow}, precise = true}) or now
 return {0, tostring(due), parked, tostring(now)}

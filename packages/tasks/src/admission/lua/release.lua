@@ -13,7 +13,10 @@
              job), "2" only for a second delivery of this job parked behind this run
     ARGV[6]  the result as stored JSON (with store "1" or "2")
     ARGV[7]  how long a stored result lives, ms
-    ARGV[8…] the scopes the run holds leases in
+    ARGV[8]  "1" when this worker fetches its next job right after (one woken job then needs
+             no marker to be fetched)
+    ARGV[9…] per scope the run holds a lease in, 4 values: scope, slots, rate max, rate
+             window ms
 
   Output: how many parked jobs were woken.
 ]]
@@ -35,14 +38,18 @@ if store == "1" or (store == "2" and waiting) then
   rcall("SET", Q .. "cv:result:" .. jobId, ARGV[6], "PX", ARGV[7])
 end
 
-for i = 8, #ARGV do
+local fetcher = ARGV[8] == "1"
+for i = 9, #ARGV, 4 do
   local scope = ARGV[i]
+  local limits = {tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2]), tonumber(ARGV[i + 3])}
   rcall("ZREM", Q .. "cv:lease:" .. scope, member)
-  local _, count = wakeScope(Q, scope, now, reserveMs)
+  local _, count = wakeScope(Q, scope, now, reserveMs,
+    {limits = limits, precise = limits[2] > 0, fetcher = fetcher and woken == 0})
   woken = woken + count
 end
 if waiting then
-  local _, count = wakeScope(Q, duplicates, now, reserveMs)
+  local _, count = wakeScope(Q, duplicates, now, reserveMs,
+    {limits = {0, 0, 0}, precise = true, fetcher = fetcher and woken == 0})
   woken = woken + count
 end
 return woken

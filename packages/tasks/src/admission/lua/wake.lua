@@ -25,7 +25,7 @@ local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 local woken = 0
 local due = rcall("ZRANGEBYSCORE", Q .. "cv:wake", "-inf", now, "LIMIT", 0, tonumber(ARGV[3]))
 for _, scope in ipairs(due) do
-  local _, count = wakeScope(Q, scope, now, reserveMs)
+  local _, count = wakeScope(Q, scope, now, reserveMs, {precise = true})
   woken = woken + count
 end
 local first = rcall("ZRANGE", Q .. "cv:wake", 0, 0, "WITHSCORES")

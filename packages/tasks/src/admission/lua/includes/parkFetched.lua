@@ -18,15 +18,16 @@ end
   Parks, with the job just refused, the run of jobs of the same task that stand next in line
   at the fetch end of the wait list (up to `limit`), so a backlog behind a task-wide limit is
   parked a batch at a time instead of being fetched and refused one job at a time. Only for
-  scopes that the task name alone decides (no per-payload key). Returns the ids parked.
+  scopes that the task name alone decides (no per-payload key). It stops at a job in
+  `reserved` (woken, its place held). Returns the ids parked.
 ]]
-local function parkAhead(Q, taskName, limit)
+local function parkAhead(Q, taskName, limit, reserved)
   if limit <= 0 then return {} end
   local waitKey = Q .. "wait"
   local ids = rcall("LRANGE", waitKey, -limit, -1)
   local taken = {}
   for i = #ids, 1, -1 do
-    if rcall("HGET", Q .. ids[i], "name") ~= taskName then break end
+    if reserved[ids[i]] or rcall("HGET", Q .. ids[i], "name") ~= taskName then break end
     taken[#taken + 1] = ids[i]
   end
   if #taken > 0 then

@@ -1,9 +1,9 @@
 --[[
-  Moves a scope's parked jobs back to the front of the wait list, as many as the scope can
+  Moves a scope's parked jobs back to the fetch end of the wait list, as many as the scope can
   start now, each with a reservation (member "r <jobId>") so the job finds its place held when
-  a worker fetches it. While jobs stay parked, the scope is (re)scheduled in the wake set for
-  the moment capacity can next free up: its earliest lease expiry, or its oldest start
-  leaving the rate window. Returns that moment (nil when nothing is left parked) and how many jobs were woken.
+  a worker fetches it. While jobs stay parked, the scope keeps an entry in the wake set at the
+  moment capacity can next free up (its earliest lease expiry, or its oldest start leaving the
+  rate window): set when a job parks (admit.lua), moved on by the wake script (wake.lua).
 
   Key layout, all under one queue's prefix Q so they share its hash slot:
     Q cv:lease:<scope>  zset  "<run id> <jobId>" or "r <jobId>" -> lease expiry (ms, Redis time)
@@ -11,6 +11,12 @@
     Q cv:park:<scope>   list  parked job ids, oldest first
     Q cv:scopes         hash  scope -> "<cap> <rateMax> <rateWindowMs>"
     Q cv:wake           zset  scope -> when to look at the scope again (ms)
+
+  opts: limits ({cap, rateMax, rateWindow}, read from cv:scopes when absent); precise (the
+  wake script: prune expired entries and compute the exact next wake time); fetcher (the
+  caller's worker fetches its next job right after, so one woken job needs no marker).
+  Returns the next wake time (nil when nothing is left parked, or not precise) and how many
+  jobs were woken.
 ]]
 local PARKED_SCORE = 4102444800000 * 0x1000 -- BullMQ delayed score of 2100-01-01: "until woken"
 
@@ -21,45 +27,64 @@ local function scopeLimits(Q, scope)
   return tonumber(cap), tonumber(rateMax), tonumber(rateWindow)
 end
 
-local function wakeScope(Q, scope, now, reserveMs)
+local function forgetScope(Q, scope)
+  rcall("ZREM", Q .. "cv:wake", scope)
+  rcall("HDEL", Q .. "cv:scopes", scope)
+end
+
+local function wakeScope(Q, scope, now, reserveMs, opts)
   local parkKey = Q .. "cv:park:" .. scope
   local parked = rcall("LLEN", parkKey)
   if parked == 0 then
-    rcall("ZREM", Q .. "cv:wake", scope)
-    rcall("HDEL", Q .. "cv:scopes", scope)
+    if opts.precise then forgetScope(Q, scope) end
     return nil, 0
   end
-  local cap, rateMax, rateWindow = scopeLimits(Q, scope)
+  local cap, rateMax, rateWindow
+  if opts.limits then
+    cap, rateMax, rateWindow = opts.limits[1], opts.limits[2], opts.limits[3]
+  else
+    cap, rateMax, rateWindow = scopeLimits(Q, scope)
+  end
   local leaseKey = Q .. "cv:lease:" .. scope
   local rateKey = Q .. "cv:rate:" .. scope
   local free = parked
   if cap > 0 then
-    rcall("ZREMRANGEBYSCORE", leaseKey, "-inf", now)
-    free = math.min(free, cap - rcall("ZCARD", leaseKey))
+    if opts.precise then
+      rcall("ZREMRANGEBYSCORE", leaseKey, "-inf", now)
+      free = math.min(free, cap - rcall("ZCARD", leaseKey))
+    else
+      free = math.min(free, cap - rcall("ZCOUNT", leaseKey, "(" .. now, "+inf"))
+    end
   end
   if rateMax > 0 then
     rcall("ZREMRANGEBYSCORE", rateKey, "-inf", now - rateWindow)
     free = math.min(free, rateMax - rcall("ZCARD", rateKey))
   end
+
   local woken = 0
   local delayedKey = Q .. "delayed"
   -- A job removed, promoted or cleaned while parked is dropped from the line, not woken, and
   -- the next one takes its turn.
   while free > woken and parked > 0 do
     local ids = rcall("LPOP", parkKey, math.min(free - woken, 1000))
-    local scores = rcall("ZMSCORE", delayedKey, unpack(ids))
-    local batch, leases, starts = {}, {}, {}
-    for i, id in ipairs(ids) do
-      if scores[i] and tonumber(scores[i]) >= PARKED_SCORE then
-        batch[#batch + 1] = id
+    local batch = {}
+    if #ids == 1 then
+      if rcall("ZREM", delayedKey, ids[1]) == 1 then batch[1] = ids[1] end
+    else
+      local scores = rcall("ZMSCORE", delayedKey, unpack(ids))
+      for i, id in ipairs(ids) do
+        if scores[i] and tonumber(scores[i]) >= PARKED_SCORE then batch[#batch + 1] = id end
+      end
+      if #batch > 0 then rcall("ZREM", delayedKey, unpack(batch)) end
+    end
+    if #batch > 0 then
+      local leases, starts = {}, {}
+      for _, id in ipairs(batch) do
         leases[#leases + 1] = now + reserveMs
         leases[#leases + 1] = "r " .. id
         starts[#starts + 1] = now
         starts[#starts + 1] = "r " .. id
       end
-    end
-    if #batch > 0 then
-      rcall("ZREM", delayedKey, unpack(batch))
       -- The fetch end of BullMQ's wait list is its right end: woken jobs are next in line.
       rcall("RPUSH", Q .. "wait", unpack(batch))
       if cap > 0 then
@@ -74,22 +99,24 @@ local function wakeScope(Q, scope, now, reserveMs)
     end
     parked = parked - #ids
   end
-  if woken > 0 and not rcall("HGET", Q .. "meta", "paused") then
-    rcall("ZADD", Q .. "marker", 0, "0")
-  end
+  -- Blocked workers wait on BullMQ's marker; a worker about to fetch needs none for one job.
+  if woken > (opts.fetcher and 1 or 0) then rcall("ZADD", Q .. "marker", 0, "0") end
   if parked == 0 then
-    rcall("ZREM", Q .. "cv:wake", scope)
-    rcall("HDEL", Q .. "cv:scopes", scope)
+    forgetScope(Q, scope)
     return nil, woken
   end
+
+  -- A scope with parked jobs keeps its wake entry from the park (admit.lua) until its line
+  -- is empty; the wake script moves it on. A release has nothing to reschedule.
+  if not opts.precise then return nil, woken end
   local due = now
-  if cap > 0 then
+  if cap > 0 and rcall("ZCARD", leaseKey) >= cap then
     local first = rcall("ZRANGE", leaseKey, 0, 0, "WITHSCORES")
-    if first[2] and rcall("ZCARD", leaseKey) >= cap then due = math.max(due, tonumber(first[2])) end
+    due = math.max(due, tonumber(first[2]))
   end
   if rateMax > 0 and rcall("ZCARD", rateKey) >= rateMax then
     local oldest = rcall("ZRANGE", rateKey, 0, 0, "WITHSCORES")
-    if oldest[2] then due = math.max(due, tonumber(oldest[2]) + rateWindow) end
+    due = math.max(due, tonumber(oldest[2]) + rateWindow)
   end
   rcall("ZADD", Q .. "cv:wake", due, scope)
   return due, woken
