@@ -1,9 +1,39 @@
 import { Injectable } from '@nestjs/common';
-import { defineTask, Task, type TaskContext, TaskProducer } from '@conveyor/tasks';
+import {
+  defineTask,
+  Task,
+  type TaskContext,
+  TaskInstrumentation,
+  TaskProducer,
+} from '@conveyor/tasks';
 import { uniquePrefix } from '../support/redis';
 import { eventually, startTasksApp, stopAll, type TestApp } from '../support/tasks-app';
 
 const Slow = defineTask<{ ms: number }, string>('slow');
+
+const hooked: string[] = [];
+let politeRuns = 0;
+/** Stops as soon as its signal aborts, as a well-behaved handler does; reports every hook. */
+const Polite = defineTask<{ n: number }, string>('polite', {
+  onFailure: (event) => void hooked.push(`failure:${event.jobId}`),
+  onDeadLetter: (event) => void hooked.push(`dead-letter:${event.jobId}`),
+});
+
+@Injectable()
+class PoliteTasks {
+  readonly started: string[] = [];
+
+  @Task(Polite)
+  async polite(_: { n: number }, ctx: TaskContext): Promise<string> {
+    this.started.push(ctx.jobId);
+    // The first run (in the app that shuts down) waits for its signal; the next one returns.
+    await new Promise<void>((resolve, reject) => {
+      if (++politeRuns > 1) return resolve();
+      ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason as Error));
+    });
+    return `done by attempt ${ctx.attempt}`;
+  }
+}
 
 /** Runs for `ms`, ignoring its abort signal on purpose, like a careless handler would. */
 @Injectable()
@@ -68,5 +98,32 @@ describe('graceful shutdown', () => {
     // Handed back, not failed: the second run is still the first attempt.
     expect(result).toBe('done by attempt 1');
     expect(second.get(SlowTasks).finished).toEqual([handle.id]);
+  });
+
+  it('reports a job handed back at the deadline as handed back: no failure, no dead letter', async () => {
+    const prefix = uniquePrefix();
+    hooked.length = 0;
+    politeRuns = 0;
+    first = await startTasksApp([PoliteTasks], { prefix, shutdownTimeout: 100 });
+    const failures: string[] = [];
+    first.get(TaskInstrumentation).observe({
+      failed: (task, _queue, _ms, outcome) => failures.push(`${task}:${outcome}`),
+      deadLettered: (task) => failures.push(`dead:${task}`),
+    });
+    const handle = await first.get(TaskProducer).enqueue(Polite, { n: 1 });
+    await eventually(() => first!.get(PoliteTasks).started.length === 1, 5_000, 'the run');
+
+    // The handler rejects with the shutdown's reason the moment its signal aborts.
+    await first.close();
+
+    expect(hooked).toEqual([]);
+    expect(failures).toEqual([]);
+    second = await startTasksApp([PoliteTasks], { prefix });
+    const result = await second
+      .get(TaskProducer)
+      .handle(Polite, handle.id)
+      .result({ timeout: '10s' });
+    expect(result).toBe('done by attempt 1');
+    expect(hooked).toEqual([]);
   });
 });

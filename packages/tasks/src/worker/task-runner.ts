@@ -9,6 +9,7 @@ import { RunOutcome, unrecoverable } from '../outcome/run-outcome';
 import { checkSchema } from '../payload/validate-payload';
 import { type RegisteredTask, TasksRegistry } from '../tasks.registry';
 import { envelopeOf, stepPayload } from '../workflows/step-input';
+import { cancelReasonOf } from '../producer/task-cancellation';
 import { InFlightRun } from './in-flight-run';
 import { TaskContext } from './task-context';
 
@@ -28,7 +29,8 @@ export class ShutdownAbortReason extends Error {
 export class TaskRunner {
   private readonly logger = new Logger('Conveyor');
   private readonly inFlight = new Map<string, InFlightRun>();
-  // Cancellations that arrived before their job reached this worker's runner.
+  // Cancels announced before their job reached this worker's runner (the fetch took the job
+  // before the flag was set); kept a minute, long enough for that gap.
   private readonly earlyCancels = new Map<string, { reason: string; at: number }>();
 
   constructor(
@@ -55,11 +57,12 @@ export class TaskRunner {
     const run = new InFlightRun(job, token);
     const runKey = `${job.queueName}\n${job.id}`;
     this.inFlight.set(runKey, run);
+    // Cancelled before this delivery: flagged in the job itself (read with it at the fetch),
+    // or announced in the moment between its fetch and this call.
     const early = this.earlyCancels.get(runKey);
-    if (early) {
-      this.earlyCancels.delete(runKey);
-      stopCancelled(run, early.reason);
-    }
+    if (early) this.earlyCancels.delete(runKey);
+    const cancelled = cancelReasonOf(job.opts) ?? early?.reason;
+    if (cancelled !== undefined) stopCancelled(run, cancelled);
     let plan: AdmissionPlan | undefined;
     let lease: Lease | undefined;
     let admittedAt: number | undefined;
@@ -70,6 +73,8 @@ export class TaskRunner {
       const payload = task.options.schema
         ? await checkSchema(task.name, task.options.schema, input)
         : input;
+      // A cancelled job takes no slot: it ends here.
+      run.throwIfInterrupted();
       const idempotent = task.options.idempotent || job.id!.startsWith(`${task.name}~`);
       plan = admissionPlan(task.name, task.options, payload, job.id!, idempotent);
       if (plan) {
