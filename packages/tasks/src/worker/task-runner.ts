@@ -1,4 +1,4 @@
-import { Injectable, Logger } from '@nestjs/common';
+import { type BeforeApplicationShutdown, Injectable, Logger } from '@nestjs/common';
 import { DelayedError, type Job, WaitingError } from 'bullmq';
 import { admissionPlan, type AdmissionPlan } from '../admission/admission-plan';
 import type { Lease } from '../admission/lease-keeper';
@@ -26,12 +26,14 @@ export class ShutdownAbortReason extends Error {
  * outcome (`outcome/`: result, retry, dead letter). Every worker of the process shares it.
  */
 @Injectable()
-export class TaskRunner {
+export class TaskRunner implements BeforeApplicationShutdown {
   private readonly logger = new Logger('Conveyor');
   private readonly inFlight = new Map<string, InFlightRun>();
   // Cancels announced before their job reached this worker's runner (the fetch took the job
   // before the flag was set); kept a minute, long enough for that gap.
   private readonly earlyCancels = new Map<string, { reason: string; at: number }>();
+  // Once shutdown begins, BullMQ fetches no next job after a run: releases wake blocked workers.
+  private stopping = false;
 
   constructor(
     private readonly registry: TasksRegistry,
@@ -39,6 +41,10 @@ export class TaskRunner {
     private readonly outcome: RunOutcome,
     private readonly instrumentation: TaskInstrumentation,
   ) {}
+
+  beforeApplicationShutdown(): void {
+    this.stopping = true;
+  }
 
   get inFlightCount(): number {
     return this.inFlight.size;
@@ -102,7 +108,13 @@ export class TaskRunner {
       end = { ok: true, result };
       if (lease) {
         // Before the result reaches BullMQ: a second delivery must find it stored.
-        await this.admission.release(lease, plan!, end, task.options.idempotencyTtlMs, true);
+        await this.admission.release(
+          lease,
+          plan!,
+          end,
+          task.options.idempotencyTtlMs,
+          !this.stopping,
+        );
         lease = undefined;
       }
       await this.outcome.succeeded(task, job, result);
@@ -136,7 +148,7 @@ export class TaskRunner {
           ),
         );
     // A failed run's worker fetches its next job as it records the failure.
-    if (run.handlerStopped) return release(!run.handingBack);
+    if (run.handlerStopped) return release(!run.handingBack && !this.stopping);
     this.logger.warn(
       `job ${run.job.id} ended while its handler still runs; its slots stay held until the handler stops`,
     );
