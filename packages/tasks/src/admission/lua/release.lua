@@ -42,9 +42,16 @@ local fetcher = ARGV[8] == "1"
 for i = 9, #ARGV, 4 do
   local scope = ARGV[i]
   local limits = {tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2]), tonumber(ARGV[i + 3])}
-  rcall("ZREM", Q .. "cv:lease:" .. scope, member)
-  local _, count = wakeScope(Q, scope, now, reserveMs,
-    {limits = limits, precise = limits[2] > 0, fetcher = fetcher and woken == 0})
+  local held = rcall("ZREM", Q .. "cv:lease:" .. scope, member) == 1
+  local count
+  if limits[2] == 0 then
+    -- The slot it gave back, if it still held one (a lost lease frees nothing here).
+    count = held and wakeFreedSlot(Q, scope, now, reserveMs, fetcher and woken == 0) or 0
+  else
+    local _
+    _, count = wakeScope(Q, scope, now, reserveMs,
+      {limits = limits, precise = true, fetcher = fetcher and woken == 0})
+  end
   woken = woken + count
 end
 if waiting then

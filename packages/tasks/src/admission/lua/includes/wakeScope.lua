@@ -121,3 +121,22 @@ local function wakeScope(Q, scope, now, reserveMs, opts)
   rcall("ZADD", Q .. "cv:wake", due, scope)
   return due, woken
 end
+
+--[[
+  A release's fast path, for a scope with a slot limit and no rate limit: the run gave back
+  the one slot it held, so one parked job, at most, can take it. Skips jobs removed while
+  parked. A line left empty keeps its wake entry until the wake script finds it empty.
+]]
+local function wakeFreedSlot(Q, scope, now, reserveMs, fetcher)
+  local parkKey = Q .. "cv:park:" .. scope
+  local id = rcall("LPOP", parkKey)
+  while id and rcall("ZREM", Q .. "delayed", id) == 0 do id = rcall("LPOP", parkKey) end
+  if not id then return 0 end
+  local leaseKey = Q .. "cv:lease:" .. scope
+  rcall("RPUSH", Q .. "wait", id)
+  rcall("ZADD", leaseKey, now + reserveMs, "r " .. id)
+  rcall("PEXPIRE", leaseKey, reserveMs * 2)
+  if not fetcher then rcall("ZADD", Q .. "marker", 0, "0") end
+  return 1
+end
+
