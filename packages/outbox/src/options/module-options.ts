@@ -5,6 +5,7 @@ import type { DataSource } from 'typeorm';
 import { InvalidOutboxOptionsError } from '../errors';
 import type { OutboxModuleOptions } from '../interfaces/module-options.interface';
 import { DEFAULT_OUTBOX_TABLE } from '../outbox.constants';
+import { quoteTable } from '../store/sql';
 
 const MODULE_KEYS = [
   'url',
@@ -107,7 +108,7 @@ export function resolveOutboxOptions(options: OutboxModuleOptions): ResolvedOutb
 
   return {
     database,
-    table: parts.map((p) => `"${p}"`).join('.'),
+    table: quoteTable(tableName),
     tableName,
     channel: `${parts.join('_')}_wake`.slice(0, 63),
     createTable: options.createTable ?? database.kind === 'pglite',

@@ -12,7 +12,7 @@ import type {
   OutboxStats,
   OutboxStore,
 } from './outbox-store.interface';
-import { createTableSql } from './sql';
+import { createTableStatements } from './sql';
 
 interface RowRecord {
   id: string;
@@ -74,7 +74,7 @@ export class SqlOutboxStore implements OutboxStore {
 
   async ensureSchema(): Promise<void> {
     await this.driver.withSchemaLock(async (tx) => {
-      for (const statement of splitStatements(createTableSql(this.tableName))) {
+      for (const statement of createTableStatements(this.tableName)) {
         await tx.query(statement);
       }
     });
@@ -317,18 +317,4 @@ function toRow(r: RowRecord): OutboxRow {
     trace: r.trace,
     attempts: r.attempts,
   };
-}
-
-/** The DDL is a few statements; prepared-statement protocols take one at a time. */
-export function splitStatements(sql: string): string[] {
-  return sql
-    .split(/;\s*(?:\n|$)/)
-    .map((s) =>
-      s
-        .split('\n')
-        .filter((line) => !line.trim().startsWith('--'))
-        .join('\n')
-        .trim(),
-    )
-    .filter(Boolean);
 }
