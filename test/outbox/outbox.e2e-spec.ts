@@ -423,10 +423,16 @@ describe.each<Backend>(['postgres', 'pglite'])('outbox on %s', (backend) => {
         await get(Outbox).enqueue(SendConfirmation, { orderId });
       }
     });
+    // The lag is the age of the oldest pending row, whichever its id: 'b' waits for an hour.
+    await sql.query(
+      `UPDATE "${table}" SET created_at = now() - interval '1 hour' WHERE payload->>'orderId' = 'b'`,
+    );
+    const hour = 3_600_000;
     const relay = get(OutboxRelay);
     const before = await relay.stats();
     expect(before).toMatchObject({ pending: 3, published: 0, failing: 0, running: false });
-    expect(before.oldestPendingAgeMs).toBeGreaterThanOrEqual(0);
+    expect(before.oldestPendingAgeMs).toBeGreaterThanOrEqual(hour);
+    expect(before.oldestPendingAgeMs).toBeLessThan(2 * hour);
     expect(await relay.drain()).toBe(3);
     expect(await relay.stats()).toMatchObject({
       pending: 0,
