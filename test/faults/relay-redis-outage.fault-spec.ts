@@ -30,6 +30,20 @@ async function idleInTransaction(databaseUrl: string): Promise<string[]> {
   }
 }
 
+/** Unpublished rows whose publishing failed at least once. */
+async function failedRows(databaseUrl: string, table: string): Promise<number> {
+  const client = new Client({ connectionString: databaseUrl });
+  await client.connect();
+  try {
+    const { rows } = await client.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM "${table}" WHERE published_at IS NULL AND attempts > 0`,
+    );
+    return rows[0]!.n;
+  } finally {
+    await client.end();
+  }
+}
+
 /** Jobs of the ledger queue in any state, by id (the relay's job ids). */
 async function jobIds(redisUrl: string, prefix: string): Promise<string[]> {
   const connection = new Redis(redisUrl, { maxRetriesPerRequest: null });
@@ -182,6 +196,8 @@ describe('fault 8: the relay against a Redis that is unreachable, hung or refusi
       try {
         acknowledged.push(...(await commitCopies(base.table, down, hung)));
         await holdsNothingWhileRedisFails(relay, base.table, { rows: down + hung, pending: hung });
+        // The relay did claim rows and wait on the frozen Redis (their addBulk timed out).
+        expect(await failedRows(pg.url, base.table)).toBeGreaterThan(0);
       } finally {
         redis.resume();
         resumed = true;
@@ -262,6 +278,15 @@ describe('fault 8: the relay against a Redis that is unreachable, hung or refusi
         'the rows to be published and run after the password was fixed',
       );
       const check = await ledger.check(acknowledged);
+      report({
+        scenario: 'relay against Redis refusing its password, then accepting it',
+        items: acknowledged.length,
+        faults: 1,
+        ran: check.ran,
+        lost: check.lost.length,
+        runs: check.runs,
+        duplicatesAbsorbed: check.duplicatesAbsorbed,
+      });
       expect(check.lost).toEqual([]);
       relay.process.kill('SIGTERM');
       await exited(relay, 20_000);
