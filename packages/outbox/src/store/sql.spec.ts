@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { InvalidOutboxOptionsError } from '../errors';
 import { createTableSql, createTableStatements, quoteTable } from './sql';
 
 /** The index names of a DDL, as PostgreSQL reads them (quotes undone). */
@@ -73,4 +74,13 @@ describe('outbox DDL', () => {
       expect(statements.every((s) => !s.startsWith('--') && !s.endsWith(';'))).toBe(true);
     }
   });
+
+  it.each([[''], ['a.'], ['.b'], ['a.b.c'], ['nul\0'], [42], [undefined]])(
+    'refuses %j as a table name with a typed error',
+    (table) => {
+      const attempt = () => createTableSql(table as string);
+      expect(attempt).toThrow(InvalidOutboxOptionsError);
+      expect(attempt).toThrow(/createTableSql takes a table as 'name' or 'schema.name'/);
+    },
+  );
 });

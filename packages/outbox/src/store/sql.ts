@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { InvalidOutboxOptionsError } from '../errors/invalid-outbox-options.error';
 
 /** PostgreSQL keeps the first 63 bytes of an identifier and silently drops the rest. */
 const MAX_IDENTIFIER_BYTES = 63;
@@ -45,6 +46,7 @@ function cutToBytes(text: string, bytes: number): string {
  * `createTable` runs, one statement at a time.
  */
 export function createTableStatements(table: string): string[] {
+  checkTableName(table);
   const q = quoteTable(table);
   return [
     `CREATE TABLE IF NOT EXISTS ${q} (
@@ -79,4 +81,21 @@ ${pendingIndex};
 -- Retention: published rows by age.
 ${publishedIndex};
 `;
+}
+
+/**
+ * What PostgreSQL can name: `name` or `schema.name`, parts non-empty, no NUL character.
+ * (`OutboxModule` further keeps its `table` option to letters, digits and `_`.)
+ */
+function checkTableName(table: unknown): asserts table is string {
+  const parts = typeof table === 'string' ? table.split('.') : [];
+  if (
+    parts.length < 1 ||
+    parts.length > 2 ||
+    parts.some((part) => part.length === 0 || part.includes('\0'))
+  ) {
+    throw new InvalidOutboxOptionsError(
+      `createTableSql takes a table as 'name' or 'schema.name' (parts not empty, no NUL), got ${JSON.stringify(table)}`,
+    );
+  }
 }
