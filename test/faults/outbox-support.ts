@@ -13,6 +13,10 @@ export interface OutboxNodeEnv {
   count?: number;
   batchSize?: number;
   paceMs?: number;
+  /** Relay options over the child's defaults. */
+  relay?: Record<string, unknown>;
+  /** Print `RELAY_STATS {…}` lines (see `relayStats`). */
+  reportStats?: boolean;
 }
 
 /** Starts an outbox child (relay or committer) and waits until its app is up. */
@@ -27,6 +31,8 @@ export async function startOutboxNode(env: OutboxNodeEnv): Promise<Child> {
     COUNT: String(env.count ?? 0),
     BATCH_SIZE: String(env.batchSize ?? 50),
     PACE_MS: String(env.paceMs ?? 0),
+    RELAY_OPTIONS: JSON.stringify(env.relay ?? {}),
+    REPORT_STATS: env.reportStats ? '1' : '0',
   });
   await child.waitFor(/READY/, 60_000);
   return child;
@@ -35,6 +41,14 @@ export async function startOutboxNode(env: OutboxNodeEnv): Promise<Child> {
 /** The item numbers a committer printed as committed so far. */
 export function committed(output: string): number[] {
   return [...output.matchAll(/^COMMITTED (\d+)$/gm)].map((match) => Number(match[1]));
+}
+
+/** The last `RELAY_STATS` a relay child printed (`OutboxRelay.stats()`), if any. */
+export function relayStats(output: string): Record<string, unknown> | undefined {
+  const lines = [...output.matchAll(/^RELAY_STATS (.*)$/gm)];
+  return lines.length
+    ? (JSON.parse(lines[lines.length - 1]![1]!) as Record<string, unknown>)
+    : undefined;
 }
 
 /** Rows of the outbox table: total and still unpublished. */

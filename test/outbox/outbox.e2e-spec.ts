@@ -216,13 +216,13 @@ describe.each<Backend>(['postgres', 'pglite'])('outbox on %s', (backend) => {
       }
       return written;
     });
-    const claimed = await get<OutboxStore>(OUTBOX_STORE).claim(5, async (claim) =>
+    const claimed = await get<OutboxStore>(OUTBOX_STORE).claim(5, 60_000, async (claim) =>
       claim.rows.map((row) => row.id),
     );
     expect(claimed).toEqual(ids.slice(0, 5));
   });
 
-  it('marks rows published only when the claim commits, and with it', async () => {
+  it('leases claimed rows in a committed statement, marks each at once, and gives back what a failed claim left', async () => {
     const { table, get } = await start({ relay: false, workers: 'none' });
     const txHost = get<TransactionHost<OutboxTransactionalAdapter>>(TransactionHost);
     await txHost.withTransaction(async () => {
@@ -231,29 +231,77 @@ describe.each<Backend>(['postgres', 'pglite'])('outbox on %s', (backend) => {
       }
     });
     const store = get<OutboxStore>(OUTBOX_STORE);
-    // Marked, then the claim fails: nothing is marked (on PostgreSQL the mark goes with the
-    // COMMIT, which never comes).
+    const state = () =>
+      sql.query<{ published: boolean; leased: boolean; attempts: number }>(
+        `SELECT published_at IS NOT NULL AS published,
+                published_at IS NULL AND available_at > now() AS leased, attempts
+           FROM "${table}" ORDER BY id`,
+      );
     await expect(
-      store.claim(10, async (claim) => {
-        await claim.markPublished(claim.rows.map((row) => row.id));
-        throw new Error('failed after marking');
+      store.claim(10, 60_000, async (claim) => {
+        // While work runs: the lease is committed (seen from outside, on PGlite through the
+        // one connection, which the claim does not hold) and another claim gets nothing.
+        expect(await state()).toEqual([
+          { published: false, leased: true, attempts: 0 },
+          { published: false, leased: true, attempts: 0 },
+          { published: false, leased: true, attempts: 0 },
+        ]);
+        expect(await store.claim(10, 60_000, async (other) => other.rows.length)).toBe(0);
+        await claim.markPublished([claim.rows[0]!.id]);
+        throw new Error('failed after marking one');
       }),
-    ).rejects.toThrow('failed after marking');
-    expect((await rows(table)).map((r) => r.published_at)).toEqual([null, null, null]);
-    // Two marked, one recorded as failed: each as told, once the claim commits.
-    await store.claim(10, async (claim) => {
-      const [a, b, c] = claim.rows.map((row) => row.id);
-      await claim.markPublished([a!, b!]);
+    ).rejects.toThrow('failed after marking one');
+    // The marked row stays published; the others are available again at once.
+    expect(await state()).toEqual([
+      { published: true, leased: false, attempts: 0 },
+      { published: false, leased: false, attempts: 0 },
+      { published: false, leased: false, attempts: 0 },
+    ]);
+    await store.claim(10, 60_000, async (claim) => {
+      const [b, c] = claim.rows.map((row) => row.id);
+      await claim.markPublished([b!]);
       await claim.recordFailure([c!], 'refused', 60_000, 60_000);
     });
-    const after = await sql.query<{ published_at: Date | null; attempts: number }>(
-      `SELECT published_at, attempts FROM "${table}" ORDER BY id`,
-    );
-    expect(after).toEqual([
-      { published_at: expect.any(Date), attempts: 0 },
-      { published_at: expect.any(Date), attempts: 0 },
-      { published_at: null, attempts: 1 },
+    expect(await state()).toEqual([
+      { published: true, leased: false, attempts: 0 },
+      { published: true, leased: false, attempts: 0 },
+      { published: false, leased: true, attempts: 1 },
     ]);
+  });
+
+  it('lets another claim take rows whose lease ran out, and keeps the first claim off them', async () => {
+    const { table, get } = await start({ relay: false, workers: 'none' });
+    const txHost = get<TransactionHost<OutboxTransactionalAdapter>>(TransactionHost);
+    await txHost.withTransaction(() => get(Outbox).enqueue(SendConfirmation, { orderId: 'l-1' }));
+    const store = get<OutboxStore>(OUTBOX_STORE);
+    // The first claimer stalls (as a relay that died would) past its 200 ms lease.
+    await store.claim(1, 200, async (stalled) => {
+      const [id] = stalled.rows.map((row) => row.id);
+      expect(id).toEqual(expect.any(String));
+      await eventually(
+        () =>
+          store.claim(1, 60_000, async (next) => {
+            if (next.rows.length === 0) return false;
+            expect(next.rows.map((row) => row.id)).toEqual([id]);
+            // The row is the second claim's now: the first can no longer push it back.
+            await stalled.recordFailure([id!], 'too late', 1, 1);
+            const [row] = await sql.query<{
+              attempts: number;
+              last_error: string | null;
+              leased: boolean;
+            }>(`SELECT attempts, last_error, available_at > now() AS leased FROM "${table}"`);
+            expect(row).toEqual({ attempts: 0, last_error: null, leased: true });
+            await next.markPublished([id!]);
+            return true;
+          }),
+        10_000,
+        'the lease to run out and the row to be claimed again',
+      );
+    });
+    const [row] = await sql.query<{ published: boolean; attempts: number }>(
+      `SELECT published_at IS NOT NULL AS published, attempts FROM "${table}"`,
+    );
+    expect(row).toEqual({ published: true, attempts: 0 });
   });
 
   it('fans an emitted event out to every subscribed task, one job each', async () => {
@@ -320,8 +368,8 @@ describe.each<Backend>(['postgres', 'pglite'])('outbox on %s', (backend) => {
     // The first relay publishes, then dies before its claim transaction commits.
     const { OutboxPublisher } = await import('../../packages/outbox/src/relay/outbox-publisher');
     await expect(
-      get<OutboxStore>(OUTBOX_STORE).claim(10, async (claim) => {
-        await get(OutboxPublisher).publish(claim.rows);
+      get<OutboxStore>(OUTBOX_STORE).claim(10, 60_000, async (claim) => {
+        await get(OutboxPublisher).publish(claim.rows, 5_000);
         throw new Error('killed before marking');
       }),
     ).rejects.toThrow('killed before marking');
@@ -375,10 +423,16 @@ describe.each<Backend>(['postgres', 'pglite'])('outbox on %s', (backend) => {
         await get(Outbox).enqueue(SendConfirmation, { orderId });
       }
     });
+    // The lag is the age of the oldest pending row, whichever its id: 'b' waits for an hour.
+    await sql.query(
+      `UPDATE "${table}" SET created_at = now() - interval '1 hour' WHERE payload->>'orderId' = 'b'`,
+    );
+    const hour = 3_600_000;
     const relay = get(OutboxRelay);
     const before = await relay.stats();
     expect(before).toMatchObject({ pending: 3, published: 0, failing: 0, running: false });
-    expect(before.oldestPendingAgeMs).toBeGreaterThanOrEqual(0);
+    expect(before.oldestPendingAgeMs).toBeGreaterThanOrEqual(hour);
+    expect(before.oldestPendingAgeMs).toBeLessThan(2 * hour);
     expect(await relay.drain()).toBe(3);
     expect(await relay.stats()).toMatchObject({
       pending: 0,

@@ -24,6 +24,7 @@ import { InvalidOutboxOptionsError } from './errors';
 import { Outbox } from './outbox.service';
 import { OutboxPublisher } from './relay/outbox-publisher';
 import { OutboxRelay } from './relay/outbox-relay';
+import { RelayRedis } from './relay/relay-redis';
 import { SqlOutboxStore } from './store/sql-outbox-store';
 import { CommitWrites } from './transactions/commit-writes';
 import { OutboxSignals } from './transactions/outbox-signals';
@@ -143,6 +144,7 @@ function assemble(
       },
       Outbox,
       OutboxInterceptor,
+      RelayRedis,
       OutboxPublisher,
       OutboxRelay,
       // Health and metrics find the relay by this token, without importing this package.

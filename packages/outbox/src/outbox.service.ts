@@ -8,6 +8,7 @@ import {
   UnknownTaskError,
   checkPayload,
   checkSchema,
+  payloadJobId,
   validatePayload,
 } from '@conveyor/tasks';
 import type { JobsOptions } from 'bullmq';
@@ -80,6 +81,7 @@ export class Outbox {
     if (definition.options.schema) {
       await checkSchema(definition.name, definition.options.schema, payload);
     }
+    idempotentJob(definition, job, payload);
     const [id] = await traceWrite(job.queue, 'task', (trace) =>
       this.store.insert([
         { kind: 'task', name: definition.name, queue: job.queue, payload, options: { job }, trace },
@@ -104,8 +106,9 @@ export class Outbox {
     const subscribers = this.registry.subscribers(event);
     const jobs: OutboxJob[] = [];
     for (const task of subscribers) {
-      jobs.push(toOutboxJob(task, buildJobOptions(task.name, task.options, undefined)));
+      const job = toOutboxJob(task, buildJobOptions(task.name, task.options, undefined));
       await validatePayload(task.name, payload, task.options);
+      jobs.push(idempotentJob(task, job, payload));
     }
     if (jobs.length === 0) return { id: undefined, jobIds: [], jobs: [] };
     const [id] = await traceWrite(event, 'event', (trace) =>
@@ -142,13 +145,27 @@ function toOutboxJob(definition: TaskDefinition, opts: JobsOptions): OutboxJob {
 }
 
 /**
+ * An `idempotent` task's job without a `jobId`/`idempotencyKey` of its own gets the id
+ * `TaskProducer.enqueue` would give it, derived from task and payload: two equal writes
+ * (in one transaction or two, from the outbox or the producer) are one job. Run after the
+ * payload checks, as the producer does.
+ */
+function idempotentJob(definition: TaskDefinition, job: OutboxJob, payload: unknown): OutboxJob {
+  if (definition.options.idempotent && job.opts.jobId === undefined) {
+    job.opts.jobId = payloadJobId(definition.name, payload);
+  }
+  return job;
+}
+
+/**
  * Job ids derive from the row id, so a row published twice (relay died before marking it)
- * is one job. Never a plain integer, never a ':'. A caller's own `jobId`/`idempotencyKey` wins.
+ * is one job. Never a plain integer, never a ':'. A caller's own `jobId`/`idempotencyKey`
+ * wins, and so does the key of an idempotent task.
  */
 export function taskJobId(id: string, job: OutboxJob): string {
   return job.opts.jobId ?? `outbox-${id}`;
 }
 
 export function eventJobId(id: string, job: OutboxJob): string {
-  return `outbox-${id}-${job.task}`;
+  return job.opts.jobId ?? `outbox-${id}-${job.task}`;
 }

@@ -70,5 +70,5 @@ export * from './errors';
 // Shared with @conveyor/outbox so that writing a job to the outbox runs exactly the checks of
 // TaskProducer.enqueue. Internal: not part of the stable API.
 export { checkPayload, checkSchema, validatePayload } from './payload/validate-payload';
-export { buildJobOptions } from './producer/job-options';
+export { buildJobOptions, payloadJobId } from './producer/job-options';
 export { checkKnownKeys, parseDuration, type Fail } from './options/validation';

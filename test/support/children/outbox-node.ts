@@ -2,12 +2,18 @@
 // (REDIS_URL). ROLE=relay runs the relay only; ROLE=committer commits COUNT outbox events,
 // one transaction each starting at FROM (PACE_MS apart), retrying a failed transaction, and prints
 // `COMMITTED <n>` only once its commit has resolved (so the test knows which commits were
-// acknowledged), then `DONE`.
+// acknowledged), then `DONE`. RELAY_OPTIONS (JSON) overrides the relay's options;
+// REPORT_STATS=1 makes a relay print `RELAY_STATS {…}` whenever its stats change.
 import 'reflect-metadata';
 import { Injectable, Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { TransactionHost } from '@nestjs-cls/transactional';
-import { Outbox, OutboxModule, type OutboxTransactionalAdapter } from '@conveyor/outbox';
+import {
+  Outbox,
+  OutboxModule,
+  OutboxRelay,
+  type OutboxTransactionalAdapter,
+} from '@conveyor/outbox';
 import { Task, TasksModule } from '@conveyor/tasks';
 import { type LedgerItem, LedgerTask } from './ledger-task';
 
@@ -40,6 +46,10 @@ class LedgerTasks {
               pollInterval: '50ms',
               retryDelay: '100ms',
               maxBackoff: '500ms',
+              // A killed relay's rows come back after 2 s, not the default 30 s.
+              publishTimeout: '1s',
+              lease: '2s',
+              ...(JSON.parse(process.env.RELAY_OPTIONS ?? '{}') as object),
             }
           : false,
     }),
@@ -71,10 +81,28 @@ async function commitAll(
   process.stdout.write('DONE\n');
 }
 
+/** Prints the relay's stats each time they change, so a test can wait on its state. */
+function reportStats(relay: OutboxRelay): void {
+  let last = '';
+  const timer = setInterval(() => {
+    relay.stats().then(
+      (stats) => {
+        const line = JSON.stringify(stats);
+        if (line === last) return;
+        last = line;
+        process.stdout.write(`RELAY_STATS ${line}\n`);
+      },
+      () => undefined, // the database is away; the next look reports
+    );
+  }, 100);
+  timer.unref();
+}
+
 void NestFactory.createApplicationContext(OutboxNodeModule, { logger: ['error'] }).then(
   async (app) => {
     app.enableShutdownHooks(['SIGTERM']);
     process.stdout.write('READY\n');
+    if (role === 'relay' && process.env.REPORT_STATS === '1') reportStats(app.get(OutboxRelay));
     if (role === 'committer') {
       await commitAll(
         app.get<TransactionHost<OutboxTransactionalAdapter>>(TransactionHost),

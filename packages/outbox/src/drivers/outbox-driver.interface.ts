@@ -29,17 +29,6 @@ export interface OutboxDriver {
   ): Promise<T>;
   /** Quotes text as an SQL string literal; present where `beforeCommit` is honoured. */
   literal?(value: string): string;
-  /**
-   * A transaction in two round trips where `transaction` takes four: `BEGIN` goes with
-   * `first` (its rows are handed to `fn`), and the statement `last()` returns, if any, with
-   * `COMMIT`. Both travel as simple queries, so they carry no parameters: callers inline only
-   * values they have checked (integers). Absent where statements cannot be sent together.
-   */
-  foldedTransaction?<R, T>(
-    first: string,
-    fn: (tx: OutboxTx, rows: R[]) => Promise<T>,
-    last: () => string | undefined,
-  ): Promise<T>;
   /** Serialises schema changes across processes (no-op where there is one process). */
   withSchemaLock<T>(fn: (tx: OutboxTx) => Promise<T>): Promise<T>;
   /**

@@ -50,28 +50,13 @@ export class PgDriver implements OutboxDriver {
     });
   }
 
-  foldedTransaction<R, T>(
-    first: string,
-    fn: (tx: OutboxTx, rows: R[]) => Promise<T>,
-    last: () => string | undefined,
-  ): Promise<T> {
-    return this.onClient(async (client) => {
-      // One simple query, two statements: the explicit BEGIN keeps the transaction open
-      // after it.
-      const opened = (await client.query(`BEGIN; ${first}`)) as unknown as { rows: R[] }[];
-      const result = await fn(client as unknown as OutboxTx, opened[1]!.rows);
-      await commitWith(client, last());
-      return result;
-    });
-  }
-
   /** Runs `body` on a pool client that it rolls back on error and then releases. */
   private async onClient<T>(body: (client: PoolClient) => Promise<T>): Promise<T> {
     const client = await this.pool.connect();
     let broken: Error | undefined;
     // pg-pool takes its error listener off a client while it is checked out, so a connection
-    // that dies between two queries (PostgreSQL restarting while the relay waits on Redis, or
-    // while the app works inside the transaction) would emit 'error' with no listener and
+    // that dies between two queries (PostgreSQL restarting while the app works inside the
+    // transaction) would emit 'error' with no listener and
     // crash the process. Record it instead: the next query fails, and the client is discarded.
     const onError = (error: Error) => (broken = error);
     client.on('error', onError);

@@ -5,17 +5,33 @@ import type { DataSource } from 'typeorm';
 
 /** Tuning of the relay that moves committed outbox rows into BullMQ. */
 export interface OutboxRelayOptions {
-  /** Rows claimed (and published in one `addBulk` per queue) per transaction. @default 100 */
+  /** Rows claimed (and published in one `addBulk` per queue) per batch. @default 100 */
   batchSize?: number;
   /** How often to look for rows when no notification arrives. @default '1s' */
   pollInterval?: Duration;
   /**
    * Delay before a row that failed to publish is tried again; it doubles with each failure up
-   * to `maxBackoff`. The relay itself waits the same way after a failed batch. @default '1s'
+   * to `maxBackoff`. The relay itself waits the same way after a failed round (Redis
+   * unreachable, a batch that failed), with jitter: between half and all of that delay.
+   * @default '1s'
    */
   retryDelay?: Duration;
   /** Upper bound of both backoffs. @default '30s' */
   maxBackoff?: Duration;
+  /**
+   * Bound of the Redis calls of one batch: the PING that checks Redis answers before rows are
+   * claimed, and the `addBulk` calls (together). Rows whose jobs Redis did not acknowledge in
+   * time count as failed; if the jobs were added after all, the retry adds nothing (same job
+   * ids). Shutdown waits at most twice this for the batch in flight. @default '5s'
+   */
+  publishTimeout?: Duration;
+  /**
+   * How long claimed rows belong to the relay that claimed them. A claim is committed before
+   * Redis is called, so no transaction stays open meanwhile; rows of a relay that died
+   * mid-batch are claimed again by any relay once their lease has run out. At least twice
+   * `publishTimeout`. @default '30s'
+   */
+  lease?: Duration;
   /** Delete published rows older than this, in batches; `false` keeps them. @default '7d' */
   retention?: Duration | false;
   /**

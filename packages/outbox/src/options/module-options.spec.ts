@@ -33,6 +33,8 @@ describe('resolveOutboxOptions', () => {
       maxBackoffMs: 30_000,
       retentionMs: 7 * 86_400_000,
       listen: true,
+      publishTimeoutMs: 5_000,
+      leaseMs: 30_000,
     });
     expect(
       resolveOutboxOptions({ relay: { pollInterval: '250ms', retention: false, batchSize: 5 } })
@@ -53,6 +55,13 @@ describe('resolveOutboxOptions', () => {
     [{ relay: { pollInterval: 'soon' } }, /relay.pollInterval/],
     [{ notify: 'yes' }, /notify must be true or false/],
     [{ writeAtCommit: 1 }, /writeAtCommit must be true or false/],
+    [{ relay: { publishTimeout: 0 } }, /relay.publishTimeout must be greater than 0/],
+    [{ relay: { lease: 'a while' } }, /relay.lease/],
+    [
+      { relay: { publishTimeout: '10s', lease: '15s' } },
+      /relay.lease \(15000 ms\) must be at least twice relay.publishTimeout \(10000 ms\)/,
+    ],
+    [{ relay: { publishTimeout: '1s', leaseMs: '3s' } }, /unknown option relay.leaseMs/],
     [{ typeorm: { options: { type: 'mysql' } } }, /typeorm must be a TypeORM DataSource with type/],
   ])('rejects %j with a message naming the option', (options, message) => {
     const attempt = () => resolveOutboxOptions(options as never);

@@ -5,6 +5,7 @@ import type { DataSource } from 'typeorm';
 import { InvalidOutboxOptionsError } from '../errors';
 import type { OutboxModuleOptions } from '../interfaces/module-options.interface';
 import { DEFAULT_OUTBOX_TABLE } from '../outbox.constants';
+import { quoteTable } from '../store/sql';
 
 const MODULE_KEYS = [
   'url',
@@ -17,7 +18,16 @@ const MODULE_KEYS = [
   'writeAtCommit',
   'relay',
 ];
-const RELAY_KEYS = ['batchSize', 'pollInterval', 'retryDelay', 'maxBackoff', 'retention', 'listen'];
+const RELAY_KEYS = [
+  'batchSize',
+  'pollInterval',
+  'retryDelay',
+  'maxBackoff',
+  'retention',
+  'listen',
+  'publishTimeout',
+  'lease',
+];
 const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
 
 export type ResolvedDatabase =
@@ -34,6 +44,10 @@ export interface ResolvedRelayOptions {
   maxBackoffMs: number;
   retentionMs: number | false;
   listen: boolean;
+  /** Bound of the Redis calls of one batch (the PING, then every `addBulk`/`add`). */
+  publishTimeoutMs: number;
+  /** How long claimed rows stay the claiming relay's before another may take them. */
+  leaseMs: number;
 }
 
 /** Module options checked once at startup, with defaults applied. */
@@ -107,7 +121,7 @@ export function resolveOutboxOptions(options: OutboxModuleOptions): ResolvedOutb
 
   return {
     database,
-    table: parts.map((p) => `"${p}"`).join('.'),
+    table: quoteTable(tableName),
     tableName,
     channel: `${parts.join('_')}_wake`.slice(0, 63),
     createTable: options.createTable ?? database.kind === 'pglite',
@@ -137,6 +151,15 @@ function resolveRelay(
   if (o.listen !== undefined && typeof o.listen !== 'boolean') {
     fail('relay.listen must be true or false');
   }
+  const publishTimeoutMs = positive(o.publishTimeout, 'relay.publishTimeout', 5_000);
+  const leaseMs = positive(o.lease, 'relay.lease', 30_000);
+  // A lease that can end while its relay still waits on Redis hands the rows to a second
+  // relay while the first may still publish them: harmless (same job ids), but for nothing.
+  if (leaseMs < 2 * publishTimeoutMs) {
+    fail(
+      `relay.lease (${leaseMs} ms) must be at least twice relay.publishTimeout (${publishTimeoutMs} ms)`,
+    );
+  }
   return {
     batchSize,
     pollIntervalMs: positive(o.pollInterval, 'relay.pollInterval', 1_000),
@@ -145,5 +168,14 @@ function resolveRelay(
     retentionMs:
       o.retention === false ? false : positive(o.retention, 'relay.retention', 7 * 86_400_000),
     listen: o.listen ?? true,
+    publishTimeoutMs,
+    leaseMs,
   };
+}
+
+/** The relay's options with every default, for `drain()` in a process without the relay. */
+export function defaultRelayOptions(): ResolvedRelayOptions {
+  return resolveRelay(true, (problem) => {
+    throw new InvalidOutboxOptionsError(problem);
+  }) as ResolvedRelayOptions;
 }

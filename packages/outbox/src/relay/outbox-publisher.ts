@@ -1,15 +1,11 @@
 import { Injectable } from '@nestjs/common';
-import {
-  ConveyorQueues,
-  captureTrace,
-  conveyorTracer,
-  restoreTrace,
-  TaskInstrumentation,
-} from '@conveyor/tasks';
+import { captureTrace, conveyorTracer, restoreTrace, TaskInstrumentation } from '@conveyor/tasks';
 import { type Span, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import type { JobsOptions } from 'bullmq';
 import { eventJobId, taskJobId } from '../outbox.service';
 import type { OutboxRow } from '../store/outbox-store.interface';
+import { beforeDeadline } from './bounded';
+import { RelayRedis } from './relay-redis';
 
 interface BulkJob {
   rowId: string;
@@ -26,16 +22,28 @@ export interface PublishOutcome {
 
 /**
  * Turns claimed rows into BullMQ jobs: one `addBulk` per queue (one round trip each, run
- * together). A row is published only when every job it implies was accepted.
+ * together). A row is published only when every job it implies was accepted. Every Redis
+ * call is bounded: a batch gets `timeoutMs` in all, and rows whose jobs are not acknowledged
+ * by then fail with `RedisTimeoutError`.
  */
 @Injectable()
 export class OutboxPublisher {
   constructor(
-    private readonly queues: ConveyorQueues,
+    private readonly redis: RelayRedis,
     private readonly instrumentation: TaskInstrumentation,
   ) {}
 
-  async publish(rows: readonly OutboxRow[]): Promise<PublishOutcome> {
+  /**
+   * Resolves once the relay's Redis connection is up, waiting for it at most `timeoutMs`;
+   * rejects with `RedisUnavailableError` (and its cause) otherwise. The relay asks this
+   * first and claims nothing while Redis does not answer.
+   */
+  reachable(timeoutMs: number): Promise<void> {
+    return this.redis.ready(timeoutMs);
+  }
+
+  async publish(rows: readonly OutboxRow[], timeoutMs: number): Promise<PublishOutcome> {
+    const deadline = Date.now() + timeoutMs;
     const byQueue = new Map<string, BulkJob[]>();
     const spans = new Map<string, Span>();
     for (const row of rows) {
@@ -50,9 +58,13 @@ export class OutboxPublisher {
     const failedRows = new Map<string, Error>();
     await Promise.all(
       [...byQueue].map(async ([queue, jobs]) => {
-        const q = this.queues.queue(queue);
+        const q = this.redis.queue(queue);
         try {
-          await q.addBulk(jobs.map(({ name, data, opts }) => ({ name, data, opts })));
+          await beforeDeadline(
+            () => q.addBulk(jobs.map(({ name, data, opts }) => ({ name, data, opts }))),
+            deadline,
+            `addBulk (queue ${queue})`,
+          );
           for (const job of jobs) this.instrumentation.enqueued(job.name, queue, 1);
         } catch (error) {
           // With Redis up, one bad job fails the whole bulk: retry one by one so it does not
@@ -62,7 +74,11 @@ export class OutboxPublisher {
             return;
           }
           for (const job of jobs) {
-            await q.add(job.name, job.data, job.opts).then(
+            await beforeDeadline(
+              () => q.add(job.name, job.data, job.opts),
+              deadline,
+              `add (queue ${queue})`,
+            ).then(
               () => this.instrumentation.enqueued(job.name, queue, 1),
               (e: Error) => failedRows.set(job.rowId, e),
             );
@@ -131,6 +147,9 @@ const CONNECTION_ERROR =
 
 function isConnectionError(error: Error): boolean {
   return (
-    error?.name === 'MaxRetriesPerRequestError' || CONNECTION_ERROR.test(String(error?.message))
+    error?.name === 'MaxRetriesPerRequestError' ||
+    error?.name === 'RedisTimeoutError' ||
+    error?.name === 'RedisUnavailableError' ||
+    CONNECTION_ERROR.test(String(error?.message))
   );
 }

@@ -7,13 +7,20 @@ import {
 } from '@nestjs/common';
 import type { OutboxDriver } from '../drivers/outbox-driver.interface';
 import { OUTBOX_DRIVER, OUTBOX_STORE, RESOLVED_OUTBOX_OPTIONS } from '../outbox.constants';
-import type { ResolvedOutboxOptions, ResolvedRelayOptions } from '../options/module-options';
+import {
+  defaultRelayOptions,
+  type ResolvedOutboxOptions,
+  type ResolvedRelayOptions,
+} from '../options/module-options';
 import type { OutboxStats, OutboxStore } from '../store/outbox-store.interface';
 import { OutboxSignals } from '../transactions/outbox-signals';
+import { relayBackoffMs } from './bounded';
 import { OutboxPublisher } from './outbox-publisher';
 
 const RETENTION_EVERY_MS = 60_000;
 const RETENTION_BATCH = 1_000;
+/** While the relay keeps failing, it says so again at most this often. */
+const FAILURE_LOG_EVERY_MS = 30_000;
 
 /** `OutboxStore.stats()` plus what this process's relay did. */
 export interface OutboxRelayStats extends OutboxStats {
@@ -21,14 +28,34 @@ export interface OutboxRelayStats extends OutboxStats {
   publishedByThisProcess: number;
   /** Whether a relay loop runs in this process. */
   running: boolean;
+  /**
+   * Rounds in a row that failed (Redis unreachable or refusing, a batch not accepted, the
+   * database away); 0 once a round succeeds. The relay backs off meanwhile.
+   */
+  consecutiveFailures: number;
+  /** Why the last round failed, while `consecutiveFailures > 0`; otherwise `null`. */
+  lastError: string | null;
+}
+
+/** What one batch did. */
+interface BatchOutcome {
+  claimed: number;
+  published: number;
+  /** The first error of rows that were not published, if any. */
+  error?: string;
 }
 
 /**
  * Moves committed outbox rows into BullMQ. Runs where `relay` is set; any number of processes
- * may run it on one table. Each batch is claimed with `FOR UPDATE SKIP LOCKED` in id order,
- * published (one `addBulk` per queue, job id derived from the row id) and marked published in
- * the claim's transaction. Wakes on commit in this process, on `NOTIFY` from others, and
- * polls. On Redis trouble rows stay unpublished and the relay backs off.
+ * may run it on one table. A round first checks that Redis answers (a bounded PING while the
+ * connection is not up) and claims nothing otherwise. Each batch is then claimed by leasing
+ * its rows in one short, committed statement (`FOR UPDATE SKIP LOCKED`, id order), published
+ * (one `addBulk` per queue, bounded by `publishTimeout`, job id derived from the row id) and
+ * marked published in another statement: no transaction or connection is held across a
+ * Redis call, so requests never wait on the relay. Rows of a relay that died mid-batch are
+ * claimed again when their lease runs out. Wakes on commit in this process, on `NOTIFY` from
+ * others, and polls; on failure it backs off (exponential, with jitter, up to `maxBackoff`)
+ * and recovers by itself.
  */
 @Injectable()
 export class OutboxRelay implements OnApplicationBootstrap, BeforeApplicationShutdown {
@@ -42,6 +69,8 @@ export class OutboxRelay implements OnApplicationBootstrap, BeforeApplicationShu
   private unsubscribe?: () => void;
   private publishedTotal = 0;
   private failures = 0;
+  private lastError: string | null = null;
+  private lastFailureLog = 0;
   private lastRetention = 0;
 
   constructor(
@@ -73,23 +102,22 @@ export class OutboxRelay implements OnApplicationBootstrap, BeforeApplicationShu
 
   /**
    * Publishes what is available now, batch after batch, in the calling process; returns how
-   * many rows it published. For tests, scripts and processes without the relay loop.
+   * many rows it published. For tests, scripts and processes without the relay loop. Rejects
+   * (and claims nothing) when Redis does not answer within `publishTimeout`.
    */
   async drain(): Promise<number> {
-    const relay = this.relayOptions || {
-      batchSize: 100,
-      retryDelayMs: 1_000,
-      maxBackoffMs: 30_000,
-    };
-    return (await this.relayUntilShort(relay, false)).published;
+    return (await this.relayUntilShort(this.relayOptions || defaultRelayOptions(), false))
+      .published;
   }
 
-  /** Pending count, lag and published totals, for health checks and metrics. */
+  /** Pending count, lag, published totals and failures, for health checks and metrics. */
   async stats(): Promise<OutboxRelayStats> {
     return {
       ...(await this.store.stats()),
       publishedByThisProcess: this.publishedTotal,
       running: this.loop !== undefined && !this.stopping,
+      consecutiveFailures: this.failures,
+      lastError: this.failures > 0 ? this.lastError : null,
     };
   }
 
@@ -98,17 +126,19 @@ export class OutboxRelay implements OnApplicationBootstrap, BeforeApplicationShu
       this.pendingWake = false;
       try {
         const outcome = await this.relayUntilShort(relay, true);
-        this.failures = outcome.failed ? this.failures + 1 : 0;
+        if (outcome.error === undefined) this.succeeded();
+        else this.failed(outcome.error);
         await this.retention(relay);
       } catch (error) {
-        this.failures++;
-        this.logger.error(`outbox relay batch failed: ${(error as Error).message}`);
+        // Shutting down closes the database and Redis under a round still running.
+        if (this.stopping) break;
+        this.failed((error as Error).message);
       }
       if (this.stopping) break;
       if (this.failures > 0) {
         // Redis or PostgreSQL trouble: back off, and do not let commits wake us meanwhile.
         await this.sleep(
-          Math.min(relay.retryDelayMs * 2 ** (this.failures - 1), relay.maxBackoffMs),
+          relayBackoffMs(this.failures, relay.retryDelayMs, relay.maxBackoffMs),
           false,
         );
       } else if (!this.pendingWake) {
@@ -117,63 +147,88 @@ export class OutboxRelay implements OnApplicationBootstrap, BeforeApplicationShu
     }
   }
 
+  private succeeded(): void {
+    if (this.failures > 0) {
+      this.logger.log(`outbox relay publishing again after ${this.failures} failed round(s)`);
+    }
+    this.failures = 0;
+    this.lastError = null;
+  }
+
+  private failed(message: string): void {
+    this.failures++;
+    this.lastError = message;
+    // Once when it starts, then now and then: a long outage is one line per 30 s, not one
+    // per round.
+    const now = Date.now();
+    if (this.failures > 1 && now - this.lastFailureLog < FAILURE_LOG_EVERY_MS) return;
+    this.lastFailureLog = now;
+    this.logger.error(
+      this.failures === 1
+        ? `outbox relay round failed, backing off: ${message}`
+        : `outbox relay still failing (${this.failures} rounds in a row), backing off: ${message}`,
+    );
+  }
+
   /**
    * Relays batches until one comes back short (the backlog is gone), the loop stops, or
-   * (when `stopOnFailure`) a batch fails. Once there is a backlog, on PostgreSQL two batches
-   * are in flight at once,
-   * each in its own claim transaction: while one batch's jobs go to Redis the next is claimed
-   * (`SKIP LOCKED` keeps them apart), so the relay runs near the slower of the two rates
-   * rather than their sum. PGlite runs one transaction at a time, so it gets one lane.
+   * (when `stopOnFailure`) a batch fails; claims nothing when Redis does not answer. Once
+   * there is a backlog, on PostgreSQL two batches are in flight at once: while one batch's
+   * jobs go to Redis the next is claimed (`SKIP LOCKED` and the lease keep them apart), so
+   * the relay runs near the slower of the two rates rather than their sum. PGlite has one
+   * connection, which the app's requests share: one lane leaves them more of it.
    */
   private async relayUntilShort(
-    relay: Pick<ResolvedRelayOptions, 'batchSize' | 'retryDelayMs' | 'maxBackoffMs'>,
+    relay: ResolvedRelayOptions,
     stopOnFailure: boolean,
-  ): Promise<{ published: number; failed: boolean }> {
+  ): Promise<{ published: number; error?: string }> {
+    await this.publisher.reachable(relay.publishTimeoutMs);
     let published = 0;
-    let failed = false;
+    let error: string | undefined;
     let more = true;
     const lane = async (batches = Infinity) => {
       for (let n = 0; n < batches && more && !(stopOnFailure && this.stopping); n++) {
         try {
           const outcome = await this.relayBatch(relay);
           published += outcome.published;
-          failed ||= outcome.failed;
-          if (outcome.claimed < relay.batchSize || (stopOnFailure && outcome.failed)) more = false;
-        } catch (error) {
+          error ??= outcome.error;
+          if (outcome.claimed < relay.batchSize || (stopOnFailure && outcome.error !== undefined)) {
+            more = false;
+          }
+        } catch (thrown) {
           more = false;
-          throw error;
+          throw thrown;
         }
       }
     };
     // One batch first: an idle relay's round is one claim query on one connection.
     await lane(1);
-    if (!more) return { published, failed };
+    if (!more) return { published, error };
     const lanes = this.driver.kind === 'pg' ? 2 : 1;
     // Settled, not all: a failing lane must not leave the other running past the round.
     const results = await Promise.allSettled(Array.from({ length: lanes }, () => lane()));
     const rejected = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (rejected) throw rejected.reason;
-    return { published, failed };
+    return { published, error };
   }
 
-  private async relayBatch(
-    relay: Pick<ResolvedRelayOptions, 'batchSize' | 'retryDelayMs' | 'maxBackoffMs'>,
-  ): Promise<{ claimed: number; published: number; failed: boolean }> {
-    return this.store.claim(relay.batchSize, async (claim) => {
-      if (claim.rows.length === 0) return { claimed: 0, published: 0, failed: false };
-      const outcome = await this.publisher.publish(claim.rows);
+  private relayBatch(relay: ResolvedRelayOptions): Promise<BatchOutcome> {
+    return this.store.claim(relay.batchSize, relay.leaseMs, async (claim) => {
+      if (claim.rows.length === 0) return { claimed: 0, published: 0 };
+      const outcome = await this.publisher.publish(claim.rows, relay.publishTimeoutMs);
       await claim.markPublished(outcome.published);
       for (const { ids, error } of outcome.failed) {
         await claim.recordFailure(ids, error.message, relay.retryDelayMs, relay.maxBackoffMs);
-        this.logger.warn(
-          `outbox: ${ids.length} row(s) not published, will retry: ${error.message}`,
-        );
       }
       this.publishedTotal += outcome.published.length;
+      const failed = outcome.failed[0];
       return {
         claimed: claim.rows.length,
         published: outcome.published.length,
-        failed: outcome.failed.length > 0,
+        error:
+          failed &&
+          `${outcome.failed.reduce((n, f) => n + f.ids.length, 0)} row(s) not published, ` +
+            `will retry: ${failed.error.message}`,
       };
     });
   }
@@ -200,13 +255,42 @@ export class OutboxRelay implements OnApplicationBootstrap, BeforeApplicationShu
     });
   }
 
-  /** Stops taking batches, lets the one in flight finish (or roll back), stops listening. */
+  /**
+   * Stops taking batches, lets the one in flight finish, stops listening. Waits at most twice
+   * `publishTimeout` for that: a batch whose database calls hang past it is left behind, and
+   * its rows are claimed again when their lease runs out.
+   */
   async beforeApplicationShutdown(): Promise<void> {
     this.stopping = true;
     this.unsubscribe?.();
     this.wakeSleeper?.();
-    await this.loop;
-    await this.stopListening?.();
+    const boundMs = 2 * (this.relayOptions || defaultRelayOptions()).publishTimeoutMs;
+    if (!(await settlesWithin(this.loop, boundMs))) {
+      this.logger.warn(
+        `outbox relay: the batch in flight did not finish within ${boundMs} ms of shutdown; ` +
+          'its rows are claimed again when their lease runs out',
+      );
+    }
+    const stopListening = this.stopListening;
     this.stopListening = undefined;
+    await settlesWithin(stopListening?.(), boundMs);
+  }
+}
+
+/** Whether `promise` (if any) settles within `ms`; never rejects. */
+async function settlesWithin(promise: Promise<unknown> | undefined, ms: number): Promise<boolean> {
+  if (!promise) return true;
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<false>((resolve) => (timer = setTimeout(resolve, ms, false)));
+  try {
+    return await Promise.race([
+      promise.then(
+        () => true,
+        () => true,
+      ),
+      late,
+    ]);
+  } finally {
+    clearTimeout(timer);
   }
 }

@@ -27,14 +27,21 @@ export interface OutboxRow extends NewOutboxRow {
   attempts: number;
 }
 
-/** What a relay transaction holds: claimed rows, locked until it ends. */
+/**
+ * Rows the relay has claimed: leased to it (their `available_at` pushed past the lease) in a
+ * statement that has committed, so no transaction or connection is held while it publishes.
+ */
 export interface OutboxClaim {
   readonly rows: readonly OutboxRow[];
-  /** Marks rows published in the claim's transaction (a store may send it with the COMMIT). */
+  /**
+   * Marks rows published, at once, in a statement of its own: their jobs are in Redis, so
+   * they are published whoever holds them now.
+   */
   markPublished(ids: readonly string[]): Promise<void>;
   /**
    * Records a failed publish: `attempts + 1`, `last_error`, and `available_at` pushed back by
    * `min(retryDelayMs · 2^attempts, maxDelayMs)` so the row stops blocking those behind it.
+   * Only rows this claim still holds (not published, lease not taken over) are changed.
    */
   recordFailure(
     ids: readonly string[],
@@ -58,7 +65,8 @@ export interface OutboxStats {
 
 /**
  * The outbox's one contract with a database. The writer (`Outbox`) calls `insert` inside the
- * app's transaction; the relay calls `claim`, `deletePublished` and `stats` outside it. To add
+ * app's transaction; the relay calls `claim`, `deletePublished` and `stats` outside it, and
+ * never holds a transaction across a call to Redis. To add
  * an ORM or driver (Prisma, Knex, Kysely, Drizzle …), implement this interface and provide it
  * under the `OUTBOX_STORE` token; the relay does not change.
  */
@@ -70,11 +78,14 @@ export interface OutboxStore {
   /** Writes rows in the caller's current transaction; returns their ids in order. */
   insert(rows: readonly NewOutboxRow[]): Promise<string[]>;
   /**
-   * Opens a transaction of its own, claims up to `limit` unpublished, available rows in id
-   * order with `FOR UPDATE SKIP LOCKED`, runs `work`, and commits; rolls back if `work` throws,
-   * which releases the rows for the next claim.
+   * Claims up to `limit` unpublished, available rows in id order (`FOR UPDATE SKIP LOCKED`)
+   * by leasing them for `leaseMs` (`available_at = now() + lease`) in one short statement that
+   * commits before `work` runs; `work` then publishes and marks them. Rows `work` neither
+   * marked nor recorded as failed (it threw, say) are given back when it ends. Rows of a
+   * claimer that died become claimable again when their lease runs out. No transaction or
+   * connection is held while `work` runs.
    */
-  claim<T>(limit: number, work: (claim: OutboxClaim) => Promise<T>): Promise<T>;
+  claim<T>(limit: number, leaseMs: number, work: (claim: OutboxClaim) => Promise<T>): Promise<T>;
   /** Deletes up to `limit` rows published more than `olderThanMs` ago; returns how many. */
   deletePublished(olderThanMs: number, limit: number): Promise<number>;
   stats(): Promise<OutboxStats>;

@@ -12,7 +12,7 @@ import type {
   OutboxStats,
   OutboxStore,
 } from './outbox-store.interface';
-import { createTableSql } from './sql';
+import { createTableStatements } from './sql';
 
 interface RowRecord {
   id: string;
@@ -74,7 +74,7 @@ export class SqlOutboxStore implements OutboxStore {
 
   async ensureSchema(): Promise<void> {
     await this.driver.withSchemaLock(async (tx) => {
-      for (const statement of splitStatements(createTableSql(this.tableName))) {
+      for (const statement of createTableStatements(this.tableName)) {
         await tx.query(statement);
       }
     });
@@ -165,31 +165,46 @@ export class SqlOutboxStore implements OutboxStore {
     return this.sequence;
   }
 
-  claim<T>(limit: number, work: (claim: OutboxClaim) => Promise<T>): Promise<T> {
-    // ORDER BY the column (o.id), not the output alias `id` (id::text): sorting by the
-    // text sorted '10' before '9' and could not use the pending index, so every claim
-    // scanned and sorted the whole table (40 ms a claim at 20,000 rows, vs 0.2 ms).
-    const select = (limitSql: string) =>
-      `SELECT o.id::text AS id, kind, name, queue, payload, options, trace, attempts
-         FROM ${this.table} o
-        WHERE published_at IS NULL AND available_at <= now()
-        ORDER BY o.id
-        LIMIT ${limitSql}
-        FOR UPDATE SKIP LOCKED`;
-    if (this.driver.foldedTransaction) {
-      // BEGIN with the claim, the mark with COMMIT: two round trips a batch, not four.
-      if (!Number.isInteger(limit) || limit < 1) throw new RangeError(`bad claim limit ${limit}`);
-      let claim: SqlClaim | undefined;
-      return this.driver.foldedTransaction<RowRecord, T>(
-        select(String(limit)),
-        (tx, rows) => work((claim = new SqlClaim(tx, this.table, rows.map(toRow), true))),
-        () => claim?.deferredMark(),
-      );
+  async claim<T>(
+    limit: number,
+    leaseMs: number,
+    work: (claim: OutboxClaim) => Promise<T>,
+  ): Promise<T> {
+    if (!Number.isInteger(limit) || limit < 1) throw new RangeError(`bad claim limit ${limit}`);
+    if (!(leaseMs > 0)) throw new RangeError(`bad claim lease ${leaseMs}`);
+    // One statement, so one short transaction of its own: the rows are leased (available_at
+    // pushed past the lease) and the lease is committed before anything goes to Redis. A
+    // relay that dies after this leaves them leased until the lease runs out, then any relay
+    // claims them again; nothing holds a lock, a transaction or a connection meanwhile.
+    // `FOR UPDATE SKIP LOCKED` keeps two claims at the same moment off each other's rows, and
+    // a claim that finds a row just leased by another re-reads it (its available_at has
+    // moved) and leaves it. ORDER BY the column (o.id), not id::text: sorting by the text put
+    // '10' before '9' and could not use the pending index.
+    const { rows } = await this.driver.executor.query<RowRecord & { lease: string }>(
+      `WITH picked AS MATERIALIZED (
+         SELECT o.id FROM ${this.table} o
+          WHERE o.published_at IS NULL AND o.available_at <= now()
+          ORDER BY o.id
+          LIMIT $1
+          FOR UPDATE SKIP LOCKED)
+       UPDATE ${this.table} o
+          SET available_at = now() + make_interval(secs => $2::float8 / 1000)
+         FROM picked
+        WHERE o.id = picked.id
+       RETURNING o.id::text AS id, o.kind, o.name, o.queue, o.payload, o.options, o.trace,
+                 o.attempts, (o.available_at AT TIME ZONE 'UTC')::text AS lease`,
+      [limit, leaseMs],
+    );
+    // RETURNING follows no order; the relay publishes in id order.
+    rows.sort((a, b) => compareIds(a.id, b.id));
+    const claim = new SqlClaim(this.driver.executor, this.table, rows.map(toRow), rows[0]?.lease);
+    try {
+      return await work(claim);
+    } finally {
+      // What work left (it threw) goes back at once rather than at the end of the lease. If
+      // the database is away this fails too, and the lease gives the rows back later.
+      await claim.giveBack().catch(() => undefined);
     }
-    return this.driver.transaction(async (tx) => {
-      const { rows } = await tx.query<RowRecord>(select('$1'), [limit]);
-      return work(new SqlClaim(tx, this.table, rows.map(toRow), false));
-    });
   }
 
   async deletePublished(olderThanMs: number, limit: number): Promise<number> {
@@ -229,39 +244,34 @@ export class SqlOutboxStore implements OutboxStore {
   }
 }
 
+/**
+ * A claim's rows, changed by statements of their own outside any transaction. The lease's end
+ * (the `available_at` the claim wrote, the same for all its rows) tells whether a row is still
+ * this claim's: once its lease ran out and another relay claimed it, it has another.
+ */
 class SqlClaim implements OutboxClaim {
-  private readonly marked: string[] = [];
+  /** Rows neither marked nor recorded as failed yet. */
+  private readonly held: Set<string>;
 
   constructor(
-    private readonly tx: OutboxTx,
+    private readonly executor: OutboxTx,
     private readonly table: string,
     readonly rows: readonly OutboxRow[],
-    /** Mark with the COMMIT (`deferredMark`) rather than at once. */
-    private readonly deferMarks: boolean,
-  ) {}
+    /** The lease's end, UTC, as PostgreSQL wrote it (microseconds, so it reads back exactly). */
+    private readonly lease: string | undefined,
+  ) {
+    this.held = new Set(rows.map((row) => row.id));
+  }
 
   async markPublished(ids: readonly string[]): Promise<void> {
     if (ids.length === 0) return;
-    if (this.deferMarks) {
-      // Inlined into a simple query: only the digits this claim's SELECT returned.
-      for (const id of ids) {
-        if (!/^\d+$/.test(id)) throw new TypeError(`not an outbox row id: ${JSON.stringify(id)}`);
-        this.marked.push(id);
-      }
-      return;
-    }
-    await this.tx.query(
+    await this.executor.query(
       `UPDATE ${this.table} SET published_at = now(), last_error = NULL
-        WHERE id IN (SELECT unnest(string_to_array($1::text, ','))::bigint)`,
+        WHERE id IN (SELECT unnest(string_to_array($1::text, ','))::bigint)
+          AND published_at IS NULL`,
       [ids.join(',')],
     );
-  }
-
-  /** The UPDATE that marks what `markPublished` was given, sent with the COMMIT. */
-  deferredMark(): string | undefined {
-    if (this.marked.length === 0) return undefined;
-    return `UPDATE ${this.table} SET published_at = now(), last_error = NULL
-        WHERE id = ANY('{${this.marked.join(',')}}'::bigint[])`;
+    for (const id of ids) this.held.delete(id);
   }
 
   async recordFailure(
@@ -271,15 +281,37 @@ class SqlClaim implements OutboxClaim {
     maxDelayMs: number,
   ): Promise<void> {
     if (ids.length === 0) return;
-    await this.tx.query(
+    await this.executor.query(
       `UPDATE ${this.table}
           SET attempts = attempts + 1,
               last_error = left($2::text, 2000),
               available_at = now() + make_interval(secs => least($3::float8 * power(2, least(attempts, 30)), $4::float8) / 1000)
-        WHERE id IN (SELECT unnest(string_to_array($1::text, ','))::bigint)`,
-      [ids.join(','), error, retryDelayMs, maxDelayMs],
+        WHERE id IN (SELECT unnest(string_to_array($1::text, ','))::bigint)
+          AND published_at IS NULL
+          AND available_at = ($5::timestamp AT TIME ZONE 'UTC')`,
+      [ids.join(','), error, retryDelayMs, maxDelayMs, this.lease],
+    );
+    for (const id of ids) this.held.delete(id);
+  }
+
+  /** Makes the rows still held available again at once, if the lease is still this claim's. */
+  async giveBack(): Promise<void> {
+    if (this.held.size === 0) return;
+    const ids = [...this.held];
+    this.held.clear();
+    await this.executor.query(
+      `UPDATE ${this.table} SET available_at = now()
+        WHERE id IN (SELECT unnest(string_to_array($1::text, ','))::bigint)
+          AND published_at IS NULL
+          AND available_at = ($2::timestamp AT TIME ZONE 'UTC')`,
+      [ids.join(','), this.lease],
     );
   }
+}
+
+/** Orders decimal ids (bigserial as text) numerically. */
+function compareIds(a: string, b: string): number {
+  return a.length - b.length || (a < b ? -1 : a > b ? 1 : 0);
 }
 
 /** kind, name, queue, payload, options and trace, as the text each column is given. */
@@ -317,18 +349,4 @@ function toRow(r: RowRecord): OutboxRow {
     trace: r.trace,
     attempts: r.attempts,
   };
-}
-
-/** The DDL is a few statements; prepared-statement protocols take one at a time. */
-export function splitStatements(sql: string): string[] {
-  return sql
-    .split(/;\s*(?:\n|$)/)
-    .map((s) =>
-      s
-        .split('\n')
-        .filter((line) => !line.trim().startsWith('--'))
-        .join('\n')
-        .trim(),
-    )
-    .filter(Boolean);
 }

@@ -1,7 +1,14 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { splitStatements } from './sql-outbox-store';
-import { createTableSql, quoteTable } from './sql';
+import { InvalidOutboxOptionsError } from '../errors';
+import { createTableSql, createTableStatements, quoteTable } from './sql';
+
+/** The index names of a DDL, as PostgreSQL reads them (quotes undone). */
+function indexNames(sql: string): string[] {
+  return [...sql.matchAll(/CREATE INDEX IF NOT EXISTS "((?:[^"]|"")+)"/g)].map((m) =>
+    m[1]!.replace(/""/g, '"'),
+  );
+}
 
 describe('outbox DDL', () => {
   it('ships sql/conveyor_outbox.sql identical to what createTable runs', () => {
@@ -20,9 +27,60 @@ describe('outbox DDL', () => {
     );
   });
 
-  it('splits the DDL into single statements without comments', () => {
-    const statements = splitStatements(createTableSql('t'));
-    expect(statements).toHaveLength(3);
-    expect(statements.every((s) => !s.includes('--') && !s.endsWith(';'))).toBe(true);
+  it('doubles a double quote inside a name, in the table and in its index names', () => {
+    expect(quoteTable('we"ird')).toBe('"we""ird"');
+    expect(quoteTable('s"x.t"y')).toBe('"s""x"."t""y"');
+    const sql = createTableSql('we"ird');
+    expect(sql).toContain('CREATE TABLE IF NOT EXISTS "we""ird" (');
+    expect(sql).toContain('ON "we""ird" (id)');
+    expect(indexNames(sql)).toEqual(['we"ird_pending_idx', 'we"ird_published_idx']);
   });
+
+  it('keeps index names within 63 bytes, distinct, and stable for a long table name', () => {
+    const long = `s${'x'.repeat(62)}.t${'y'.repeat(62)}`;
+    const names = indexNames(createTableSql(long));
+    expect(names).toHaveLength(2);
+    for (const name of names) expect(Buffer.byteLength(name)).toBeLessThanOrEqual(63);
+    expect(new Set(names).size).toBe(2);
+    expect(names[0]).toMatch(/_pending_idx$/);
+    expect(names[1]).toMatch(/_published_idx$/);
+    // Same input, same names: a second run finds the indexes the first one made.
+    expect(indexNames(createTableSql(long))).toEqual(names);
+    // Two long names that share their first 63 bytes still get different indexes.
+    const other = indexNames(createTableSql(`${long}z`));
+    expect(other.filter((n) => names.includes(n))).toEqual([]);
+  });
+
+  it('cuts multi-byte names on a character boundary', () => {
+    const names = indexNames(createTableSql('é'.repeat(31)));
+    for (const name of names) {
+      expect(Buffer.byteLength(name)).toBeLessThanOrEqual(63);
+      expect(name).not.toContain('\ufffd');
+      expect(Buffer.from(name).toString()).toBe(name);
+    }
+  });
+
+  it('keeps the names of short tables as they were, so existing indexes are found', () => {
+    expect(indexNames(createTableSql('conveyor_outbox'))).toEqual([
+      'conveyor_outbox_pending_idx',
+      'conveyor_outbox_published_idx',
+    ]);
+  });
+
+  it('gives the DDL as single statements without comments, whatever the name holds', () => {
+    for (const name of ['t', 'a;\n-- b', 'x.y;\nz']) {
+      const statements = createTableStatements(name);
+      expect(statements).toHaveLength(3);
+      expect(statements.every((s) => !s.startsWith('--') && !s.endsWith(';'))).toBe(true);
+    }
+  });
+
+  it.each([[''], ['a.'], ['.b'], ['a.b.c'], ['nul\0'], [42], [undefined]])(
+    'refuses %j as a table name with a typed error',
+    (table) => {
+      const attempt = () => createTableSql(table as string);
+      expect(attempt).toThrow(InvalidOutboxOptionsError);
+      expect(attempt).toThrow(/createTableSql takes a table as 'name' or 'schema.name'/);
+    },
+  );
 });

@@ -116,6 +116,17 @@ export class OutboxSignals implements BeforeApplicationShutdown, OnApplicationSh
     }, NOTIFY_COALESCE_MS);
   }
 
+  /**
+   * Resolves once no `NOTIFY` (or look for listeners) is scheduled or in flight: whatever the
+   * commits so far were going to send has been sent, and committed. For tests that must show
+   * a `NOTIFY` was not sent without waiting for a fixed time.
+   */
+  async idle(): Promise<void> {
+    while (this.timer || this.recheck || this.inFlight) {
+      await (this.inFlight ?? new Promise((resolve) => setTimeout(resolve, 5)));
+    }
+  }
+
   private logError(error: Error): void {
     // Polling covers a lost notification; say so once in a while, not per commit.
     if (Date.now() - this.lastErrorLog < 10_000) return;

@@ -3,6 +3,7 @@ import type { JobsOptions } from 'bullmq';
 import { InvalidTaskOptionsError } from '../errors';
 import type { EnqueueOptions } from '../interfaces/enqueue-options.interface';
 import { MAX_PRIORITY, type ResolvedTaskOptions } from '../options/task-options';
+import { stableJson } from '../payload/stable-json';
 import {
   checkInteger,
   checkKnownKeys,
@@ -89,6 +90,15 @@ export function buildJobOptions(
 export function idempotentJobId(taskName: string, key: string): string {
   const digest = createHash('sha256').update(taskName).update('\0').update(key).digest('base64url');
   return `${taskName}~${digest.slice(0, 32)}`;
+}
+
+/**
+ * The job id of an `idempotent` task's job that has no `jobId`/`idempotencyKey` of its own:
+ * the key is the payload as stable JSON, so equal payloads (whatever their key order) are one
+ * job. What `TaskProducer.enqueue` derives; `Outbox.enqueue`/`emit` derive the same.
+ */
+export function payloadJobId(taskName: string, payload: unknown): string {
+  return idempotentJobId(taskName, stableJson(payload));
 }
 
 function withBackoff(jobOptions: JobsOptions, task: ResolvedTaskOptions): JobsOptions {
