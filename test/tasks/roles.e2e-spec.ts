@@ -30,7 +30,9 @@ describe('process roles', () => {
   const savedEnv = process.env.CONVEYOR_WORKERS;
 
   afterEach(async () => {
-    process.env.CONVEYOR_WORKERS = savedEnv;
+    // Assigning undefined would store the string "undefined" (process.env holds strings).
+    if (savedEnv === undefined) delete process.env.CONVEYOR_WORKERS;
+    else process.env.CONVEYOR_WORKERS = savedEnv;
     await stopAll(api, worker);
     api = worker = undefined;
   });
