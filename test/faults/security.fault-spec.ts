@@ -148,8 +148,10 @@ describe('security', () => {
     const producer = app.get(TaskProducer);
     const ok = await producer.enqueue(Secret, { card: SECRET_PAYLOAD });
     const bad = await producer.enqueue(Secret, { card: `${SECRET_PAYLOAD}-fail` });
-    await ok.result({ timeout: '20s' });
-    await bad.result({ timeout: '20s' }).catch(() => undefined);
+    await expect(ok.result({ timeout: '20s' })).resolves.toBe('ok');
+    await expect(bad.result({ timeout: '20s' })).rejects.toMatchObject({ message: 'declined' });
+    // The failure was logged (the line a payload would leak into), before the result settled.
+    expect(logger.text(['warn', 'error'])).toMatch(new RegExp(`job ${bad.id}\\b.*declined`));
     expect(logger.text(['log', 'warn', 'error', 'fatal'])).not.toContain(SECRET_PAYLOAD);
     expect(logger.text(['log', 'warn', 'error', 'fatal'])).not.toContain(password);
   });

@@ -1,5 +1,4 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { once } from 'node:events';
 import net from 'node:net';
 import path from 'node:path';
 import { Client } from 'pg';
@@ -28,6 +27,8 @@ export interface SampleApp {
 export async function startSampleApp(options: {
   database: 'pglite' | 'postgres';
   env?: Record<string, string>;
+  /** How long to wait for "listening on" before the child is killed. @default 30_000 */
+  startTimeoutMs?: number;
 }): Promise<SampleApp> {
   const prefix = uniquePrefix();
   const port = await freePort();
@@ -53,11 +54,28 @@ export async function startSampleApp(options: {
   child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
   child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
   const url = `http://127.0.0.1:${port}`;
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const cleanUp = async () => {
+    await deletePrefix(prefix);
+    if (options.database === 'postgres')
+      await withPg((pg) => pg.query(`DROP SCHEMA ${schema} CASCADE`));
+  };
 
-  const deadline = Date.now() + 30_000;
+  const deadline = Date.now() + (options.startTimeoutMs ?? 30_000);
   while (!/listening on/.test(output)) {
-    if (child.exitCode !== null) throw new Error(`sample app exited: ${output}`);
-    if (Date.now() > deadline) throw new Error(`sample app did not start: ${output}`);
+    const failure = hasExited(child)
+      ? 'exited'
+      : Date.now() > deadline
+        ? 'did not start'
+        : undefined;
+    if (failure) {
+      // A child that never started has nothing to finish: kill it, and wait until it is gone
+      // so it cannot hold its port, Redis prefix or schema past this test.
+      if (!hasExited(child)) child.kill('SIGKILL');
+      await exited;
+      await cleanUp();
+      throw new Error(`sample app ${failure}: ${output}`);
+    }
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
 
@@ -84,15 +102,16 @@ export async function startSampleApp(options: {
       return { status: response.status, body: parsed as never };
     },
     async stop() {
-      if (child.exitCode === null) {
-        child.kill('SIGTERM');
-        await once(child, 'exit');
-      }
-      await deletePrefix(prefix);
-      if (options.database === 'postgres')
-        await withPg((pg) => pg.query(`DROP SCHEMA ${schema} CASCADE`));
+      if (!hasExited(child)) child.kill('SIGTERM');
+      await exited;
+      await cleanUp();
     },
   };
+}
+
+/** True once the child has exited, by itself or by a signal (then `exitCode` stays null). */
+function hasExited(child: ChildProcess): boolean {
+  return child.exitCode !== null || child.signalCode !== null;
 }
 
 export async function withPg<T>(fn: (pg: Client) => Promise<T>): Promise<T> {

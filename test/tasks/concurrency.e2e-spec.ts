@@ -1,9 +1,9 @@
 import { Injectable } from '@nestjs/common';
 import { defineTask, Task, type TaskContext, TaskProducer } from '@conveyor/tasks';
-import { uniquePrefix } from '../support/redis';
+import { closeRawQueue, rawQueue, uniquePrefix } from '../support/redis';
 import { eventually, startTasksApp, stopAll, type TestApp } from '../support/tasks-app';
 
-const Sleep = defineTask<{ ms: number }, void>('sleep', { queue: 'wide' });
+const Hold = defineTask<Record<string, never>, void>('hold', { queue: 'wide' });
 const Record = defineTask<{ label: string }, void>('record', { queue: 'narrow' });
 
 @Injectable()
@@ -11,11 +11,14 @@ class Probe {
   running = 0;
   peak = 0;
   readonly order: string[] = [];
+  /** Lets every held job (and every later one) finish. */
+  release!: () => void;
+  private readonly released = new Promise<void>((resolve) => (this.release = resolve));
 
-  @Task(Sleep)
-  async sleep({ ms }: { ms: number }): Promise<void> {
+  @Task(Hold)
+  async hold(): Promise<void> {
     this.peak = Math.max(this.peak, ++this.running);
-    await new Promise((resolve) => setTimeout(resolve, ms));
+    await this.released;
     this.running--;
   }
 
@@ -35,12 +38,27 @@ describe('queue concurrency and priority', () => {
 
   it('runs up to the queue concurrency at once in one process, and no more', async () => {
     worker = await startTasksApp([Probe], { queues: { wide: { concurrency: 4 }, narrow: {} } });
+    const probe = worker.get(Probe);
     const handles = await worker.get(TaskProducer).enqueueMany(
-      Sleep,
-      Array.from({ length: 12 }, () => ({ ms: 150 })),
+      Hold,
+      Array.from({ length: 12 }, () => ({})),
     );
+    // Jobs hold until released, so four run at once however slow the machine is.
+    const queue = rawQueue(worker.prefix, 'wide');
+    try {
+      await eventually(() => probe.running >= 4, 20_000, 'four jobs to run at once');
+      // With its four slots full, the worker has taken no fifth job: Redis agrees.
+      await expect(queue.getJobCounts('active', 'waiting')).resolves.toEqual({
+        active: 4,
+        waiting: 8,
+      });
+      expect(probe.running).toBe(4);
+    } finally {
+      probe.release();
+      await closeRawQueue(queue);
+    }
     await Promise.all(handles.map((handle) => handle.result({ timeout: '10s' })));
-    expect(worker.get(Probe).peak).toBe(4);
+    expect(probe.peak).toBe(4);
   });
 
   it('starts higher-priority jobs first (1 is the highest)', async () => {

@@ -3,12 +3,13 @@ import {
   DeadLetterNotFoundError,
   DeadLetters,
   defineTask,
+  InvalidTaskOptionsError,
   Task,
   type TaskEvent,
+  TaskFailedError,
   TaskProducer,
   UnknownTaskError,
 } from '@conveyor/tasks';
-import { uniquePrefix } from '../support/redis';
 import { eventually, startTasksApp, stopAll, type TestApp } from '../support/tasks-app';
 
 const Charge = defineTask<{ order: number; poison?: boolean }, string>('payment.charge', {
@@ -132,13 +133,23 @@ describe('dead letters', () => {
       Charge,
       Array.from({ length: 7 }, (_, i) => ({ order: i, poison: true })),
     );
-    await Promise.all(handles.map((h) => h.result({ timeout: '20s' }).catch(() => undefined)));
+    for (const handle of handles) {
+      await expect(handle.result({ timeout: '20s' })).rejects.toThrow(TaskFailedError);
+    }
     const first = await deadLetters.list('default', { offset: 0, limit: 5 });
     const second = await deadLetters.list('default', { offset: 5, limit: 5 });
     expect(first).toHaveLength(5);
     expect(second).toHaveLength(2);
-    expect(new Set([...first, ...second].map((l) => l.id)).size).toBe(7);
-    await expect(deadLetters.list('nope')).rejects.toThrow(/unknown queue "nope"/);
-    expect(uniquePrefix()).not.toBe(app!.prefix);
+    // The two pages hold each dead letter once: the seven jobs, and nothing else.
+    const paged = [...first, ...second];
+    expect(paged.map((l) => l.id).sort()).toEqual(handles.map((h) => h.id).sort());
+    // Most recent first, across the page boundary.
+    const failedAt = paged.map((l) => l.failedAt!.getTime());
+    expect(failedAt).toEqual([...failedAt].sort((a, b) => b - a));
+    await expect(deadLetters.list('default', { offset: 7, limit: 5 })).resolves.toEqual([]);
+
+    const unknown = deadLetters.list('nope');
+    await expect(unknown).rejects.toThrow(InvalidTaskOptionsError);
+    await expect(unknown).rejects.toThrow(/unknown queue "nope"/);
   });
 });

@@ -1,5 +1,7 @@
 import { TaskProducer } from '@conveyor/tasks';
-import { startTasksApp, stopAll, type TestApp } from '../support/tasks-app';
+import type { Redis } from 'ioredis';
+import { closeRawQueue, rawQueue } from '../support/redis';
+import { eventually, startTasksApp, stopAll, type TestApp } from '../support/tasks-app';
 import { Add, MathTasks } from './fixtures';
 
 describe('delayed tasks', () => {
@@ -9,7 +11,7 @@ describe('delayed tasks', () => {
     apps.length = 0;
   });
 
-  it('runs delayed and runAt jobs once after every process has restarted', async () => {
+  it('runs delayed and runAt jobs once, not before they are due, after every process has restarted', async () => {
     const producerApp = await startTasksApp([MathTasks], { workers: 'none' });
     apps.push(producerApp);
     const { prefix } = producerApp;
@@ -21,24 +23,50 @@ describe('delayed tasks', () => {
       { runAt: new Date(Date.now() + 1_500) },
     );
     await expect(delayed.state()).resolves.toBe('delayed');
+    await expect(timed.state()).resolves.toBe('delayed');
     await producerApp.close();
 
-    // A worker that comes and goes before the jobs are due, then a fresh set of processes.
-    const early = await startTasksApp([MathTasks], { prefix });
-    apps.push(early);
-    await early.close();
-    expect(early.get(MathTasks).seen).toEqual([]);
+    const queue = rawQueue(prefix, 'default');
+    try {
+      // When each job falls due, as Redis holds it (BullMQ resets `delay` once it promotes).
+      const due = new Map<string, number>();
+      for (const id of [delayed.id, timed.id]) {
+        const job = (await queue.getJob(id))!;
+        expect(job.delay).toBeGreaterThan(0);
+        due.set(id, job.timestamp + job.delay);
+      }
 
-    const worker = await startTasksApp([MathTasks], { prefix });
-    apps.push(worker);
-    const again = worker.get(TaskProducer);
-    await expect(again.handle(Add, delayed.id).result({ timeout: '20s' })).resolves.toBe(3);
-    await expect(again.handle(Add, timed.id).result({ timeout: '20s' })).resolves.toBe(7);
-    expect(
-      worker
-        .get(MathTasks)
-        .seen.map((run) => run.jobId)
-        .sort(),
-    ).toEqual([delayed.id, timed.id].sort());
+      // A worker that comes and goes (before the jobs are due, unless this machine is slow:
+      // then it may run them, and the checks below still hold).
+      const early = await startTasksApp([MathTasks], { prefix });
+      apps.push(early);
+      await early.close();
+
+      // Both jobs fall due while no process is up, by Redis's clock; then a fresh worker.
+      const redis = queue.opts.connection as Redis;
+      await eventually(
+        async () => {
+          const [seconds, micros] = await redis.time();
+          return Number(seconds) * 1_000 + Number(micros) / 1_000 >= Math.max(...due.values());
+        },
+        20_000,
+        'both jobs to fall due',
+      );
+      const worker = await startTasksApp([MathTasks], { prefix });
+      apps.push(worker);
+      const again = worker.get(TaskProducer);
+      await expect(again.handle(Add, delayed.id).result({ timeout: '20s' })).resolves.toBe(3);
+      await expect(again.handle(Add, timed.id).result({ timeout: '20s' })).resolves.toBe(7);
+
+      // Each job ran once across every process, and none started before it was due.
+      const runs = [...early.get(MathTasks).seen, ...worker.get(MathTasks).seen];
+      expect(runs.map((run) => run.jobId).sort()).toEqual([delayed.id, timed.id].sort());
+      for (const [id, dueAt] of due) {
+        const job = (await queue.getJob(id))!;
+        expect(job.processedOn).toBeGreaterThanOrEqual(dueAt);
+      }
+    } finally {
+      await closeRawQueue(queue);
+    }
   });
 });

@@ -78,6 +78,14 @@ describe('enqueue and results', () => {
     );
     expect(handle.id).toBe('invoice-42');
     await expect(handle.state()).resolves.toBe('delayed');
+    // Due an hour after it was enqueued, as Redis holds it: a short result() timeout alone
+    // would also pass for a job due in a few seconds.
+    const queue = rawQueue(app.prefix, 'default');
+    try {
+      expect((await queue.getJob('invoice-42'))?.delay).toBe(3_600_000);
+    } finally {
+      await closeRawQueue(queue);
+    }
     await expect(handle.result({ timeout: 200 })).rejects.toMatchObject({
       name: 'TaskResultError',
       reason: 'timeout',

@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { defineTask, Task, TaskProducer, TaskWorkers } from '@conveyor/tasks';
-import { uniquePrefix } from '../support/redis';
+import { closeRawQueue, rawQueue, uniquePrefix } from '../support/redis';
 import { startTasksApp, stopAll, type TestApp } from '../support/tasks-app';
 
 const Resize = defineTask<{ image: string }, { pid: string }>('image.resize', { queue: 'images' });
@@ -30,7 +30,9 @@ describe('process roles', () => {
   const savedEnv = process.env.CONVEYOR_WORKERS;
 
   afterEach(async () => {
-    process.env.CONVEYOR_WORKERS = savedEnv;
+    // Assigning undefined would store the string "undefined" (process.env holds strings).
+    if (savedEnv === undefined) delete process.env.CONVEYOR_WORKERS;
+    else process.env.CONVEYOR_WORKERS = savedEnv;
     await stopAll(api, worker);
     api = worker = undefined;
   });
@@ -46,10 +48,20 @@ describe('process roles', () => {
     const handle = await api.get(TaskProducer).enqueue(Resize, { image: 'cat.png' });
     await expect(handle.result({ timeout: '10s' })).resolves.toEqual({ pid: 'worker' });
 
-    // The worker consumes only the queue it was given: a search job waits.
+    // The worker consumes only the queue it was given: a search job waits. An images job
+    // enqueued after it has run, so the worker was taking jobs all along; Redis lists the
+    // worker's blocking client on 'images' (the check can see a worker) and none on 'search'.
     const waiting = await api.get(TaskProducer).enqueue(Index, { doc: 'readme' });
-    await expect(waiting.result({ timeout: 300 })).rejects.toMatchObject({ reason: 'timeout' });
+    const later = await api.get(TaskProducer).enqueue(Resize, { image: 'dog.png' });
+    await expect(later.result({ timeout: '10s' })).resolves.toEqual({ pid: 'worker' });
     await expect(waiting.state()).resolves.toBe('waiting');
+    const [images, search] = [rawQueue(prefix, 'images'), rawQueue(prefix, 'search')];
+    try {
+      expect(await images.getWorkersCount()).toBeGreaterThan(0);
+      expect(await search.getWorkersCount()).toBe(0);
+    } finally {
+      await Promise.all([images, search].map(closeRawQueue));
+    }
   });
 
   it('takes the queues to consume from CONVEYOR_WORKERS when the option is left out', async () => {

@@ -9,9 +9,10 @@ import {
   TaskFailedError,
   TaskProducer,
   UnknownTaskError,
+  type WorkflowHandle,
 } from '@conveyor/tasks';
 import { countJobs } from '../support/redis';
-import { startTasksApp, stopAll, type TestApp } from '../support/tasks-app';
+import { eventually, startTasksApp, stopAll, type TestApp } from '../support/tasks-app';
 import {
   Boom,
   Double,
@@ -26,6 +27,16 @@ import {
 } from './workflow-fixtures';
 
 const range = (n: number) => Array.from({ length: n }, (_, i) => i);
+
+/** Waits until the chain's SumDeep step is dead-lettered: a state it never leaves by itself. */
+async function sumDeepSettled(handle: WorkflowHandle<unknown>): Promise<void> {
+  await eventually(
+    async () =>
+      (await handle.steps()).find((s) => s.taskName === SumDeep.name)?.state === 'dead-lettered',
+    10_000,
+    'the step after the failed group to be dead-lettered',
+  );
+}
 
 describe('workflows', () => {
   let app: TestApp;
@@ -190,6 +201,9 @@ describe('workflows', () => {
       taskName: 'wf.boom',
       message: 'cannot handle 5',
     });
+    // The step after the group has failed for good, so it can no longer run: only now is
+    // "it never ran" a fact rather than a snapshot.
+    await sumDeepSettled(handle);
     expect(tasks.ran('wf.sum-deep')).toEqual([]);
   });
 
@@ -204,6 +218,9 @@ describe('workflows', () => {
       taskName: 'wf.square',
       message: 'member 1 refused',
     });
+    // The step after the group has failed for good, so it can no longer run: only now is
+    // "it never ran" a fact rather than a snapshot.
+    await sumDeepSettled(handle);
     expect(tasks.ran('wf.sum-deep')).toEqual([]);
   });
 
