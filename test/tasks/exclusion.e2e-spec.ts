@@ -12,6 +12,7 @@ import {
   TaskProducer,
   TasksModule,
 } from '@conveyor/tasks';
+import { FreezableProxy } from '../support/freezable-proxy';
 import { closeRawQueue, deletePrefix, REDIS_URL, rawQueue, uniquePrefix } from '../support/redis';
 import { eventually, startTasksApp, stopAll, type TestApp } from '../support/tasks-app';
 
@@ -259,6 +260,45 @@ describe('exclusion: runs that must never overlap', () => {
     expect(journal.reasons[0]).toMatchObject({ jobId: handle.id, queue: 'lease' });
     expect(lost).toEqual([[Guarded.name, 'lease']]);
   });
+
+  // Fails today: LeaseKeeper counts a lease as lost after a lease period only when renewal
+  // calls throw, and on the worker connection (maxRetriesPerRequest: null) a call to an
+  // unreachable Redis never settles, so the run is never told while another run of the
+  // singleton starts elsewhere. `.failing` keeps the suite green until that is fixed; then
+  // make it a plain `it`.
+  it.failing(
+    'tells a run cut off from Redis for a whole lease period that its lease is lost',
+    async () => {
+      const target = new URL(REDIS_URL);
+      const proxy = await FreezableProxy.start({
+        host: target.hostname,
+        port: Number(target.port || 6379),
+      });
+      const app = await startTasksApp(providers(), {
+        connection: proxy.url,
+        leaseDuration: '1s',
+        queues: queues(),
+      });
+      apps.push(app);
+      try {
+        const lost: string[] = [];
+        app.get(TaskInstrumentation).observe({ leaseLost: (task) => lost.push(task) });
+        await app.get(TaskProducer).enqueue(Guarded, {});
+        await eventually(() => journal.count('start') === 1, 10_000, 'the handler to start');
+
+        // Its connections stay up, nothing answers: Redis lets the lease go 1 s after its last
+        // renewal, and the run must learn it without Redis.
+        proxy.freeze();
+        await eventually(() => journal.reasons.length > 0, 8_000, 'the signal to abort');
+        expect(journal.reasons[0]).toBeInstanceOf(TaskLockLostError);
+        expect(lost).toEqual([Guarded.name]);
+      } finally {
+        proxy.thaw();
+        await stopAll(app);
+        await proxy.close();
+      }
+    },
+  );
 
   describe.each([
     ['maxConcurrent: 1', Serial, 299],
