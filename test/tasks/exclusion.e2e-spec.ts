@@ -211,11 +211,9 @@ describe('exclusion: runs that must never overlap', () => {
     });
   });
 
-  // Fails today: admit.lua parks a second delivery on its job's own scope with no limits
-  // ("0 0 0") and a wake time at the first run's lease expiry, so the waker wakes it at that
-  // time though the lease was renewed since: the job is fetched again every lease period
-  // (attemptsStarted 8 after 6 s with leaseDuration 1s). Make it a plain `it` once fixed.
-  it.failing('leaves a second delivery parked while the first run renews its lease', async () => {
+  // The second delivery's wake time is the first run's lease expiry, which renewals move on:
+  // woken at the old time, it was fetched again every lease period (8 fetches in 6 s at 1s).
+  it('leaves a second delivery parked while the first run renews its lease', async () => {
     const prefix = uniquePrefix();
     const options = { prefix, leaseDuration: '1s' as const, queues: queues() };
     const first = await startTasksApp(providers(), options);
@@ -300,44 +298,38 @@ describe('exclusion: runs that must never overlap', () => {
     expect(lost).toEqual([[Guarded.name, 'lease']]);
   });
 
-  // Fails today: LeaseKeeper counts a lease as lost after a lease period only when renewal
-  // calls throw, and on the worker connection (maxRetriesPerRequest: null) a call to an
-  // unreachable Redis never settles, so the run is never told while another run of the
-  // singleton starts elsewhere. `.failing` keeps the suite green until that is fixed; then
-  // make it a plain `it`.
-  it.failing(
-    'tells a run cut off from Redis for a whole lease period that its lease is lost',
-    async () => {
-      const target = new URL(REDIS_URL);
-      const proxy = await FreezableProxy.start({
-        host: target.hostname,
-        port: Number(target.port || 6379),
-      });
-      const app = await startTasksApp(providers(), {
-        connection: proxy.url,
-        leaseDuration: '1s',
-        queues: queues(),
-      });
-      apps.push(app);
-      try {
-        const lost: string[] = [];
-        app.get(TaskInstrumentation).observe({ leaseLost: (task) => lost.push(task) });
-        await app.get(TaskProducer).enqueue(Guarded, {});
-        await eventually(() => journal.count('start') === 1, 10_000, 'the handler to start');
+  // A renewal call to a Redis that stopped answering never settles on the worker connection
+  // (maxRetriesPerRequest: null): the run must learn from its own clock that its lease ran out.
+  it('tells a run cut off from Redis for a whole lease period that its lease is lost', async () => {
+    const target = new URL(REDIS_URL);
+    const proxy = await FreezableProxy.start({
+      host: target.hostname,
+      port: Number(target.port || 6379),
+    });
+    const app = await startTasksApp(providers(), {
+      connection: proxy.url,
+      leaseDuration: '1s',
+      queues: queues(),
+    });
+    apps.push(app);
+    try {
+      const lost: string[] = [];
+      app.get(TaskInstrumentation).observe({ leaseLost: (task) => lost.push(task) });
+      await app.get(TaskProducer).enqueue(Guarded, {});
+      await eventually(() => journal.count('start') === 1, 10_000, 'the handler to start');
 
-        // Its connections stay up, nothing answers: Redis lets the lease go 1 s after its last
-        // renewal, and the run must learn it without Redis.
-        proxy.freeze();
-        await eventually(() => journal.reasons.length > 0, 8_000, 'the signal to abort');
-        expect(journal.reasons[0]).toBeInstanceOf(TaskLockLostError);
-        expect(lost).toEqual([Guarded.name]);
-      } finally {
-        proxy.thaw();
-        await stopAll(app);
-        await proxy.close();
-      }
-    },
-  );
+      // Its connections stay up, nothing answers: Redis lets the lease go 1 s after its last
+      // renewal, and the run must learn it without Redis.
+      proxy.freeze();
+      await eventually(() => journal.reasons.length > 0, 8_000, 'the signal to abort');
+      expect(journal.reasons[0]).toBeInstanceOf(TaskLockLostError);
+      expect(lost).toEqual([Guarded.name]);
+    } finally {
+      proxy.thaw();
+      await stopAll(app);
+      await proxy.close();
+    }
+  });
 
   describe.each([
     ['maxConcurrent: 1', Serial, 299],

@@ -60,6 +60,12 @@ export class LeaseKeeper {
 
   /** One renewal round; exposed for tests. */
   async renewAll(): Promise<void> {
+    // A lease not renewed for a whole period has run out on Redis's clock too, even while the
+    // renewal call hangs on a Redis that stopped answering.
+    const now = Date.now();
+    for (const entry of [...this.held.values()]) {
+      if (now - entry.renewedAt >= this.leaseMs) this.lose(entry, 'Redis did not answer');
+    }
     if (this.renewing) return;
     this.renewing = true;
     try {
@@ -86,11 +92,9 @@ export class LeaseKeeper {
     }
     const startedAt = Date.now();
     try {
-      const lost = await this.scripts().renew(
-        `${queueKey}cv:wake`,
-        queueKey,
+      const lost = await withDeadline(
+        this.scripts().renew(`${queueKey}cv:wake`, queueKey, this.leaseMs, ...args),
         this.leaseMs,
-        ...args,
       );
       const lostEntries = new Set(lost.map((position) => pairs[position - 1]));
       for (const entry of entries) {
@@ -118,4 +122,13 @@ export class LeaseKeeper {
     );
     entry.onLost();
   }
+}
+
+/** `promise`, or a rejection once `ms` have passed (the worker connection waits forever). */
+function withDeadline<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
 }

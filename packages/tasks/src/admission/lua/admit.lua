@@ -144,7 +144,7 @@ end
 if duplicateOf then
   local scope = "j:" .. jobId
   rcall("RPUSH", Q .. "cv:park:" .. scope, jobId)
-  rcall("HSET", Q .. "cv:scopes", scope, "0 0 0")
+  rcall("HSET", Q .. "cv:scopes", scope, "0 0 0 " .. refused.name)
   local due = tonumber(rcall("ZSCORE", refused.leaseKey, duplicateOf))
   rcall("ZADD", Q .. "cv:wake", due, scope)
   return {0, tostring(due), 1, tostring(now)}

@@ -23,8 +23,24 @@ local PARKED_SCORE = 4102444800000 * 0x1000 -- BullMQ delayed score of 2100-01-0
 local function scopeLimits(Q, scope)
   local spec = rcall("HGET", Q .. "cv:scopes", scope)
   if not spec then return 0, 0, 0 end
-  local cap, rateMax, rateWindow = string.match(spec, "^(%d+) (%d+) (%d+)$")
-  return tonumber(cap), tonumber(rateMax), tonumber(rateWindow)
+  local cap, rateMax, rateWindow, holder = string.match(spec, "^(%d+) (%d+) (%d+) ?(.*)$")
+  return tonumber(cap), tonumber(rateMax), tonumber(rateWindow), holder ~= "" and holder or nil
+end
+
+--[[
+  The lease expiry of the run of `jobId` that holds a slot in scope `holder`, if one still
+  does: a second delivery of the job waits for it.
+]]
+local function heldUntil(Q, holder, jobId, now)
+  local live = rcall("ZRANGEBYSCORE", Q .. "cv:lease:" .. holder, now, "+inf", "WITHSCORES")
+  for i = 1, #live, 2 do
+    local member = live[i]
+    if member ~= "r " .. jobId
+      and string.sub(member, string.find(member, " ", 1, true) + 1) == jobId then
+      return tonumber(live[i + 1])
+    end
+  end
+  return nil
 end
 
 local function forgetScope(Q, scope)
@@ -39,11 +55,19 @@ local function wakeScope(Q, scope, now, reserveMs, opts)
     if opts.precise then forgetScope(Q, scope) end
     return nil, 0
   end
-  local cap, rateMax, rateWindow
+  local cap, rateMax, rateWindow, holder
   if opts.limits then
     cap, rateMax, rateWindow = opts.limits[1], opts.limits[2], opts.limits[3]
   else
-    cap, rateMax, rateWindow = scopeLimits(Q, scope)
+    cap, rateMax, rateWindow, holder = scopeLimits(Q, scope)
+  end
+  -- A second delivery's line ("j:<jobId>") waits while the first run still holds its lease.
+  if holder and opts.precise then
+    local heldTo = heldUntil(Q, holder, string.sub(scope, 3), now)
+    if heldTo then
+      rcall("ZADD", Q .. "cv:wake", heldTo, scope)
+      return heldTo, 0
+    end
   end
   local leaseKey = Q .. "cv:lease:" .. scope
   local rateKey = Q .. "cv:rate:" .. scope
