@@ -15,7 +15,7 @@ import {
 import type { OutboxStats, OutboxStore } from '../store/outbox-store.interface';
 import { OutboxSignals } from '../transactions/outbox-signals';
 import { relayBackoffMs } from './bounded';
-import { OutboxPublisher } from './outbox-publisher';
+import { OutboxPublisher, type PublishOutcome } from './outbox-publisher';
 
 const RETENTION_EVERY_MS = 60_000;
 const RETENTION_BATCH = 1_000;
@@ -29,8 +29,10 @@ export interface OutboxRelayStats extends OutboxStats {
   /** Whether a relay loop runs in this process. */
   running: boolean;
   /**
-   * Rounds in a row that failed (Redis unreachable or refusing, a batch not accepted, the
-   * database away); 0 once a round succeeds. The relay backs off meanwhile.
+   * Rounds in a row that failed (Redis unreachable, too slow or refusing every command, the
+   * database away); 0 once a round succeeds. The relay backs off meanwhile. A row that fails
+   * for a reason of its own (malformed, refused by BullMQ) does not fail the round: it is
+   * recorded on the row (`failing`).
    */
   consecutiveFailures: number;
   /** Why the last round failed, while `consecutiveFailures > 0`; otherwise `null`. */
@@ -53,9 +55,12 @@ interface BatchOutcome {
  * (one `addBulk` per queue, bounded by `publishTimeout`, job id derived from the row id) and
  * marked published in another statement: no transaction or connection is held across a
  * Redis call, so requests never wait on the relay. Rows of a relay that died mid-batch are
- * claimed again when their lease runs out. Wakes on commit in this process, on `NOTIFY` from
- * others, and polls; on failure it backs off (exponential, with jitter, up to `maxBackoff`)
- * and recovers by itself.
+ * claimed again when their lease runs out. A row that cannot be published for a reason of its
+ * own (malformed, refused by BullMQ) fails alone, recorded on the row; the rest of its batch
+ * is published and the round goes on.
+ * Wakes on commit in this process, on `NOTIFY` from others, and polls; when Redis or the
+ * database fails it backs off (exponential, with jitter, up to `maxBackoff`) and recovers by
+ * itself.
  */
 @Injectable()
 export class OutboxRelay implements OnApplicationBootstrap, BeforeApplicationShutdown {
@@ -221,16 +226,28 @@ export class OutboxRelay implements OnApplicationBootstrap, BeforeApplicationShu
         await claim.recordFailure(ids, error.message, relay.retryDelayMs, relay.maxBackoffMs);
       }
       this.publishedTotal += outcome.published.length;
-      const failed = outcome.failed[0];
+      this.reportRowFailures(outcome.failed);
+      // Rows that failed for reasons of their own do not fail the round: the relay is fine,
+      // and backing off would only hold up the rows behind them.
+      const redis = outcome.failed.filter((f) => f.cause === 'redis');
       return {
         claimed: claim.rows.length,
         published: outcome.published.length,
         error:
-          failed &&
-          `${outcome.failed.reduce((n, f) => n + f.ids.length, 0)} row(s) not published, ` +
-            `will retry: ${failed.error.message}`,
+          redis[0] &&
+          `${redis.reduce((n, f) => n + f.ids.length, 0)} row(s) not published, ` +
+            `will retry: ${redis[0].error.message}`,
       };
     });
+  }
+
+  /** Says which rows failed for reasons of their own: one warning per batch at most. */
+  private reportRowFailures(failed: PublishOutcome['failed']): void {
+    const own = failed.filter((f) => f.cause === 'row');
+    if (own.length === 0) return;
+    this.logger.warn(
+      `outbox ${rowList(own.flatMap((f) => f.ids))} not published, will retry: ${own[0]!.error.message}`,
+    );
   }
 
   private async retention(relay: ResolvedRelayOptions): Promise<void> {
@@ -275,6 +292,13 @@ export class OutboxRelay implements OnApplicationBootstrap, BeforeApplicationShu
     this.stopListening = undefined;
     await settlesWithin(stopListening?.(), boundMs);
   }
+}
+
+/** `row 7`, `rows 7, 9, 12`, or the first ten and how many more. */
+function rowList(ids: readonly string[]): string {
+  if (ids.length === 1) return `row ${ids[0]}`;
+  const shown = ids.slice(0, 10).join(', ');
+  return `rows ${shown}${ids.length > 10 ? ` and ${ids.length - 10} more` : ''}`;
 }
 
 /** Whether `promise` (if any) settles within `ms`; never rejects. */
