@@ -16,7 +16,7 @@ export class MalformedOutboxRowError extends ConveyorError {
   ) {
     super(
       `Outbox row ${rowId} (${row}) cannot be published: ${problems.join('; ')}. ` +
-        'Fix the row, or delete it.',
+        'Fix the row and make it available again, or delete it (README: "Rows set aside").',
     );
   }
 }

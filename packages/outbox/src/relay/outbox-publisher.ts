@@ -13,10 +13,10 @@ interface BulkJob extends RowJob {
 
 /**
  * Why rows were not published. `row`: the row itself is wrong (malformed, or a job BullMQ or
- * Redis refused when sent alone), so trying again will fail again until someone fixes it.
- * `redis`: Redis was unreachable, too slow, or refused every command (out of memory,
- * read-only, a wrong password …): not the row's fault, so it is retried for as long as it
- * takes, and the relay backs off.
+ * Redis refused when sent alone), so trying again will fail again until someone fixes it;
+ * such failures count towards setting the row aside. `redis`: Redis was unreachable, too slow,
+ * or refused every command (out of memory, read-only, a wrong password …): not the row's
+ * fault, so it is retried for as long as it takes.
  */
 export type PublishFailureCause = 'row' | 'redis';
 
@@ -61,8 +61,8 @@ export class OutboxPublisher {
     const spans = new Map<string, Span>();
     const failedRows = new Map<string, RowFailure>();
     const fail = (rowId: string, error: Error, cause: PublishFailureCause) => {
-      // A row with a job Redis could not take failed for Redis trouble, whatever its other
-      // jobs met.
+      // A row with a job Redis could not take is retried as Redis trouble, whatever its
+      // other jobs met: it must never be set aside for an outage.
       if (failedRows.get(rowId)?.cause !== 'redis') failedRows.set(rowId, { error, cause });
     };
     const now = Date.now();
@@ -221,8 +221,8 @@ const REDIS_REFUSES_ALL =
 
 /**
  * Whether an error says Redis is in trouble (unreachable, too slow, refusing every command)
- * rather than refusing this job: the relay then backs off, and sending the jobs one by one
- * would only fail the same way.
+ * rather than refusing this job: such a failure is retried for as long as it lasts, and
+ * never counts towards setting a row aside.
  */
 export function isRedisTrouble(error: Error): boolean {
   return (

@@ -12,7 +12,7 @@ import {
   type ResolvedOutboxOptions,
   type ResolvedRelayOptions,
 } from '../options/module-options';
-import type { OutboxStats, OutboxStore } from '../store/outbox-store.interface';
+import type { OutboxRow, OutboxStats, OutboxStore } from '../store/outbox-store.interface';
 import { OutboxSignals } from '../transactions/outbox-signals';
 import { relayBackoffMs } from './bounded';
 import { OutboxPublisher, type PublishOutcome } from './outbox-publisher';
@@ -32,7 +32,7 @@ export interface OutboxRelayStats extends OutboxStats {
    * Rounds in a row that failed (Redis unreachable, too slow or refusing every command, the
    * database away); 0 once a round succeeds. The relay backs off meanwhile. A row that fails
    * for a reason of its own (malformed, refused by BullMQ) does not fail the round: it is
-   * recorded on the row (`failing`).
+   * recorded on the row (`failing`, then `setAside`).
    */
   consecutiveFailures: number;
   /** Why the last round failed, while `consecutiveFailures > 0`; otherwise `null`. */
@@ -56,8 +56,8 @@ interface BatchOutcome {
  * marked published in another statement: no transaction or connection is held across a
  * Redis call, so requests never wait on the relay. Rows of a relay that died mid-batch are
  * claimed again when their lease runs out. A row that cannot be published for a reason of its
- * own (malformed, refused by BullMQ) fails alone, recorded on the row; the rest of its batch
- * is published and the round goes on.
+ * own (malformed, refused by BullMQ) fails alone, recorded on the row, and is set aside after
+ * `maxAttempts` such failures; the rest of its batch is published and the round goes on.
  * Wakes on commit in this process, on `NOTIFY` from others, and polls; when Redis or the
  * database fails it backs off (exponential, with jitter, up to `maxBackoff`) and recovers by
  * itself.
@@ -222,11 +222,19 @@ export class OutboxRelay implements OnApplicationBootstrap, BeforeApplicationShu
       if (claim.rows.length === 0) return { claimed: 0, published: 0 };
       const outcome = await this.publisher.publish(claim.rows, relay.publishTimeoutMs);
       await claim.markPublished(outcome.published);
-      for (const { ids, error } of outcome.failed) {
-        await claim.recordFailure(ids, error.message, relay.retryDelayMs, relay.maxBackoffMs);
+      for (const { ids, error, cause } of outcome.failed) {
+        // Only a failure of the row's own brings it closer to being set aside.
+        const maxAttempts = cause === 'row' ? relay.maxAttempts : undefined;
+        await claim.recordFailure(
+          ids,
+          error.message,
+          relay.retryDelayMs,
+          relay.maxBackoffMs,
+          maxAttempts,
+        );
       }
       this.publishedTotal += outcome.published.length;
-      this.reportRowFailures(outcome.failed);
+      this.reportRowFailures(claim.rows, outcome.failed, relay.maxAttempts);
       // Rows that failed for reasons of their own do not fail the round: the relay is fine,
       // and backing off would only hold up the rows behind them.
       const redis = outcome.failed.filter((f) => f.cause === 'redis');
@@ -241,13 +249,46 @@ export class OutboxRelay implements OnApplicationBootstrap, BeforeApplicationShu
     });
   }
 
-  /** Says which rows failed for reasons of their own: one warning per batch at most. */
-  private reportRowFailures(failed: PublishOutcome['failed']): void {
-    const own = failed.filter((f) => f.cause === 'row');
-    if (own.length === 0) return;
-    this.logger.warn(
-      `outbox ${rowList(own.flatMap((f) => f.ids))} not published, will retry: ${own[0]!.error.message}`,
-    );
+  /**
+   * Says which rows failed for reasons of their own: a warning while they will be tried
+   * again, an error when this failure set them aside. One line of each per batch at most.
+   */
+  private reportRowFailures(
+    rows: readonly OutboxRow[],
+    failed: PublishOutcome['failed'],
+    maxAttempts: number,
+  ): void {
+    const attempts = new Map(rows.map((row) => [row.id, row.attempts + 1]));
+    const retried: string[] = [];
+    const setAside: string[] = [];
+    let retryError: string | undefined;
+    let setAsideError: string | undefined;
+    for (const { ids, error, cause } of failed) {
+      if (cause !== 'row') continue;
+      for (const id of ids) {
+        if ((attempts.get(id) ?? 0) >= maxAttempts) {
+          setAside.push(id);
+          setAsideError ??= error.message;
+        } else {
+          retried.push(id);
+          retryError ??= error.message;
+        }
+      }
+    }
+    if (retried.length > 0) {
+      this.logger.warn(
+        `outbox ${rowList(retried)} not published, will retry (set aside after ${maxAttempts} ` +
+          `attempts): ${retryError}`,
+      );
+    }
+    if (setAside.length > 0) {
+      this.logger.error(
+        `outbox ${rowList(setAside)} set aside after ${maxAttempts} failed attempts; no relay ` +
+          `publishes ${setAside.length === 1 ? 'it' : 'them'} until an operator makes ` +
+          `${setAside.length === 1 ? 'it' : 'them'} available again (README: "Rows set aside"): ` +
+          setAsideError,
+      );
+    }
   }
 
   private async retention(relay: ResolvedRelayOptions): Promise<void> {
