@@ -1,3 +1,4 @@
 export * from './invalid-event.error';
 export * from './invalid-outbox-options.error';
+export * from './malformed-outbox-row.error';
 export * from './no-transaction.error';

@@ -32,6 +32,14 @@ export interface OutboxRelayOptions {
    * `publishTimeout`. @default '30s'
    */
   lease?: Duration;
+  /**
+   * Failed publishes after which a row that fails for a reason of its own (malformed, or a
+   * job BullMQ refuses) is set aside: kept with its `last_error`, no longer claimed, out of
+   * `pending` and the lag, counted in `setAside` until an operator fixes and replays or
+   * deletes it. Failures because Redis is away, slow or refusing everything never set a row
+   * aside, though they count in `attempts`. @default 10
+   */
+  maxAttempts?: number;
   /** Delete published rows older than this, in batches; `false` keeps them. @default '7d' */
   retention?: Duration | false;
   /**

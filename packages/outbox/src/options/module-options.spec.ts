@@ -35,6 +35,7 @@ describe('resolveOutboxOptions', () => {
       listen: true,
       publishTimeoutMs: 5_000,
       leaseMs: 30_000,
+      maxAttempts: 10,
     });
     expect(
       resolveOutboxOptions({ relay: { pollInterval: '250ms', retention: false, batchSize: 5 } })
@@ -62,6 +63,12 @@ describe('resolveOutboxOptions', () => {
       /relay.lease \(15000 ms\) must be at least twice relay.publishTimeout \(10000 ms\)/,
     ],
     [{ relay: { publishTimeout: '1s', leaseMs: '3s' } }, /unknown option relay.leaseMs/],
+    [{ relay: { maxAttempts: 0 } }, /relay.maxAttempts must be an integer from 1/],
+    [{ relay: { maxAttempts: 2.5 } }, /relay.maxAttempts must be an integer from 1/],
+    [
+      { relay: { maxAttempt: 3 } },
+      /unknown option relay.maxAttempt \(did you mean 'maxAttempts'\?\)/,
+    ],
     [{ typeorm: { options: { type: 'mysql' } } }, /typeorm must be a TypeORM DataSource with type/],
   ])('rejects %j with a message naming the option', (options, message) => {
     const attempt = () => resolveOutboxOptions(options as never);

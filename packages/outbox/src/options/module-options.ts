@@ -27,6 +27,7 @@ const RELAY_KEYS = [
   'listen',
   'publishTimeout',
   'lease',
+  'maxAttempts',
 ];
 const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
 
@@ -48,6 +49,8 @@ export interface ResolvedRelayOptions {
   publishTimeoutMs: number;
   /** How long claimed rows stay the claiming relay's before another may take them. */
   leaseMs: number;
+  /** Attempts after which a row that keeps failing for a reason of its own is set aside. */
+  maxAttempts: number;
 }
 
 /** Module options checked once at startup, with defaults applied. */
@@ -151,6 +154,10 @@ function resolveRelay(
   if (o.listen !== undefined && typeof o.listen !== 'boolean') {
     fail('relay.listen must be true or false');
   }
+  const maxAttempts = o.maxAttempts ?? 10;
+  if (!Number.isInteger(maxAttempts) || maxAttempts < 1 || maxAttempts > 1_000_000) {
+    fail(`relay.maxAttempts must be an integer from 1 to 1000000, got ${String(maxAttempts)}`);
+  }
   const publishTimeoutMs = positive(o.publishTimeout, 'relay.publishTimeout', 5_000);
   const leaseMs = positive(o.lease, 'relay.lease', 30_000);
   // A lease that can end while its relay still waits on Redis hands the rows to a second
@@ -170,6 +177,7 @@ function resolveRelay(
     listen: o.listen ?? true,
     publishTimeoutMs,
     leaseMs,
+    maxAttempts,
   };
 }
 

@@ -12,10 +12,10 @@ import {
   type ResolvedOutboxOptions,
   type ResolvedRelayOptions,
 } from '../options/module-options';
-import type { OutboxStats, OutboxStore } from '../store/outbox-store.interface';
+import type { OutboxRow, OutboxStats, OutboxStore } from '../store/outbox-store.interface';
 import { OutboxSignals } from '../transactions/outbox-signals';
 import { relayBackoffMs } from './bounded';
-import { OutboxPublisher } from './outbox-publisher';
+import { OutboxPublisher, type PublishOutcome } from './outbox-publisher';
 
 const RETENTION_EVERY_MS = 60_000;
 const RETENTION_BATCH = 1_000;
@@ -29,8 +29,10 @@ export interface OutboxRelayStats extends OutboxStats {
   /** Whether a relay loop runs in this process. */
   running: boolean;
   /**
-   * Rounds in a row that failed (Redis unreachable or refusing, a batch not accepted, the
-   * database away); 0 once a round succeeds. The relay backs off meanwhile.
+   * Rounds in a row that failed (Redis unreachable, too slow or refusing every command, the
+   * database away); 0 once a round succeeds. The relay backs off meanwhile. A row that fails
+   * for a reason of its own (malformed, refused by BullMQ) does not fail the round: it is
+   * recorded on the row (`failing`, then `setAside`).
    */
   consecutiveFailures: number;
   /** Why the last round failed, while `consecutiveFailures > 0`; otherwise `null`. */
@@ -53,9 +55,12 @@ interface BatchOutcome {
  * (one `addBulk` per queue, bounded by `publishTimeout`, job id derived from the row id) and
  * marked published in another statement: no transaction or connection is held across a
  * Redis call, so requests never wait on the relay. Rows of a relay that died mid-batch are
- * claimed again when their lease runs out. Wakes on commit in this process, on `NOTIFY` from
- * others, and polls; on failure it backs off (exponential, with jitter, up to `maxBackoff`)
- * and recovers by itself.
+ * claimed again when their lease runs out. A row that cannot be published for a reason of its
+ * own (malformed, refused by BullMQ) fails alone, recorded on the row, and is set aside after
+ * `maxAttempts` such failures; the rest of its batch is published and the round goes on.
+ * Wakes on commit in this process, on `NOTIFY` from others, and polls; when Redis or the
+ * database fails it backs off (exponential, with jitter, up to `maxBackoff`) and recovers by
+ * itself.
  */
 @Injectable()
 export class OutboxRelay implements OnApplicationBootstrap, BeforeApplicationShutdown {
@@ -217,20 +222,73 @@ export class OutboxRelay implements OnApplicationBootstrap, BeforeApplicationShu
       if (claim.rows.length === 0) return { claimed: 0, published: 0 };
       const outcome = await this.publisher.publish(claim.rows, relay.publishTimeoutMs);
       await claim.markPublished(outcome.published);
-      for (const { ids, error } of outcome.failed) {
-        await claim.recordFailure(ids, error.message, relay.retryDelayMs, relay.maxBackoffMs);
+      for (const { ids, error, cause } of outcome.failed) {
+        // Only a failure of the row's own brings it closer to being set aside.
+        const maxAttempts = cause === 'row' ? relay.maxAttempts : undefined;
+        await claim.recordFailure(
+          ids,
+          error.message,
+          relay.retryDelayMs,
+          relay.maxBackoffMs,
+          maxAttempts,
+        );
       }
       this.publishedTotal += outcome.published.length;
-      const failed = outcome.failed[0];
+      this.reportRowFailures(claim.rows, outcome.failed, relay.maxAttempts);
+      // Rows that failed for reasons of their own do not fail the round: the relay is fine,
+      // and backing off would only hold up the rows behind them.
+      const redis = outcome.failed.filter((f) => f.cause === 'redis');
       return {
         claimed: claim.rows.length,
         published: outcome.published.length,
         error:
-          failed &&
-          `${outcome.failed.reduce((n, f) => n + f.ids.length, 0)} row(s) not published, ` +
-            `will retry: ${failed.error.message}`,
+          redis[0] &&
+          `${redis.reduce((n, f) => n + f.ids.length, 0)} row(s) not published, ` +
+            `will retry: ${redis[0].error.message}`,
       };
     });
+  }
+
+  /**
+   * Says which rows failed for reasons of their own: a warning while they will be tried
+   * again, an error when this failure set them aside. One line of each per batch at most.
+   */
+  private reportRowFailures(
+    rows: readonly OutboxRow[],
+    failed: PublishOutcome['failed'],
+    maxAttempts: number,
+  ): void {
+    const attempts = new Map(rows.map((row) => [row.id, row.attempts + 1]));
+    const retried: string[] = [];
+    const setAside: string[] = [];
+    let retryError: string | undefined;
+    let setAsideError: string | undefined;
+    for (const { ids, error, cause } of failed) {
+      if (cause !== 'row') continue;
+      for (const id of ids) {
+        if ((attempts.get(id) ?? 0) >= maxAttempts) {
+          setAside.push(id);
+          setAsideError ??= error.message;
+        } else {
+          retried.push(id);
+          retryError ??= error.message;
+        }
+      }
+    }
+    if (retried.length > 0) {
+      this.logger.warn(
+        `outbox ${rowList(retried)} not published, will retry (set aside after ${maxAttempts} ` +
+          `attempts): ${retryError}`,
+      );
+    }
+    if (setAside.length > 0) {
+      this.logger.error(
+        `outbox ${rowList(setAside)} set aside after ${maxAttempts} failed attempts; no relay ` +
+          `publishes ${setAside.length === 1 ? 'it' : 'them'} until an operator makes ` +
+          `${setAside.length === 1 ? 'it' : 'them'} available again (README: "Rows set aside"): ` +
+          setAsideError,
+      );
+    }
   }
 
   private async retention(relay: ResolvedRelayOptions): Promise<void> {
@@ -275,6 +333,13 @@ export class OutboxRelay implements OnApplicationBootstrap, BeforeApplicationShu
     this.stopListening = undefined;
     await settlesWithin(stopListening?.(), boundMs);
   }
+}
+
+/** `row 7`, `rows 7, 9, 12`, or the first ten and how many more. */
+function rowList(ids: readonly string[]): string {
+  if (ids.length === 1) return `row ${ids[0]}`;
+  const shown = ids.slice(0, 10).join(', ');
+  return `rows ${shown}${ids.length > 10 ? ` and ${ids.length - 10} more` : ''}`;
 }
 
 /** Whether `promise` (if any) settles within `ms`; never rejects. */

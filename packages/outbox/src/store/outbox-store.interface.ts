@@ -41,24 +41,33 @@ export interface OutboxClaim {
   /**
    * Records a failed publish: `attempts + 1`, `last_error`, and `available_at` pushed back by
    * `min(retryDelayMs · 2^attempts, maxDelayMs)` so the row stops blocking those behind it.
-   * Only rows this claim still holds (not published, lease not taken over) are changed.
+   * With `maxAttempts` (given for failures of the row's own, never for Redis trouble), a row
+   * whose attempts reach it is set aside instead: `available_at = 'infinity'`, never claimed
+   * again until an operator makes it available. Only rows this claim still holds (not
+   * published, lease not taken over) are changed.
    */
   recordFailure(
     ids: readonly string[],
     error: string,
     retryDelayMs: number,
     maxDelayMs: number,
+    maxAttempts?: number,
   ): Promise<void>;
 }
 
 /** Counts for health checks and metrics. */
 export interface OutboxStats {
-  /** Rows not yet published. */
+  /** Rows waiting to be published (not set aside). */
   pending: number;
-  /** Age of the oldest unpublished row in ms (the relay's lag); 0 when none is pending. */
+  /** Age of the oldest pending row in ms (the relay's lag); 0 when none is pending. */
   oldestPendingAgeMs: number;
-  /** Unpublished rows that failed at least once. */
+  /** Pending rows that failed at least once. */
   failing: number;
+  /**
+   * Unpublished rows set aside after `relay.maxAttempts` failures of their own (malformed,
+   * refused by BullMQ): never claimed again until an operator makes them available.
+   */
+  setAside: number;
   /** Published rows still in the table (retention deletes older ones). */
   published: number;
 }

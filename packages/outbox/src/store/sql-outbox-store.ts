@@ -222,23 +222,30 @@ export class SqlOutboxStore implements OutboxStore {
   }
 
   async stats(): Promise<OutboxStats> {
+    // Set-aside rows wait for an operator, not for the relay: they are counted apart, and
+    // neither the pending count nor the lag includes them.
     const { rows } = await this.driver.executor.query<{
       pending: number;
       lag_ms: number | null;
       failing: number;
+      set_aside: number;
       published: number;
     }>(
-      `SELECT count(*) FILTER (WHERE published_at IS NULL)::int AS pending,
-              (EXTRACT(EPOCH FROM now() - min(created_at) FILTER (WHERE published_at IS NULL)) * 1000)::float8 AS lag_ms,
-              count(*) FILTER (WHERE published_at IS NULL AND attempts > 0)::int AS failing,
+      `SELECT count(*) FILTER (WHERE waiting)::int AS pending,
+              (EXTRACT(EPOCH FROM now() - min(created_at) FILTER (WHERE waiting)) * 1000)::float8 AS lag_ms,
+              count(*) FILTER (WHERE waiting AND attempts > 0)::int AS failing,
+              count(*) FILTER (WHERE published_at IS NULL AND NOT waiting)::int AS set_aside,
               count(*) FILTER (WHERE published_at IS NOT NULL)::int AS published
-         FROM ${this.table}`,
+         FROM (SELECT created_at, published_at, attempts,
+                      published_at IS NULL AND available_at <> 'infinity' AS waiting
+                 FROM ${this.table}) o`,
     );
     const r = rows[0]!;
     return {
       pending: r.pending,
       oldestPendingAgeMs: Math.max(0, Math.round(r.lag_ms ?? 0)),
       failing: r.failing,
+      setAside: r.set_aside,
       published: r.published,
     };
   }
@@ -279,17 +286,23 @@ class SqlClaim implements OutboxClaim {
     error: string,
     retryDelayMs: number,
     maxDelayMs: number,
+    maxAttempts?: number,
   ): Promise<void> {
     if (ids.length === 0) return;
+    // Set aside: available_at 'infinity', which no claim reaches (`available_at <= now()`).
+    // A NULL maxAttempts compares to nothing, so the row is only pushed back.
     await this.executor.query(
       `UPDATE ${this.table}
           SET attempts = attempts + 1,
               last_error = left($2::text, 2000),
-              available_at = now() + make_interval(secs => least($3::float8 * power(2, least(attempts, 30)), $4::float8) / 1000)
+              available_at = CASE
+                WHEN attempts + 1 >= $6::int THEN 'infinity'::timestamptz
+                ELSE now() + make_interval(secs => least($3::float8 * power(2, least(attempts, 30)), $4::float8) / 1000)
+              END
         WHERE id IN (SELECT unnest(string_to_array($1::text, ','))::bigint)
           AND published_at IS NULL
           AND available_at = ($5::timestamp AT TIME ZONE 'UTC')`,
-      [ids.join(','), error, retryDelayMs, maxDelayMs, this.lease],
+      [ids.join(','), error, retryDelayMs, maxDelayMs, this.lease, maxAttempts ?? null],
     );
     for (const id of ids) this.held.delete(id);
   }
