@@ -1,5 +1,6 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { Redis, type RedisOptions } from 'ioredis';
+import { CLOSE_GRACE_MS, settleWithin } from '../lifecycle/settle-within';
 import type { ResolvedModuleOptions } from '../options/module-options';
 import { RESOLVED_TASKS_OPTIONS } from '../tasks.constants';
 
@@ -56,11 +57,13 @@ export class RedisConnections {
   }
 }
 
-export async function quit(redis: Redis | undefined): Promise<void> {
+/**
+ * Closes a connection: QUIT when it is up (pending replies arrive first), bounded by
+ * `graceMs`, then a disconnect. A connection that is not up has nothing to flush, and its
+ * QUIT would wait in the offline queue for a Redis that may never come back: disconnect now.
+ */
+export async function quit(redis: Redis | undefined, graceMs = CLOSE_GRACE_MS): Promise<void> {
   if (!redis || redis.status === 'end') return;
-  try {
-    await redis.quit();
-  } catch {
-    redis.disconnect();
-  }
+  if (redis.status !== 'ready') return redis.disconnect();
+  await settleWithin(redis.quit(), graceMs, () => redis.disconnect());
 }
