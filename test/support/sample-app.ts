@@ -11,6 +11,8 @@ const MAIN = path.join(__dirname, '..', '..', 'sample-app', 'dist', 'main.js');
 export interface SampleApp {
   url: string;
   prefix: string;
+  /** The app's process, for tests that signal it themselves. */
+  process: ChildProcess;
   output: () => string;
   request(
     method: string,
@@ -64,6 +66,7 @@ export async function startSampleApp(options: {
   return {
     url,
     prefix,
+    process: child,
     output: () => output,
     async request(method, route, body, token) {
       const response = await fetch(url + route, {
@@ -84,7 +87,7 @@ export async function startSampleApp(options: {
       return { status: response.status, body: parsed as never };
     },
     async stop() {
-      if (child.exitCode === null) {
+      if (child.exitCode === null && child.signalCode === null) {
         child.kill('SIGTERM');
         await once(child, 'exit');
       }

@@ -5,6 +5,7 @@ import {
   type BeforeApplicationShutdown,
   type OnApplicationBootstrap,
 } from '@nestjs/common';
+import { CLOSE_GRACE_MS, settleWithin } from '@conveyor/tasks';
 import type { OutboxDriver } from '../drivers/outbox-driver.interface';
 import { OUTBOX_DRIVER, OUTBOX_STORE, RESOLVED_OUTBOX_OPTIONS } from '../outbox.constants';
 import type { ResolvedOutboxOptions, ResolvedRelayOptions } from '../options/module-options';
@@ -200,13 +201,17 @@ export class OutboxRelay implements OnApplicationBootstrap, BeforeApplicationShu
     });
   }
 
-  /** Stops taking batches, lets the one in flight finish (or roll back), stops listening. */
+  /**
+   * Stops taking batches, lets the one in flight finish (or roll back), stops listening. Each
+   * wait is bounded: a batch stuck on a Redis that is down must not hold the process, and its
+   * rows stay unpublished for the next relay.
+   */
   async beforeApplicationShutdown(): Promise<void> {
     this.stopping = true;
     this.unsubscribe?.();
     this.wakeSleeper?.();
-    await this.loop;
-    await this.stopListening?.();
+    if (this.loop) await settleWithin(this.loop, CLOSE_GRACE_MS);
+    if (this.stopListening) await settleWithin(this.stopListening(), CLOSE_GRACE_MS);
     this.stopListening = undefined;
   }
 }

@@ -1,6 +1,7 @@
 import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
 import { Queue, QueueEvents } from 'bullmq';
 import type { Redis } from 'ioredis';
+import { CLOSE_GRACE_MS, settleWithin } from '../lifecycle/settle-within';
 import type { ResolvedModuleOptions } from '../options/module-options';
 import { quit, RedisConnections } from '../redis/redis-connections';
 import { RESOLVED_TASKS_OPTIONS } from '../tasks.constants';
@@ -13,7 +14,7 @@ import { RESOLVED_TASKS_OPTIONS } from '../tasks.constants';
 @Injectable()
 export class ConveyorQueues implements OnApplicationShutdown {
   private readonly queues = new Map<string, Queue>();
-  private readonly events = new Map<string, Promise<{ events: QueueEvents; connection: Redis }>>();
+  private readonly events = new Map<string, EventsEntry>();
 
   constructor(
     @Inject(RESOLVED_TASKS_OPTIONS) private readonly options: ResolvedModuleOptions,
@@ -54,7 +55,8 @@ export class ConveyorQueues implements OnApplicationShutdown {
   async queueEvents(name: string): Promise<QueueEvents> {
     let entry = this.events.get(name);
     if (!entry) {
-      entry = (async () => {
+      const created: EventsEntry = (entry = { closed: false } as EventsEntry);
+      created.ready = (async () => {
         // QueueEvents starts reading at '$' only when its first XREAD runs, after
         // waitUntilReady() resolves: a job finishing in between would never be reported and
         // its result() would wait until its timeout. Start from the stream's current end.
@@ -65,39 +67,52 @@ export class ConveyorQueues implements OnApplicationShutdown {
           'COUNT',
           1,
         );
-        const connection = this.redis.create('events', { maxRetriesPerRequest: null });
-        const events = new QueueEvents(name, {
-          connection,
+        if (created.closed) throw new Error('the application is shutting down');
+        created.connection = this.redis.create('events', { maxRetriesPerRequest: null });
+        const events = (created.events = new QueueEvents(name, {
+          connection: created.connection,
           prefix: this.options.prefix,
           lastEventId: last?.[0] ?? '0-0',
-        });
+        }));
         events.on('error', () => undefined);
         events.setMaxListeners(0);
         await events.waitUntilReady();
-        return { events, connection };
+        return events;
       })();
-      this.events.set(name, entry);
-      entry.catch(() => this.events.delete(name));
+      this.events.set(name, created);
+      created.ready.catch(() => this.events.delete(name));
     }
-    return (await entry).events;
+    return entry.ready;
   }
 
+  /** Closes every queue, event listener and connection, each bounded (Redis may be down). */
   async onApplicationShutdown(): Promise<void> {
     const events = [...this.events.values()];
     this.events.clear();
     const queues = [...this.queues.values()];
     this.queues.clear();
     await Promise.all([
-      ...events.map(async (entry) => {
-        const { events: queueEvents, connection } = await entry.catch(() => ({
-          events: undefined,
-          connection: undefined,
-        }));
-        await queueEvents?.close();
-        await quit(connection);
-      }),
-      ...queues.map((queue) => queue.close()),
+      ...events.map((entry) => closeEvents(entry)),
+      ...queues.map((queue) =>
+        settleWithin(queue.close(), CLOSE_GRACE_MS, () => queue.disconnect()),
+      ),
     ]);
+    // Also ends a QueueEvents still being set up: its XREVRANGE fails on the closed client.
     await this.redis.close();
   }
+}
+
+/** One queue's `QueueEvents`, on a connection of its own, from the moment they exist. */
+interface EventsEntry {
+  ready: Promise<QueueEvents>;
+  events?: QueueEvents;
+  connection?: Redis;
+  closed: boolean;
+}
+
+async function closeEvents(entry: EventsEntry): Promise<void> {
+  entry.closed = true;
+  const { events, connection } = entry;
+  if (events) await settleWithin(events.close(), CLOSE_GRACE_MS, () => connection?.disconnect());
+  await quit(connection);
 }

@@ -62,6 +62,7 @@ interface Access {
 export class TaskSchedules implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new Logger('Conveyor');
   private retry?: NodeJS.Timeout;
+  private stopped = false;
   private readonly declared = new Map<string, { taskName: string; schedule: ResolvedSchedule }>();
 
   constructor(
@@ -87,6 +88,7 @@ export class TaskSchedules implements OnApplicationBootstrap, OnApplicationShutd
   }
 
   onApplicationShutdown(): void {
+    this.stopped = true;
     clearTimeout(this.retry);
   }
 
@@ -99,6 +101,8 @@ export class TaskSchedules implements OnApplicationBootstrap, OnApplicationShutd
       await this.reconcileOnce(scope);
     } catch (error) {
       if (error instanceof ConveyorError) throw error;
+      // An attempt that fails because the app is closing is not retried.
+      if (this.stopped) return;
       this.logger.error(
         `could not reconcile schedules (${(error as Error).message}); retrying in ${delayMs / 1000} s`,
       );
