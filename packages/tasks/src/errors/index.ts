@@ -15,3 +15,4 @@ export * from './dead-letter-not-found.error';
 export * from './task-cancelled.error';
 export * from './enqueue-failed.error';
 export * from './task-lock-lost.error';
+export * from './schedule-lock.error';
