@@ -59,6 +59,12 @@ export interface TasksModuleOptions {
   workers?: WorkersSelection;
   /** How long shutdown waits for jobs in flight before it hands them back to the queue. @default '30s' */
   shutdownTimeout?: Duration;
+  /**
+   * How long `enqueue()` and `enqueueMany()` wait for Redis before they reject with
+   * `EnqueueFailedError`, whose message and `cause` name what the connection last reported
+   * (`ECONNREFUSED`, `NOAUTH`, `WRONGPASS`, `MOVED`, …). @default '5s'
+   */
+  enqueueTimeout?: Duration;
   /** Callbacks for every task's outcomes, called after the task's own. */
   hooks?: TaskHooks;
 }

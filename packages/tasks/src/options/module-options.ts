@@ -24,6 +24,7 @@ const MODULE_KEYS = [
   'queues',
   'workers',
   'shutdownTimeout',
+  'enqueueTimeout',
   'hooks',
 ];
 const QUEUE_KEYS = [
@@ -53,6 +54,7 @@ export interface ResolvedModuleOptions {
   queues: Map<string, ResolvedQueueOptions> | undefined;
   workers: WorkersSelection;
   shutdownTimeoutMs: number;
+  enqueueTimeoutMs: number;
   hooks: TaskHooks;
 }
 
@@ -94,8 +96,17 @@ export function resolveModuleOptions(
       o.shutdownTimeout === undefined
         ? 30_000
         : parseDuration(o.shutdownTimeout, 'shutdownTimeout', fail),
+    enqueueTimeoutMs: resolveEnqueueTimeout(o.enqueueTimeout, fail),
     hooks: resolveHooks(o.hooks, fail),
   };
+}
+
+function resolveEnqueueTimeout(value: unknown, fail: Fail): number {
+  if (value === undefined) return 5_000;
+  const ms = parseDuration(value, 'enqueueTimeout', fail);
+  // 0 would fail every enqueue before Redis could answer.
+  if (ms < 1) fail(`enqueueTimeout must be at least 1 ms, got ${describe(value)}`);
+  return ms;
 }
 
 function resolveQueueOptions(value: unknown, path: string, fail: Fail): ResolvedQueueOptions {

@@ -4,6 +4,7 @@ import type { Redis } from 'ioredis';
 import { CLOSE_GRACE_MS, settleWithin } from '../lifecycle/settle-within';
 import type { ResolvedModuleOptions } from '../options/module-options';
 import { quit, RedisConnections } from '../redis/redis-connections';
+import { RedisUnavailable } from '../redis/redis-unavailable';
 import { RESOLVED_TASKS_OPTIONS } from '../tasks.constants';
 
 /**
@@ -26,13 +27,62 @@ export class ConveyorQueues implements OnApplicationShutdown {
   }
 
   /**
-   * Resolves once the producer connection answers; rejects with Redis's own error otherwise.
-   * BullMQ's `add` waits for a first 'ready' and never gives up while the connection cannot
-   * get there (a wrong password, a Redis that was never up), so an enqueue would hang. A
-   * PING obeys `maxRetriesPerRequest` and fails. Free once the connection is ready.
+   * Resolves once the producer connection answers; rejects with Redis's own error otherwise,
+   * or with `RedisUnavailable` (naming what the connection last reported) after
+   * `enqueueTimeout`. Free once the connection is ready.
    */
-  async reachable(): Promise<void> {
-    if (!this.ready) await this.redis.client.ping();
+  reachable(): Promise<void> {
+    return this.send(() => Promise.resolve());
+  }
+
+  /**
+   * Runs a producer call within `enqueueTimeout`. BullMQ's `add` waits for a first 'ready'
+   * and never gives up while the connection cannot get there (a wrong password, a Redis that
+   * was never up), so while it is not ready a PING goes first: it fails with Redis's own
+   * refusal (NOAUTH, WRONGPASS). A call that runs out of time, or that ioredis gives up on,
+   * rejects with `RedisUnavailable`, whose `cause` is what the connection last reported.
+   * One timer a call, and no PING once the connection is ready.
+   */
+  send<T>(call: () => Promise<T>): Promise<T> {
+    const client = this.redis.client;
+    const ms = this.options.enqueueTimeoutMs;
+    return new Promise<T>((resolve, reject) => {
+      const timer = setTimeout(
+        () =>
+          reject(
+            new RedisUnavailable(
+              `no answer after ${ms} ms (enqueueTimeout)`,
+              this.redis.lastError(client),
+            ),
+          ),
+        ms,
+      );
+      let running: Promise<T>;
+      try {
+        running = client.status === 'ready' ? call() : client.ping().then(call);
+      } catch (error) {
+        running = Promise.reject(error);
+      }
+      running.then(
+        (value) => {
+          clearTimeout(timer);
+          resolve(value);
+        },
+        (error: unknown) => {
+          clearTimeout(timer);
+          reject(this.explain(client, error));
+        },
+      );
+    });
+  }
+
+  /** ioredis's "max retries" says nothing of why: name the connection's last error instead. */
+  private explain(client: Redis, error: unknown): unknown {
+    if ((error as Error)?.name !== 'MaxRetriesPerRequestError') return error;
+    return new RedisUnavailable(
+      'ioredis gave up after maxRetriesPerRequest',
+      this.redis.lastError(client),
+    );
   }
 
   /** Whether the producer connection is up, so that `reachable()` can be skipped. */

@@ -22,6 +22,7 @@ export class RedisConnections {
   private clientInstance?: Redis;
   private workerClientInstance?: Redis;
   private lastErrorLog = 0;
+  private readonly lastErrors = new WeakMap<Redis, Error>();
 
   constructor(@Inject(RESOLVED_TASKS_OPTIONS) private readonly options: ResolvedModuleOptions) {}
 
@@ -38,8 +39,20 @@ export class RedisConnections {
     const { url, options } = this.options.connection;
     const settings: RedisOptions = { connectionName: `conveyor:${role}`, ...options, ...overrides };
     const redis = url ? new Redis(url, settings) : new Redis(settings);
-    redis.on('error', (error: Error) => this.logConnectionError(role, error));
+    redis.on('error', (error: Error) => {
+      this.lastErrors.set(redis, error);
+      this.logConnectionError(role, error);
+    });
+    redis.on('ready', () => this.lastErrors.delete(redis));
     return redis;
+  }
+
+  /**
+   * What `redis` last reported since it was last ready (ECONNREFUSED, NOAUTH, …): the cause
+   * behind a command that timed out or that ioredis gave up on.
+   */
+  lastError(redis: Redis): Error | undefined {
+    return this.lastErrors.get(redis);
   }
 
   /** Closes both clients; safe to call more than once. */
