@@ -1,9 +1,9 @@
-import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
-import { Queue, QueueEvents } from 'bullmq';
+import { Inject, Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
+import { type ConnectionOptions, Queue, QueueEvents } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { CLOSE_GRACE_MS, settleWithin } from '../lifecycle/settle-within';
 import type { ResolvedModuleOptions } from '../options/module-options';
-import { quit, RedisConnections } from '../redis/redis-connections';
+import { RedisConnections } from '../redis/redis-connections';
 import { RedisUnavailable } from '../redis/redis-unavailable';
 import { RESOLVED_TASKS_OPTIONS } from '../tasks.constants';
 
@@ -14,8 +14,10 @@ import { RESOLVED_TASKS_OPTIONS } from '../tasks.constants';
  */
 @Injectable()
 export class ConveyorQueues implements OnApplicationShutdown {
+  private readonly logger = new Logger('Conveyor');
   private readonly queues = new Map<string, Queue>();
   private readonly events = new Map<string, EventsEntry>();
+  private readonly lastEventsErrorLog = new Map<string, number>();
 
   constructor(
     @Inject(RESOLVED_TASKS_OPTIONS) private readonly options: ResolvedModuleOptions,
@@ -101,7 +103,11 @@ export class ConveyorQueues implements OnApplicationShutdown {
     return queue;
   }
 
-  /** A running `QueueEvents` for the queue, ready to deliver events. */
+  /**
+   * A running `QueueEvents` for the queue, ready to deliver events. One a queue, made on first
+   * use; one that cannot get ready is closed (its connection would stay open, reconnecting)
+   * and the next call tries again.
+   */
   async queueEvents(name: string): Promise<QueueEvents> {
     let entry = this.events.get(name);
     if (!entry) {
@@ -118,21 +124,44 @@ export class ConveyorQueues implements OnApplicationShutdown {
           1,
         );
         if (created.closed) throw new Error('the application is shutting down');
-        created.connection = this.redis.create('events', { maxRetriesPerRequest: null });
         const events = (created.events = new QueueEvents(name, {
-          connection: created.connection,
+          // Settings, not a client: QueueEvents would duplicate a client (it blocks on its
+          // connection) and leave the original open; from settings it makes one connection
+          // and closes it with itself. (The cast: BullMQ's copy of ioredis's option types is
+          // narrower; the values are ioredis's own.)
+          connection: this.redis.settings('events', {
+            maxRetriesPerRequest: null,
+          }) as ConnectionOptions,
           prefix: this.options.prefix,
           lastEventId: last?.[0] ?? '0-0',
+          // Run once ready: a read loop on a connection that never got ready retries on a
+          // 5 s timer of its own, which would outlive the close.
+          autorun: false,
         }));
-        events.on('error', () => undefined);
-        events.setMaxListeners(0);
-        await events.waitUntilReady();
+        events.on('error', (error: Error) => this.logEventsError(name, error));
+        try {
+          await events.waitUntilReady();
+        } catch (error) {
+          await closeEvents(created);
+          throw error;
+        }
+        events.run().catch((error: Error) => this.logEventsError(name, error));
         return events;
       })();
       this.events.set(name, created);
-      created.ready.catch(() => this.events.delete(name));
+      created.ready.catch(() => {
+        if (this.events.get(name) === created) this.events.delete(name);
+      });
     }
     return entry.ready;
+  }
+
+  private logEventsError(queue: string, error: Error): void {
+    // A down Redis reports on every reconnect attempt; once every 10 s a queue is enough.
+    const now = Date.now();
+    if (now - (this.lastEventsErrorLog.get(queue) ?? 0) < 10_000) return;
+    this.lastEventsErrorLog.set(queue, now);
+    this.logger.error(`events of queue '${queue}': ${error.message}`);
   }
 
   /** Closes every queue, event listener and connection, each bounded (Redis may be down). */
@@ -152,17 +181,20 @@ export class ConveyorQueues implements OnApplicationShutdown {
   }
 }
 
-/** One queue's `QueueEvents`, on a connection of its own, from the moment they exist. */
+/** One queue's `QueueEvents`, from the moment it exists (so shutdown can close it). */
 interface EventsEntry {
   ready: Promise<QueueEvents>;
   events?: QueueEvents;
-  connection?: Redis;
   closed: boolean;
 }
 
 async function closeEvents(entry: EventsEntry): Promise<void> {
   entry.closed = true;
-  const { events, connection } = entry;
-  if (events) await settleWithin(events.close(), CLOSE_GRACE_MS, () => connection?.disconnect());
-  await quit(connection);
+  const { events } = entry;
+  if (!events) return;
+  await settleWithin(events.close(), CLOSE_GRACE_MS, () => events.disconnect());
+  // QueueEvents.close() disconnects first, and that awaits a connection that got ready: one
+  // that never did (a refused INFO, say) stays open, reconnecting. Closing the backend by
+  // force disconnects it; after a close that worked it is the same, finished close.
+  await settleWithin(events.getBackend().close(true), CLOSE_GRACE_MS);
 }

@@ -36,8 +36,7 @@ export class RedisConnections {
 
   /** A new connection with the module's settings, for a consumer that needs its own. */
   create(role: string, overrides: RedisOptions): Redis {
-    const { url, options } = this.options.connection;
-    const settings: RedisOptions = { connectionName: `conveyor:${role}`, ...options, ...overrides };
+    const { url, ...settings } = this.settings(role, overrides);
     const redis = url ? new Redis(url, settings) : new Redis(settings);
     redis.on('error', (error: Error) => {
       this.lastErrors.set(redis, error);
@@ -45,6 +44,15 @@ export class RedisConnections {
     });
     redis.on('ready', () => this.lastErrors.delete(redis));
     return redis;
+  }
+
+  /**
+   * The module's connection settings (with `url` when one was given), for BullMQ classes that
+   * make and own their connection: they close it with themselves.
+   */
+  settings(role: string, overrides: RedisOptions): RedisOptions & { url?: string } {
+    const { url, options } = this.options.connection;
+    return { url, connectionName: `conveyor:${role}`, ...options, ...overrides };
   }
 
   /**
