@@ -27,6 +27,8 @@ const Env = z.object({
   PAYMENT_LIMIT_CENTS: z.coerce.number().int().positive().default(100_000),
   /** Chance (0–1) that the fake mail provider fails a send, to show retries. */
   MAIL_FAILURE_RATE: z.coerce.number().min(0).max(1).default(0.3),
+  /** How long the fake mail provider takes per send, e.g. to have a send in flight on SIGTERM. */
+  MAIL_LATENCY_MS: z.coerce.number().int().min(0).default(20),
 });
 
 export type AppConfig = z.infer<typeof Env>;

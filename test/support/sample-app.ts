@@ -10,6 +10,8 @@ const MAIN = path.join(__dirname, '..', '..', 'sample-app', 'dist', 'main.js');
 export interface SampleApp {
   url: string;
   prefix: string;
+  /** The app's process, for tests that signal it themselves. */
+  process: ChildProcess;
   output: () => string;
   request(
     method: string,
@@ -82,6 +84,7 @@ export async function startSampleApp(options: {
   return {
     url,
     prefix,
+    process: child,
     output: () => output,
     async request(method, route, body, token) {
       const response = await fetch(url + route, {

@@ -72,3 +72,4 @@ export * from './errors';
 export { checkPayload, checkSchema, validatePayload } from './payload/validate-payload';
 export { buildJobOptions, payloadJobId } from './producer/job-options';
 export { checkKnownKeys, parseDuration, type Fail } from './options/validation';
+export { CLOSE_GRACE_MS, settleWithin, type Settlement } from './lifecycle/settle-within';

@@ -9,7 +9,7 @@ export class FakeMailer {
   constructor(@Inject(APP_CONFIG) private readonly config: AppConfig) {}
 
   async send(to: string, subject: string, signal: AbortSignal): Promise<string> {
-    await sleep(20, signal);
+    await sleep(this.config.MAIL_LATENCY_MS, signal);
     if (Math.random() < this.config.MAIL_FAILURE_RATE)
       throw new Error('mail provider: 503 Service Unavailable');
     return `msg-${randomUUID().slice(0, 8)} to ${to}: ${subject}`;

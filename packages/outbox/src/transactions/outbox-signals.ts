@@ -5,6 +5,7 @@ import {
   type BeforeApplicationShutdown,
   type OnApplicationShutdown,
 } from '@nestjs/common';
+import { CLOSE_GRACE_MS, settleWithin } from '@conveyor/tasks';
 import type { OutboxDriver } from '../drivers/outbox-driver.interface';
 import { OUTBOX_DRIVER, RESOLVED_OUTBOX_OPTIONS } from '../outbox.constants';
 import type { ResolvedOutboxOptions } from '../options/module-options';
@@ -150,7 +151,8 @@ export class OutboxSignals implements BeforeApplicationShutdown, OnApplicationSh
     await this.inFlight;
   }
 
+  /** Bounded: a connection still held by a relay batch stuck on Redis would hold pool.end(). */
   async onApplicationShutdown(): Promise<void> {
-    await this.driver.close();
+    await settleWithin(this.driver.close(), CLOSE_GRACE_MS);
   }
 }

@@ -1,5 +1,6 @@
 import { EnqueueFailedError } from './enqueue-failed.error';
 import { InvalidPayloadError } from './invalid-payload.error';
+import { RedisUnavailable } from '../redis/redis-unavailable';
 
 class ReplyError extends Error {
   override readonly name = 'ReplyError';
@@ -32,5 +33,20 @@ describe('EnqueueFailedError.from', () => {
   it("passes Conveyor's own errors through", () => {
     const own = new InvalidPayloadError('t', ['bad']);
     expect(EnqueueFailedError.from('t', 'q', own)).toBe(own);
+  });
+
+  it('names the last connection error of a call Redis did not answer, and keeps it as cause', () => {
+    const refused = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:6390'), {
+      code: 'ECONNREFUSED',
+    });
+    const error = EnqueueFailedError.from(
+      't',
+      'q',
+      new RedisUnavailable('no answer after 500 ms (enqueueTimeout)', refused),
+    ) as EnqueueFailedError;
+    expect(error).toMatchObject({ reason: 'connection', cause: refused });
+    expect(error.message).toMatch(
+      /Redis did not answer \(no answer after 500 ms \(enqueueTimeout\); last connection error: connect ECONNREFUSED 127.0.0.1:6390\)/,
+    );
   });
 });

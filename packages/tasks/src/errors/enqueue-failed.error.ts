@@ -15,15 +15,25 @@ export class EnqueueFailedError extends ConveyorError {
     readonly queue: string,
     readonly reason: 'out-of-memory' | 'refused' | 'connection',
     cause: Error,
+    detail = firstLine(cause.message),
   ) {
-    super(`Could not enqueue task "${taskName}" on queue "${queue}": ${explain(reason, cause)}`, {
+    super(`Could not enqueue task "${taskName}" on queue "${queue}": ${explain(reason, detail)}`, {
       cause,
     });
   }
 
-  /** Wraps an error from Redis; Conveyor's own errors pass through unchanged. */
+  /**
+   * Wraps an error from Redis; Conveyor's own errors pass through unchanged. A call Redis did
+   * not answer in time carries what the connection last reported (ECONNREFUSED, NOAUTH, …):
+   * that is the `cause`, and the message names both.
+   */
   static from(taskName: string, queue: string, error: unknown): unknown {
     if (error instanceof ConveyorError || !(error instanceof Error)) return error;
+    if (error.name === 'RedisUnavailable') {
+      // Not instanceof: socket errors come from Node's own realm, which may not be ours.
+      const cause = isError(error.cause) ? error.cause : error;
+      return new EnqueueFailedError(taskName, queue, 'connection', cause, error.message);
+    }
     const reason = /^OOM\b/.test(error.message)
       ? 'out-of-memory'
       : error.name === 'ReplyError'
@@ -33,7 +43,7 @@ export class EnqueueFailedError extends ConveyorError {
   }
 }
 
-function explain(reason: EnqueueFailedError['reason'], cause: Error): string {
+function explain(reason: EnqueueFailedError['reason'], detail: string): string {
   switch (reason) {
     case 'out-of-memory':
       return (
@@ -41,13 +51,17 @@ function explain(reason: EnqueueFailedError['reason'], cause: Error): string {
         'added. Free memory or raise maxmemory, then retry.'
       );
     case 'refused':
-      return `Redis refused the write (${firstLine(cause.message)}); nothing was added.`;
+      return `Redis refused the write (${detail}); nothing was added.`;
     case 'connection':
       return (
-        `Redis did not answer (${firstLine(cause.message)}); the job may or may not have been ` +
+        `Redis did not answer (${detail}); the job may or may not have been ` +
         'added. Retry with the same jobId or idempotencyKey, or enqueue through the outbox.'
       );
   }
+}
+
+function isError(value: unknown): value is Error {
+  return typeof (value as Error | undefined)?.message === 'string';
 }
 
 function firstLine(message: string): string {

@@ -16,3 +16,4 @@ export * from './task-cancelled.error';
 export * from './enqueue-failed.error';
 export * from './task-lock-lost.error';
 export * from './invalid-limit-key.error';
+export * from './schedule-lock.error';

@@ -1,3 +1,4 @@
+import { Logger } from '@nestjs/common';
 import type { Job } from 'bullmq';
 import { TaskInstrumentation } from './task-instrumentation';
 
@@ -29,5 +30,31 @@ describe('TaskInstrumentation', () => {
     stop();
     instrumentation.failed(job({ processedOn: Date.now() }), false);
     expect(outcomes).toEqual(['email.send@email:retried', 'email.send@email:final']);
+  });
+
+  it('keeps calling observers after one throws, and logs the errors once every 10 s', () => {
+    jest.useFakeTimers({ now: 1_000_000 });
+    const logged = jest.spyOn(Logger.prototype, 'error').mockImplementation(() => undefined);
+    try {
+      const instrumentation = new TaskInstrumentation();
+      let heard = 0;
+      instrumentation.observe({
+        succeeded: () => {
+          throw new Error('metrics bug');
+        },
+      });
+      instrumentation.observe({ succeeded: () => void heard++ });
+      for (let i = 0; i < 100; i++) instrumentation.succeeded(job({ processedOn: Date.now() }));
+      expect(heard).toBe(100);
+      expect(logged).toHaveBeenCalledTimes(1);
+      expect(logged.mock.calls[0][0]).toMatch(/observer threw in succeeded, ignored: metrics bug/);
+      jest.setSystemTime(1_000_000 + 10_000);
+      instrumentation.succeeded(job({ processedOn: Date.now() }));
+      expect(logged).toHaveBeenCalledTimes(2);
+      expect(logged.mock.calls[1][0]).toMatch(/and 99 more since the last report/);
+    } finally {
+      logged.mockRestore();
+      jest.useRealTimers();
+    }
   });
 });

@@ -1,4 +1,4 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, Logger } from '@nestjs/common';
 import type { Job, JobsOptions } from 'bullmq';
 import { failSpan, startSendSpan } from './task-tracing';
 import type { TaskFailure, TaskObserver } from './task-observer.interface';
@@ -7,13 +7,18 @@ import type { TaskFailure, TaskObserver } from './task-observer.interface';
  * The seam between task execution and metrics: the producer and the runner report each
  * enqueue, start, success, failure and dead letter here, and observers (`@conveyor/metrics`,
  * or the app's own) receive them. With no observer every call is a loop over an empty array.
+ * Each observer call is guarded: one that throws is logged (at most once every 10 s, with a
+ * count of the others) and the job goes on as if it had not been observed.
  *
  * @example
  * instrumentation.observe({ succeeded: (task, queue, ms) => histogram.observe(ms / 1000) });
  */
 @Injectable()
 export class TaskInstrumentation {
+  private readonly logger = new Logger('Conveyor');
   private observers: TaskObserver[] = [];
+  private lastErrorLog = 0;
+  private unloggedErrors = 0;
 
   /** Adds an observer; returns a function that removes it. */
   observe(observer: TaskObserver): () => void {
@@ -45,7 +50,13 @@ export class TaskInstrumentation {
   }
 
   enqueued(task: string, queue: string, count: number): void {
-    for (const o of this.observers) o.enqueued?.(task, queue, count);
+    for (const o of this.observers) {
+      try {
+        o.enqueued?.(task, queue, count);
+      } catch (error) {
+        this.observerThrew('enqueued', error);
+      }
+    }
   }
 
   /** The worker took `job` and its handler is about to run. */
@@ -56,29 +67,82 @@ export class TaskInstrumentation {
       job.attemptsMade === 0 && job.processedOn
         ? Math.max(0, job.processedOn - job.timestamp - (job.opts.delay ?? 0))
         : undefined;
-    for (const o of this.observers) o.started?.(job.name, job.queueName, wait);
+    for (const o of this.observers) {
+      try {
+        o.started?.(job.name, job.queueName, wait);
+      } catch (error) {
+        this.observerThrew('started', error);
+      }
+    }
   }
 
   succeeded(job: Job): void {
     if (!this.observers.length) return;
     const duration = elapsed(job);
-    for (const o of this.observers) o.succeeded?.(job.name, job.queueName, duration);
+    for (const o of this.observers) {
+      try {
+        o.succeeded?.(job.name, job.queueName, duration);
+      } catch (error) {
+        this.observerThrew('succeeded', error);
+      }
+    }
   }
 
   failed(job: Job, willRetry: boolean): void {
     if (!this.observers.length) return;
     const duration = elapsed(job);
     const outcome: TaskFailure = willRetry ? 'retried' : 'final';
-    for (const o of this.observers) o.failed?.(job.name, job.queueName, duration, outcome);
+    for (const o of this.observers) {
+      try {
+        o.failed?.(job.name, job.queueName, duration, outcome);
+      } catch (error) {
+        this.observerThrew('failed', error);
+      }
+    }
   }
 
   /** A run lost its slot lease (see `leaseDuration`): another run may overlap it. */
   leaseLost(job: Job): void {
-    for (const o of this.observers) o.leaseLost?.(job.name, job.queueName);
+    for (const o of this.observers) {
+      try {
+        o.leaseLost?.(job.name, job.queueName);
+      } catch (error) {
+        this.observerThrew('leaseLost', error);
+      }
+    }
   }
 
   deadLettered(job: Job): void {
-    for (const o of this.observers) o.deadLettered?.(job.name, job.queueName);
+    for (const o of this.observers) {
+      try {
+        o.deadLettered?.(job.name, job.queueName);
+      } catch (error) {
+        this.observerThrew('deadLettered', error);
+      }
+    }
+  }
+
+  /**
+   * Observers are metrics and tracing code: a bug there must never fail a job that succeeded.
+   * Written out in each loop above rather than through a callback, so that an observed job
+   * costs no closure. A broken observer throws on every job, so it is logged at most once
+   * every 10 s, with the count of errors since the last line.
+   */
+  private observerThrew(event: keyof TaskObserver, error: unknown): void {
+    const now = Date.now();
+    if (now - this.lastErrorLog < 10_000) {
+      this.unloggedErrors++;
+      return;
+    }
+    const more = this.unloggedErrors
+      ? ` (and ${this.unloggedErrors} more since the last report)`
+      : '';
+    this.lastErrorLog = now;
+    this.unloggedErrors = 0;
+    this.logger.error(
+      `a task observer threw in ${event}, ignored: ${(error as Error)?.message ?? String(error)}${more}`,
+      (error as Error)?.stack,
+    );
   }
 }
 

@@ -66,6 +66,12 @@ export interface TasksModuleOptions {
    * From 1s to 1h. @default '30s'
    */
   leaseDuration?: Duration;
+  /**
+   * How long `enqueue()` and `enqueueMany()` wait for Redis before they reject with
+   * `EnqueueFailedError`, whose message and `cause` name what the connection last reported
+   * (`ECONNREFUSED`, `NOAUTH`, `WRONGPASS`, `MOVED`, …). @default '5s'
+   */
+  enqueueTimeout?: Duration;
   /** Callbacks for every task's outcomes, called after the task's own. */
   hooks?: TaskHooks;
 }

@@ -67,4 +67,31 @@ describe('resolveModuleOptions', () => {
       resolveModuleOptions({ connection: 'redis://h' }, { CONVEYOR_WORKERS: 'a,b:c' }),
     ).toThrow(/CONVEYOR_WORKERS entry 'b:c'/);
   });
+
+  it('reads enqueueTimeout as a duration, 5 s by default', () => {
+    expect(resolveModuleOptions({ connection: 'redis://h' }, {}).enqueueTimeoutMs).toBe(5_000);
+    expect(
+      resolveModuleOptions({ connection: 'redis://h', enqueueTimeout: '500ms' }, {})
+        .enqueueTimeoutMs,
+    ).toBe(500);
+    expect(
+      resolveModuleOptions({ connection: 'redis://h', enqueueTimeout: 2_000 }, {}).enqueueTimeoutMs,
+    ).toBe(2_000);
+  });
+
+  it('rejects a bad or misspelt enqueueTimeout with an error naming it', () => {
+    for (const enqueueTimeout of ['soon', -1, 0, '0ms', null]) {
+      expect(() =>
+        resolveModuleOptions({ connection: 'redis://h', enqueueTimeout } as never, {}),
+      ).toThrow(
+        expect.objectContaining({
+          name: 'InvalidModuleOptionsError',
+          message: expect.stringMatching(/enqueueTimeout/),
+        }),
+      );
+    }
+    expect(() =>
+      resolveModuleOptions({ connection: 'redis://h', enqueueTimout: '1s' } as never, {}),
+    ).toThrow(/unknown option enqueueTimout \(did you mean 'enqueueTimeout'\?\)/);
+  });
 });

@@ -25,6 +25,7 @@ const MODULE_KEYS = [
   'workers',
   'shutdownTimeout',
   'leaseDuration',
+  'enqueueTimeout',
   'hooks',
 ];
 const QUEUE_KEYS = [
@@ -56,6 +57,7 @@ export interface ResolvedModuleOptions {
   shutdownTimeoutMs: number;
   /** How long a run's slot lease lasts on Redis time; renewed every third of it. */
   leaseMs: number;
+  enqueueTimeoutMs: number;
   hooks: TaskHooks;
 }
 
@@ -98,6 +100,7 @@ export function resolveModuleOptions(
         ? 30_000
         : parseDuration(o.shutdownTimeout, 'shutdownTimeout', fail),
     leaseMs: resolveLease(o.leaseDuration, fail),
+    enqueueTimeoutMs: resolveEnqueueTimeout(o.enqueueTimeout, fail),
     hooks: resolveHooks(o.hooks, fail),
   };
 }
@@ -108,6 +111,14 @@ function resolveLease(value: unknown, fail: Fail): number {
   if (ms < 1_000 || ms > 3_600_000) {
     fail(`leaseDuration must be from 1s to 1h, got ${describe(value)}`);
   }
+  return ms;
+}
+
+function resolveEnqueueTimeout(value: unknown, fail: Fail): number {
+  if (value === undefined) return 5_000;
+  const ms = parseDuration(value, 'enqueueTimeout', fail);
+  // 0 would fail every enqueue before Redis could answer.
+  if (ms < 1) fail(`enqueueTimeout must be at least 1 ms, got ${describe(value)}`);
   return ms;
 }
 

@@ -1,8 +1,10 @@
-import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
-import { Queue, QueueEvents } from 'bullmq';
+import { Inject, Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
+import { type ConnectionOptions, Queue, QueueEvents } from 'bullmq';
 import type { Redis } from 'ioredis';
+import { CLOSE_GRACE_MS, settleWithin } from '../lifecycle/settle-within';
 import type { ResolvedModuleOptions } from '../options/module-options';
-import { quit, RedisConnections } from '../redis/redis-connections';
+import { RedisConnections } from '../redis/redis-connections';
+import { RedisUnavailable } from '../redis/redis-unavailable';
 import { RESOLVED_TASKS_OPTIONS } from '../tasks.constants';
 
 /**
@@ -12,8 +14,10 @@ import { RESOLVED_TASKS_OPTIONS } from '../tasks.constants';
  */
 @Injectable()
 export class ConveyorQueues implements OnApplicationShutdown {
+  private readonly logger = new Logger('Conveyor');
   private readonly queues = new Map<string, Queue>();
-  private readonly events = new Map<string, Promise<{ events: QueueEvents; connection: Redis }>>();
+  private readonly events = new Map<string, EventsEntry>();
+  private readonly lastEventsErrorLog = new Map<string, number>();
 
   constructor(
     @Inject(RESOLVED_TASKS_OPTIONS) private readonly options: ResolvedModuleOptions,
@@ -25,13 +29,62 @@ export class ConveyorQueues implements OnApplicationShutdown {
   }
 
   /**
-   * Resolves once the producer connection answers; rejects with Redis's own error otherwise.
-   * BullMQ's `add` waits for a first 'ready' and never gives up while the connection cannot
-   * get there (a wrong password, a Redis that was never up), so an enqueue would hang. A
-   * PING obeys `maxRetriesPerRequest` and fails. Free once the connection is ready.
+   * Resolves once the producer connection answers; rejects with Redis's own error otherwise,
+   * or with `RedisUnavailable` (naming what the connection last reported) after
+   * `enqueueTimeout`. Free once the connection is ready.
    */
-  async reachable(): Promise<void> {
-    if (!this.ready) await this.redis.client.ping();
+  reachable(): Promise<void> {
+    return this.send(() => Promise.resolve());
+  }
+
+  /**
+   * Runs a producer call within `enqueueTimeout`. BullMQ's `add` waits for a first 'ready'
+   * and never gives up while the connection cannot get there (a wrong password, a Redis that
+   * was never up), so while it is not ready a PING goes first: it fails with Redis's own
+   * refusal (NOAUTH, WRONGPASS). A call that runs out of time, or that ioredis gives up on,
+   * rejects with `RedisUnavailable`, whose `cause` is what the connection last reported.
+   * One timer a call, and no PING once the connection is ready.
+   */
+  send<T>(call: () => Promise<T>): Promise<T> {
+    const client = this.redis.client;
+    const ms = this.options.enqueueTimeoutMs;
+    return new Promise<T>((resolve, reject) => {
+      const timer = setTimeout(
+        () =>
+          reject(
+            new RedisUnavailable(
+              `no answer after ${ms} ms (enqueueTimeout)`,
+              this.redis.lastError(client),
+            ),
+          ),
+        ms,
+      );
+      let running: Promise<T>;
+      try {
+        running = client.status === 'ready' ? call() : client.ping().then(call);
+      } catch (error) {
+        running = Promise.reject(error);
+      }
+      running.then(
+        (value) => {
+          clearTimeout(timer);
+          resolve(value);
+        },
+        (error: unknown) => {
+          clearTimeout(timer);
+          reject(this.explain(client, error));
+        },
+      );
+    });
+  }
+
+  /** ioredis's "max retries" says nothing of why: name the connection's last error instead. */
+  private explain(client: Redis, error: unknown): unknown {
+    if ((error as Error)?.name !== 'MaxRetriesPerRequestError') return error;
+    return new RedisUnavailable(
+      'ioredis gave up after maxRetriesPerRequest',
+      this.redis.lastError(client),
+    );
   }
 
   /** Whether the producer connection is up, so that `reachable()` can be skipped. */
@@ -50,11 +103,16 @@ export class ConveyorQueues implements OnApplicationShutdown {
     return queue;
   }
 
-  /** A running `QueueEvents` for the queue, ready to deliver events. */
+  /**
+   * A running `QueueEvents` for the queue, ready to deliver events. One a queue, made on first
+   * use; one that cannot get ready is closed (its connection would stay open, reconnecting)
+   * and the next call tries again.
+   */
   async queueEvents(name: string): Promise<QueueEvents> {
     let entry = this.events.get(name);
     if (!entry) {
-      entry = (async () => {
+      const created: EventsEntry = (entry = { closed: false } as EventsEntry);
+      created.ready = (async () => {
         // QueueEvents starts reading at '$' only when its first XREAD runs, after
         // waitUntilReady() resolves: a job finishing in between would never be reported and
         // its result() would wait until its timeout. Start from the stream's current end.
@@ -65,39 +123,78 @@ export class ConveyorQueues implements OnApplicationShutdown {
           'COUNT',
           1,
         );
-        const connection = this.redis.create('events', { maxRetriesPerRequest: null });
-        const events = new QueueEvents(name, {
-          connection,
+        if (created.closed) throw new Error('the application is shutting down');
+        const events = (created.events = new QueueEvents(name, {
+          // Settings, not a client: QueueEvents would duplicate a client (it blocks on its
+          // connection) and leave the original open; from settings it makes one connection
+          // and closes it with itself. (The cast: BullMQ's copy of ioredis's option types is
+          // narrower; the values are ioredis's own.)
+          connection: this.redis.settings('events', {
+            maxRetriesPerRequest: null,
+          }) as ConnectionOptions,
           prefix: this.options.prefix,
           lastEventId: last?.[0] ?? '0-0',
-        });
-        events.on('error', () => undefined);
-        events.setMaxListeners(0);
-        await events.waitUntilReady();
-        return { events, connection };
+          // Run once ready: a read loop on a connection that never got ready retries on a
+          // 5 s timer of its own, which would outlive the close.
+          autorun: false,
+        }));
+        events.on('error', (error: Error) => this.logEventsError(name, error));
+        try {
+          await events.waitUntilReady();
+        } catch (error) {
+          await closeEvents(created);
+          throw error;
+        }
+        events.run().catch((error: Error) => this.logEventsError(name, error));
+        return events;
       })();
-      this.events.set(name, entry);
-      entry.catch(() => this.events.delete(name));
+      this.events.set(name, created);
+      created.ready.catch(() => {
+        if (this.events.get(name) === created) this.events.delete(name);
+      });
     }
-    return (await entry).events;
+    return entry.ready;
   }
 
+  private logEventsError(queue: string, error: Error): void {
+    // A down Redis reports on every reconnect attempt; once every 10 s a queue is enough.
+    const now = Date.now();
+    if (now - (this.lastEventsErrorLog.get(queue) ?? 0) < 10_000) return;
+    this.lastEventsErrorLog.set(queue, now);
+    this.logger.error(`events of queue '${queue}': ${error.message}`);
+  }
+
+  /** Closes every queue, event listener and connection, each bounded (Redis may be down). */
   async onApplicationShutdown(): Promise<void> {
     const events = [...this.events.values()];
     this.events.clear();
     const queues = [...this.queues.values()];
     this.queues.clear();
     await Promise.all([
-      ...events.map(async (entry) => {
-        const { events: queueEvents, connection } = await entry.catch(() => ({
-          events: undefined,
-          connection: undefined,
-        }));
-        await queueEvents?.close();
-        await quit(connection);
-      }),
-      ...queues.map((queue) => queue.close()),
+      ...events.map((entry) => closeEvents(entry)),
+      ...queues.map((queue) =>
+        settleWithin(queue.close(), CLOSE_GRACE_MS, () => queue.disconnect()),
+      ),
     ]);
+    // Also ends a QueueEvents still being set up: its XREVRANGE fails on the closed client.
     await this.redis.close();
   }
+}
+
+/** One queue's `QueueEvents`, from the moment it exists (so shutdown can close it). */
+interface EventsEntry {
+  ready: Promise<QueueEvents>;
+  events?: QueueEvents;
+  closed: boolean;
+}
+
+async function closeEvents(entry: EventsEntry): Promise<void> {
+  entry.closed = true;
+  const { events } = entry;
+  if (!events) return;
+  await settleWithin(events.close(), CLOSE_GRACE_MS, () => events.disconnect());
+  // QueueEvents.close() disconnects first, and that awaits a connection that got ready: one
+  // that never did (a refused INFO, say) stays open, reconnecting. Closing the backend by
+  // force disconnects it; after a close that worked it is the same, finished close.
+  await settleWithin(events.getBackend().close(true), CLOSE_GRACE_MS);
 }

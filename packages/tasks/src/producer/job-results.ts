@@ -1,5 +1,5 @@
 import { Injectable, type OnApplicationShutdown } from '@nestjs/common';
-import { Job } from 'bullmq';
+import { Job, type QueueEvents } from 'bullmq';
 import {
   InvalidTaskOptionsError,
   TaskCancelledError,
@@ -18,15 +18,23 @@ interface Waiter {
   close(): void;
 }
 
+interface Listening {
+  waits: number;
+  notify: (event: { jobId: string }) => void;
+  events: Promise<QueueEvents>;
+}
+
 /**
- * Answers `TaskHandle.state()` and `result()`. One `QueueEvents` subscription per queue
- * dispatches finish events to the waiting handles; each wait also checks the job once right
- * away, so a job that finished before the wait began is not missed.
+ * Answers `TaskHandle.state()` and `result()`. While results of a queue are awaited, one
+ * listener per event on its `QueueEvents` dispatches finish events to the waiting handles,
+ * and goes when the last wait ends; each wait also checks the job once right away, so a job
+ * that finished before the wait began is not missed.
  */
 @Injectable()
 export class JobResults implements TaskHandleSource, OnApplicationShutdown {
   private readonly waiters = new Map<string, Set<Waiter>>();
-  private readonly subscribed = new Set<string>();
+  /** Per queue: the waits in progress, and the listener while there are any. */
+  private readonly listening = new Map<string, Listening>();
 
   constructor(
     private readonly queues: ConveyorQueues,
@@ -58,7 +66,13 @@ export class JobResults implements TaskHandleSource, OnApplicationShutdown {
         : parseDuration(timeout, 'result({ timeout })', (problem) => {
             throw new InvalidTaskOptionsError(taskName, problem);
           });
-    await this.subscribe(queue);
+    const listening = this.listen(queue);
+    try {
+      await listening.events;
+    } catch (error) {
+      this.unlisten(queue);
+      throw error;
+    }
 
     return new Promise<R>((resolve, reject) => {
       const key = `${queue}\n${jobId}`;
@@ -74,6 +88,7 @@ export class JobResults implements TaskHandleSource, OnApplicationShutdown {
         clearInterval(poll);
         this.waiters.get(key)?.delete(waiter);
         if (this.waiters.get(key)?.size === 0) this.waiters.delete(key);
+        this.unlisten(queue);
         settle();
       };
       const waiter: Waiter = {
@@ -123,15 +138,44 @@ export class JobResults implements TaskHandleSource, OnApplicationShutdown {
     this.waiters.clear();
   }
 
-  private async subscribe(queue: string): Promise<void> {
-    const events = await this.queues.queueEvents(queue);
-    if (this.subscribed.has(queue)) return;
-    this.subscribed.add(queue);
-    const notify = ({ jobId }: { jobId: string }) => {
-      this.waiters.get(`${queue}\n${jobId}`)?.forEach((waiter) => waiter.check());
-    };
-    events.on('completed', notify);
-    events.on('failed', notify);
+  /** Counts a wait on `queue`; the first one adds the listener. */
+  private listen(queue: string): Listening {
+    let listening = this.listening.get(queue);
+    if (!listening) {
+      const notify = ({ jobId }: { jobId: string }) => {
+        this.waiters.get(`${queue}\n${jobId}`)?.forEach((waiter) => waiter.check());
+      };
+      const entry: Listening = (listening = {
+        waits: 0,
+        notify,
+        events: this.queues.queueEvents(queue).then((events) => {
+          // The last wait may have ended while the QueueEvents got ready.
+          if (this.listening.get(queue) === entry) {
+            events.on('completed', notify);
+            events.on('failed', notify);
+          }
+          return events;
+        }),
+      });
+      entry.events.catch(() => undefined);
+      this.listening.set(queue, entry);
+    }
+    listening.waits++;
+    return listening;
+  }
+
+  /** Ends a wait on `queue`; the last one removes the listener. */
+  private unlisten(queue: string): void {
+    const listening = this.listening.get(queue);
+    if (!listening || --listening.waits > 0) return;
+    this.listening.delete(queue);
+    void listening.events.then(
+      (events) => {
+        events.off('completed', listening.notify);
+        events.off('failed', listening.notify);
+      },
+      () => undefined,
+    );
   }
 
   /** The job's outcome if it has finished; `undefined` while it is still on its way. */

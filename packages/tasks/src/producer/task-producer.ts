@@ -86,8 +86,8 @@ export class TaskProducer {
     const sent = this.instrumentation.sending(definition, jobOptions);
     let job: Job;
     try {
-      if (!this.queues.ready) await this.queues.reachable();
-      job = await this.queues.queue(taskOptions.queue).add(name, payload, jobOptions);
+      const queue = this.queues.queue(taskOptions.queue);
+      job = await this.queues.send(() => queue.add(name, payload, jobOptions));
     } catch (error) {
       sent.failed(error);
       throw EnqueueFailedError.from(name, taskOptions.queue, error);
@@ -136,18 +136,18 @@ export class TaskProducer {
       ),
     );
     if (payloads.length === 0) return [];
-    await this.queues.reachable().catch((error: unknown) => {
-      throw EnqueueFailedError.from(definition.name, definition.options.queue, error);
-    });
     const sent = this.instrumentation.sending(definition, opts);
-    const adding = this.queues.queue(definition.options.queue).addBulk(
-      payloads.map((data) => ({
-        name: definition.name,
-        data,
-        opts: definition.options.idempotent
-          ? { ...opts, jobId: idempotentJobId(definition.name, stableJson(data)) }
-          : { ...opts },
-      })),
+    const queue = this.queues.queue(definition.options.queue);
+    const adding = this.queues.send(() =>
+      queue.addBulk(
+        payloads.map((data) => ({
+          name: definition.name,
+          data,
+          opts: definition.options.idempotent
+            ? { ...opts, jobId: idempotentJobId(definition.name, stableJson(data)) }
+            : { ...opts },
+        })),
+      ),
     );
     const jobs = await adding.catch((error: unknown) => {
       sent.failed(error);

@@ -1,5 +1,6 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { Redis, type RedisOptions } from 'ioredis';
+import { CLOSE_GRACE_MS, settleWithin } from '../lifecycle/settle-within';
 import type { ResolvedModuleOptions } from '../options/module-options';
 import { RESOLVED_TASKS_OPTIONS } from '../tasks.constants';
 
@@ -21,6 +22,7 @@ export class RedisConnections {
   private clientInstance?: Redis;
   private workerClientInstance?: Redis;
   private lastErrorLog = 0;
+  private readonly lastErrors = new WeakMap<Redis, Error>();
 
   constructor(@Inject(RESOLVED_TASKS_OPTIONS) private readonly options: ResolvedModuleOptions) {}
 
@@ -34,11 +36,31 @@ export class RedisConnections {
 
   /** A new connection with the module's settings, for a consumer that needs its own. */
   create(role: string, overrides: RedisOptions): Redis {
-    const { url, options } = this.options.connection;
-    const settings: RedisOptions = { connectionName: `conveyor:${role}`, ...options, ...overrides };
+    const { url, ...settings } = this.settings(role, overrides);
     const redis = url ? new Redis(url, settings) : new Redis(settings);
-    redis.on('error', (error: Error) => this.logConnectionError(role, error));
+    redis.on('error', (error: Error) => {
+      this.lastErrors.set(redis, error);
+      this.logConnectionError(role, error);
+    });
+    redis.on('ready', () => this.lastErrors.delete(redis));
     return redis;
+  }
+
+  /**
+   * The module's connection settings (with `url` when one was given), for BullMQ classes that
+   * make and own their connection: they close it with themselves.
+   */
+  settings(role: string, overrides: RedisOptions): RedisOptions & { url?: string } {
+    const { url, options } = this.options.connection;
+    return { url, connectionName: `conveyor:${role}`, ...options, ...overrides };
+  }
+
+  /**
+   * What `redis` last reported since it was last ready (ECONNREFUSED, NOAUTH, …): the cause
+   * behind a command that timed out or that ioredis gave up on.
+   */
+  lastError(redis: Redis): Error | undefined {
+    return this.lastErrors.get(redis);
   }
 
   /** Closes both clients; safe to call more than once. */
@@ -56,11 +78,13 @@ export class RedisConnections {
   }
 }
 
-export async function quit(redis: Redis | undefined): Promise<void> {
+/**
+ * Closes a connection: QUIT when it is up (pending replies arrive first), bounded by
+ * `graceMs`, then a disconnect. A connection that is not up has nothing to flush, and its
+ * QUIT would wait in the offline queue for a Redis that may never come back: disconnect now.
+ */
+export async function quit(redis: Redis | undefined, graceMs = CLOSE_GRACE_MS): Promise<void> {
   if (!redis || redis.status === 'end') return;
-  try {
-    await redis.quit();
-  } catch {
-    redis.disconnect();
-  }
+  if (redis.status !== 'ready') return redis.disconnect();
+  await settleWithin(redis.quit(), graceMs, () => redis.disconnect());
 }

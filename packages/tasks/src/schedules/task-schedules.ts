@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import {
   Inject,
   Injectable,
@@ -8,7 +7,13 @@ import {
 } from '@nestjs/common';
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { ConveyorError, InvalidScheduleError, UnknownScheduleError } from '../errors';
+import {
+  ConveyorError,
+  InvalidScheduleError,
+  ScheduleLockError,
+  UnknownScheduleError,
+} from '../errors';
+import { CLOSE_GRACE_MS, settleWithin } from '../lifecycle/settle-within';
 import type { ResolvedModuleOptions } from '../options/module-options';
 import { validatePayload } from '../payload/validate-payload';
 import { ConveyorQueues } from '../producer/conveyor-queues';
@@ -16,6 +21,7 @@ import { buildJobOptions } from '../producer/job-options';
 import { quit, RedisConnections } from '../redis/redis-connections';
 import { RESOLVED_TASKS_OPTIONS } from '../tasks.constants';
 import { type TaskDefinition, TasksRegistry } from '../tasks.registry';
+import { ScheduleLock } from './schedule-lock';
 import type { ResolvedSchedule } from './schedule-spec';
 
 /** One schedule as `TaskProducer.schedules()` reports it. */
@@ -44,7 +50,13 @@ interface OwnedScheduler {
 /** Declared schedules are named after their task, so a deploy finds the one to update. */
 export const DECLARED_SCHEDULE_PREFIX = 'conveyor.';
 const SCHEDULE_ID_PATTERN = /^[A-Za-z0-9][^:\s]{0,199}$/;
-const LOCK_TTL_MS = 30_000;
+/**
+ * The lock is renewed while held, so it can be short: a holder that died blocks the others for
+ * at most one TTL, and waiting one TTL and a bit covers that.
+ */
+const LOCK_TIMING = { ttlMs: 10_000, waitMs: 11_000 };
+/** When an app that declares no schedule looks for ones an earlier version left. */
+const STALE_SWEEP_DELAY_MS = 5_000;
 
 /** The Redis client and queues one operation works with. */
 interface Access {
@@ -57,11 +69,15 @@ interface Access {
  * many processes booting at once take turns), it upserts every `@Task(ref, { schedule })` and
  * deletes the declared schedulers it owns on this app's queues that no handler declares any
  * more. BullMQ's job schedulers then make one job per tick, whatever the number of workers.
+ * The lock is owned by a token and renewed while held; runtime `add()`/`remove()` take it
+ * too. An app that declares no schedule makes no Redis call at boot. Attempts after boot
+ * (Redis down, lock busy) are logged and retried with backoff, and never reject.
  */
 @Injectable()
 export class TaskSchedules implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new Logger('Conveyor');
   private retry?: NodeJS.Timeout;
+  private stopped = false;
   private readonly declared = new Map<string, { taskName: string; schedule: ResolvedSchedule }>();
 
   constructor(
@@ -83,31 +99,45 @@ export class TaskSchedules implements OnApplicationBootstrap, OnApplicationShutd
     }
     const scope = this.registry.handledQueues();
     if (!scope.size) return;
-    await this.reconcileOrRetry(scope, 1_000);
-  }
-
-  onApplicationShutdown(): void {
-    clearTimeout(this.retry);
-  }
-
-  /**
-   * A Redis that is down or refuses our credentials at boot must not keep the app from
-   * starting (workers and producers ride out the same outage); reconcile as soon as it answers.
-   */
-  private async reconcileOrRetry(scope: Set<string>, delayMs: number): Promise<void> {
+    if (!this.declared.size) {
+      // Nothing to put in place: boot makes no Redis call. Only schedules an earlier version
+      // of the app declared may be left to remove; a look after boot finds them.
+      this.retryIn(scope, STALE_SWEEP_DELAY_MS);
+      return;
+    }
     try {
       await this.reconcileOnce(scope);
     } catch (error) {
-      if (error instanceof ConveyorError) throw error;
-      this.logger.error(
-        `could not reconcile schedules (${(error as Error).message}); retrying in ${delayMs / 1000} s`,
-      );
-      this.retry = setTimeout(
-        () => void this.reconcileOrRetry(scope, Math.min(delayMs * 2, 60_000)),
-        delayMs,
-      );
-      this.retry.unref();
+      // A bug of ours fails startup; a Redis that is down or refuses our credentials, or a
+      // lock another process keeps, must not keep the app from starting (workers and
+      // producers ride out the same outage): reconcile as soon as it answers.
+      if (error instanceof ConveyorError && !(error instanceof ScheduleLockError)) throw error;
+      this.failed(error, scope, 1_000);
     }
+  }
+
+  onApplicationShutdown(): void {
+    this.stopped = true;
+    clearTimeout(this.retry);
+  }
+
+  /** A later attempt, off the boot path: it never rejects, and retries until it succeeds. */
+  private retryIn(scope: Set<string>, delayMs: number, nextDelayMs = 1_000): void {
+    if (this.stopped) return;
+    this.retry = setTimeout(() => {
+      this.reconcileOnce(scope).catch((error: unknown) => this.failed(error, scope, nextDelayMs));
+    }, delayMs);
+    this.retry.unref();
+  }
+
+  private failed(error: unknown, scope: Set<string>, delayMs: number): void {
+    // An attempt that fails because the app is closing is not retried.
+    if (this.stopped) return;
+    this.logger.error(
+      `could not reconcile schedules (${(error as Error)?.message ?? String(error)}); ` +
+        `retrying in ${delayMs / 1000} s`,
+    );
+    this.retryIn(scope, delayMs, Math.min(delayMs * 2, 60_000));
   }
 
   private async reconcileOnce(scope: Set<string>): Promise<void> {
@@ -128,9 +158,15 @@ export class TaskSchedules implements OnApplicationBootstrap, OnApplicationShutd
       },
     };
     try {
-      await this.withLock(client, () => this.reconcile(scope, access));
+      // With nothing declared, the lock is worth taking only if there is something to remove.
+      if (!this.declared.size && !this.stale(scope, await this.owned(access)).length) return;
+      await this.lock(client).run((held) => this.reconcile(scope, access, held));
     } finally {
-      await Promise.all([...queues.values()].map((queue) => queue.close()));
+      await Promise.all(
+        [...queues.values()].map((queue) =>
+          settleWithin(queue.close(), CLOSE_GRACE_MS, () => queue.disconnect()),
+        ),
+      );
       await quit(client);
     }
   }
@@ -158,28 +194,36 @@ export class TaskSchedules implements OnApplicationBootstrap, OnApplicationShutd
     }
     await this.checkPayload(definition, schedule.payload);
     const access = this.shared;
-    const owned = await this.owned(access);
-    const previous = owned.get(id);
-    if (previous && previous.queue !== definition.options.queue) {
-      await access.queue(previous.queue).removeJobScheduler(id);
-    }
-    await this.upsert(access, id, definition, schedule);
     const entry: OwnedScheduler = {
       queue: definition.options.queue,
       taskName: definition.name,
       source: 'runtime',
     };
-    await this.record(access, id, entry);
+    // Under the lock: the read of the previous queue and the writes must not interleave with
+    // a reconciliation or another add() of the same id, or a scheduler is left on a queue.
+    await this.lock(access.client).run(async (held) => {
+      const previous = (await this.owned(access)).get(id);
+      if (previous && previous.queue !== definition.options.queue) {
+        held();
+        await access.queue(previous.queue).removeJobScheduler(id);
+      }
+      held();
+      await this.upsert(access, id, definition, schedule);
+      await this.record(access, id, entry);
+    });
     return (await this.describe(access, id, entry))!;
   }
 
   /** Removes a schedule added at run time; jobs it already made still run. */
   async remove(id: string): Promise<void> {
     const access = this.shared;
-    const entry = (await this.owned(access)).get(id);
-    if (!entry || entry.source !== 'runtime') throw new UnknownScheduleError(String(id));
-    await access.queue(entry.queue).removeJobScheduler(id);
-    await access.client.hdel(this.ownedKey, id);
+    await this.lock(access.client).run(async (held) => {
+      const entry = (await this.owned(access)).get(id);
+      if (!entry || entry.source !== 'runtime') throw new UnknownScheduleError(String(id));
+      held();
+      await access.queue(entry.queue).removeJobScheduler(id);
+      await access.client.hdel(this.ownedKey, id);
+    });
   }
 
   /** Every schedule Conveyor owns under this prefix, with its next run time. */
@@ -194,11 +238,12 @@ export class TaskSchedules implements OnApplicationBootstrap, OnApplicationShutd
       .sort((a, b) => a.id.localeCompare(b.id));
   }
 
-  private async reconcile(scope: Set<string>, access: Access): Promise<void> {
+  private async reconcile(scope: Set<string>, access: Access, held: () => void): Promise<void> {
     const owned = await this.owned(access);
     for (const [id, { taskName, schedule }] of this.declared) {
       const definition = this.registry.definition(taskName);
       const previous = owned.get(id);
+      held();
       if (previous && previous.queue !== definition.options.queue) {
         await access.queue(previous.queue).removeJobScheduler(id);
       }
@@ -209,10 +254,8 @@ export class TaskSchedules implements OnApplicationBootstrap, OnApplicationShutd
         source: 'declared',
       });
     }
-    // Only declared schedulers on queues this app handles are ours to remove: another app
-    // sharing the prefix may declare schedules on its own queues.
-    for (const [id, entry] of owned) {
-      if (entry.source !== 'declared' || this.declared.has(id) || !scope.has(entry.queue)) continue;
+    for (const [id, entry] of this.stale(scope, owned)) {
+      held();
       await access.queue(entry.queue).removeJobScheduler(id);
       await access.client.hdel(this.ownedKey, id);
       this.logger.log(`removed schedule ${id}: no handler declares it any more`);
@@ -265,6 +308,24 @@ export class TaskSchedules implements OnApplicationBootstrap, OnApplicationShutd
     };
   }
 
+  /**
+   * Declared schedulers no handler declares any more. Only those on queues this app handles
+   * are ours to remove: another app sharing the prefix may declare schedules on its own queues.
+   */
+  private stale(
+    scope: Set<string>,
+    owned: Map<string, OwnedScheduler>,
+  ): Array<[string, OwnedScheduler]> {
+    return [...owned].filter(
+      ([id, entry]) =>
+        entry.source === 'declared' && !this.declared.has(id) && scope.has(entry.queue),
+    );
+  }
+
+  private lock(client: Redis): ScheduleLock {
+    return new ScheduleLock(client, `${this.options.prefix}:conveyor:schedules:lock`, LOCK_TIMING);
+  }
+
   private get ownedKey(): string {
     return `${this.options.prefix}:conveyor:schedules`;
   }
@@ -278,32 +339,5 @@ export class TaskSchedules implements OnApplicationBootstrap, OnApplicationShutd
 
   private async record(access: Access, id: string, entry: OwnedScheduler): Promise<void> {
     await access.client.hset(this.ownedKey, id, JSON.stringify(entry));
-  }
-
-  /** Runs `work` while holding the prefix's schedule lock, waiting for it if another process has it. */
-  private async withLock(client: Redis, work: () => Promise<void>): Promise<void> {
-    const key = `${this.options.prefix}:conveyor:schedules:lock`;
-    const token = randomUUID();
-    const deadline = Date.now() + 2 * LOCK_TTL_MS;
-    while ((await client.set(key, token, 'PX', LOCK_TTL_MS, 'NX')) !== 'OK') {
-      if (Date.now() > deadline) {
-        throw new InvalidScheduleError(
-          undefined,
-          `could not take the schedule lock ${key} within ${2 * LOCK_TTL_MS} ms`,
-        );
-      }
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
-    try {
-      await work();
-    } finally {
-      // Release only our own lock: if it expired and another process took it, leave theirs.
-      await client.eval(
-        "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0",
-        1,
-        key,
-        token,
-      );
-    }
   }
 }

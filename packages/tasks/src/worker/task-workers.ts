@@ -10,6 +10,7 @@ import { InvalidModuleOptionsError } from '../errors';
 import { DEFAULT_QUEUE_OPTIONS, type ResolvedModuleOptions } from '../options/module-options';
 import type { Redis } from 'ioredis';
 import { TaskCancellation } from '../producer/task-cancellation';
+import { CLOSE_GRACE_MS, settleWithin } from '../lifecycle/settle-within';
 import { quit, RedisConnections } from '../redis/redis-connections';
 import { RESOLVED_TASKS_OPTIONS } from '../tasks.constants';
 import { TasksRegistry } from '../tasks.registry';
@@ -152,22 +153,38 @@ export class TaskWorkers implements OnApplicationBootstrap, BeforeApplicationShu
   /**
    * Stops taking jobs, waits for those in flight up to `shutdownTimeout`, then hands the rest
    * back to their queues so another worker runs them: a job is delayed by shutdown, never lost.
+   * Past the deadline every step is bounded, so a Redis that is down cannot hold the process:
+   * a job that cannot be handed back stays active in Redis, and BullMQ's stalled-job check
+   * gives it back once its lock expires.
    */
   private async stop(): Promise<void> {
     if (!this.workers.size) return;
-    const closed = Promise.all([...this.workers.values()].map((worker) => worker.close()));
-    let timer: NodeJS.Timeout | undefined;
-    const deadline = new Promise<'deadline'>((resolve) => {
-      timer = setTimeout(() => resolve('deadline'), this.options.shutdownTimeoutMs);
-    });
-    const outcome = await Promise.race([closed.then(() => 'closed' as const), deadline]);
-    clearTimeout(timer);
-    if (outcome === 'deadline') {
-      const count = await this.runner.handBackAll();
+    const workers = [...this.workers.values()];
+    const closed = Promise.all(workers.map((worker) => worker.close()));
+    if ((await settleWithin(closed, this.options.shutdownTimeoutMs)) !== 'settled') {
+      let count: number | undefined;
+      const handedBack = this.runner.handBackAll().then((n) => (count = n));
+      const answered = (await settleWithin(handedBack, CLOSE_GRACE_MS)) === 'settled';
       this.logger.warn(
-        `shutdown deadline passed: handed ${count} job(s) in flight back to their queues`,
+        answered
+          ? `shutdown deadline passed: handed ${count} job(s) in flight back to their queues`
+          : 'shutdown deadline passed and Redis does not answer: jobs in flight stay active ' +
+              'and return to their queues once their locks expire',
       );
-      await closed;
+      // BullMQ's close() is already under way (a second close(true) returns the same
+      // promise): a disconnect is what ends the commands it waits for. With Redis down even
+      // that does not end it (its blocking connection waits for an 'end' that never comes),
+      // so it gets no grace then.
+      const grace = answered ? CLOSE_GRACE_MS : 0;
+      await settleWithin(
+        closed,
+        grace,
+        () => {
+          for (const worker of workers) void worker.disconnect().catch(() => undefined);
+          this.redis.workerClient.disconnect();
+        },
+        grace,
+      );
     }
     this.workers.clear();
     await quit(this.subscriber);

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
 import { type FlowJob, FlowProducer, Job } from 'bullmq';
 import type { Duration } from '../interfaces/duration.interface';
+import { CLOSE_GRACE_MS, settleWithin } from '../lifecycle/settle-within';
 import type { ResolvedModuleOptions } from '../options/module-options';
 import { ConveyorQueues } from '../producer/conveyor-queues';
 import { JobResults } from '../producer/job-results';
@@ -65,7 +66,8 @@ export class WorkflowProducer implements WorkflowSource, OnApplicationShutdown {
 
   async onApplicationShutdown(): Promise<void> {
     // The Redis client is shared and closed by ConveyorQueues.
-    await this.flowProducer?.close();
+    const flows = this.flowProducer;
+    if (flows) await settleWithin(flows.close(), CLOSE_GRACE_MS, () => flows.disconnect());
     this.flowProducer = undefined;
   }
 }

@@ -4,8 +4,10 @@ import {
   Injectable,
   Logger,
   type OnApplicationBootstrap,
+  type OnApplicationShutdown,
 } from '@nestjs/common';
 import { type Job, UnrecoverableError, WaitingChildrenError, Worker } from 'bullmq';
+import { settleWithin } from '../lifecycle/settle-within';
 import type { ResolvedModuleOptions } from '../options/module-options';
 import { RedisConnections } from '../redis/redis-connections';
 import { RESOLVED_TASKS_OPTIONS } from '../tasks.constants';
@@ -20,9 +22,12 @@ import { WorkflowProducer } from './workflow-producer';
  * may take them, and a process that dies leaves them to BullMQ's stalled-job check.
  */
 @Injectable()
-export class WorkflowWorker implements OnApplicationBootstrap, BeforeApplicationShutdown {
+export class WorkflowWorker
+  implements OnApplicationBootstrap, BeforeApplicationShutdown, OnApplicationShutdown
+{
   private readonly logger = new Logger('Conveyor');
   private worker?: Worker;
+  private stopped?: Promise<unknown>;
 
   constructor(
     @Inject(RESOLVED_TASKS_OPTIONS) private readonly options: ResolvedModuleOptions,
@@ -47,10 +52,27 @@ export class WorkflowWorker implements OnApplicationBootstrap, BeforeApplication
     });
   }
 
-  async beforeApplicationShutdown(): Promise<void> {
+  /**
+   * Stops taking workflow jobs and lets those in flight finish up to `shutdownTimeout`, then
+   * disconnects (BullMQ's close() waits without limit for a Redis that is down; a job cut
+   * short stays active and BullMQ's stalled-job check gives it back). Not awaited here: Nest
+   * runs this hook before the task workers' (it depends on more), and their deadline must run
+   * alongside this one, not after it. `onApplicationShutdown` waits for the end.
+   */
+  beforeApplicationShutdown(): void {
     const worker = this.worker;
     this.worker = undefined;
-    await worker?.close();
+    if (worker) {
+      this.stopped = settleWithin(worker.close(), this.options.shutdownTimeoutMs, () =>
+        worker.disconnect(),
+      );
+    }
+  }
+
+  /** Bounded: at most `shutdownTimeout` and a grace after the stop began. */
+  async onApplicationShutdown(): Promise<void> {
+    await this.stopped;
+    this.stopped = undefined;
   }
 
   private async run(job: Job, token: string | undefined): Promise<unknown> {
