@@ -29,8 +29,7 @@ import {
 } from '../workflows/workflow-nodes';
 import { WorkflowProducer } from '../workflows/workflow-producer';
 import { ConveyorQueues } from './conveyor-queues';
-import { stableJson } from '../payload/stable-json';
-import { buildJobOptions, idempotentJobId } from './job-options';
+import { buildJobOptions, payloadJobId } from './job-options';
 import { JobResults } from './job-results';
 import { TaskHandle } from './task-handle';
 import { TaskInstrumentation } from '../instrumentation/task-instrumentation';
@@ -81,7 +80,7 @@ export class TaskProducer {
     checkPayload(name, payload, taskOptions.maxPayloadBytes);
     if (taskOptions.schema) await checkSchema(name, taskOptions.schema, payload);
     if (taskOptions.idempotent && jobOptions.jobId === undefined) {
-      jobOptions.jobId = idempotentJobId(name, stableJson(payload));
+      jobOptions.jobId = payloadJobId(name, payload);
     }
     const sent = this.instrumentation.sending(definition, jobOptions);
     let job: Job;
@@ -144,7 +143,7 @@ export class TaskProducer {
           name: definition.name,
           data,
           opts: definition.options.idempotent
-            ? { ...opts, jobId: idempotentJobId(definition.name, stableJson(data)) }
+            ? { ...opts, jobId: payloadJobId(definition.name, data) }
             : { ...opts },
         })),
       ),
