@@ -34,6 +34,7 @@ export class TaskRunner implements BeforeApplicationShutdown {
   private readonly earlyCancels = new Map<string, { reason: string; at: number }>();
   // Once shutdown begins, BullMQ fetches no next job after a run: releases wake blocked workers.
   private stopping = false;
+  private idleWaiters: Array<() => void> = [];
 
   constructor(
     private readonly registry: TasksRegistry,
@@ -48,6 +49,12 @@ export class TaskRunner implements BeforeApplicationShutdown {
 
   get inFlightCount(): number {
     return this.inFlight.size;
+  }
+
+  /** Resolves once no run is in flight in this process (at once if none is). */
+  whenIdle(): Promise<void> {
+    if (!this.inFlight.size) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
   /**
@@ -123,6 +130,7 @@ export class TaskRunner implements BeforeApplicationShutdown {
       throw await this.outcome.failed(error, task, job, token, run.handingBack);
     } finally {
       this.inFlight.delete(runKey);
+      if (!this.inFlight.size) for (const wake of this.idleWaiters.splice(0)) wake();
       if (lease) await this.releaseWhenStopped(run, lease, plan!, task, end);
     }
   }

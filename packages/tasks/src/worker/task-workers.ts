@@ -161,7 +161,11 @@ export class TaskWorkers implements OnApplicationBootstrap, BeforeApplicationShu
     if (!this.workers.size) return;
     const workers = [...this.workers.values()];
     const closed = Promise.all(workers.map((worker) => worker.close()));
-    if ((await settleWithin(closed, this.options.shutdownTimeoutMs)) !== 'settled') {
+    // Nothing in flight (or nothing left): BullMQ's close gets a grace, not the whole deadline
+    // (after a Redis restart its blocking connection can keep it waiting for nothing).
+    const idle = this.runner.whenIdle().then(() => settleWithin(closed, CLOSE_GRACE_MS));
+    const done = Promise.race([closed, idle]);
+    if ((await settleWithin(done, this.options.shutdownTimeoutMs)) !== 'settled') {
       let count: number | undefined;
       const handedBack = this.runner.handBackAll().then((n) => (count = n));
       const answered = (await settleWithin(handedBack, CLOSE_GRACE_MS)) === 'settled';
@@ -185,6 +189,13 @@ export class TaskWorkers implements OnApplicationBootstrap, BeforeApplicationShu
         },
         grace,
       );
+    }
+    if ((await settleWithin(closed, 0)) !== 'settled') {
+      // Idle, and BullMQ's close still waits: end it by disconnecting (jobs a worker fetched
+      // at that moment stay active and come back through the stalled check).
+      await settleWithin(closed, 0, () => {
+        for (const worker of workers) void worker.disconnect().catch(() => undefined);
+      });
     }
     this.workers.clear();
     await quit(this.subscriber);
