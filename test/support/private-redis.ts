@@ -66,12 +66,22 @@ export class PrivateRedis {
       client.on('error', () => undefined);
       try {
         await client.connect();
-        await client.ping();
+        // The port was free when chosen; a restart on it can find another test's server there.
+        const pid = /process_id:(\d+)/.exec(await client.info('server'))?.[1];
         client.disconnect();
+        if (Number(pid) !== this.process.pid) {
+          this.process.kill('SIGKILL');
+          throw new PortTakenError(
+            `port ${this.port} is served by another redis-server (pid ${pid}), not this one`,
+          );
+        }
         return;
-      } catch {
+      } catch (error) {
+        if (error instanceof PortTakenError) throw error;
         client.disconnect();
-        if (Date.now() > deadline) throw new Error(`redis-server did not start on ${this.port}`);
+        if (Date.now() > deadline) {
+          throw new Error(`redis-server did not start on ${this.port}`, { cause: error });
+        }
         await new Promise((resolve) => setTimeout(resolve, 50));
       }
     }
@@ -114,4 +124,9 @@ export function freePort(): Promise<number> {
       server.close(() => resolve(port));
     });
   });
+}
+
+/** A restart found its port taken by another process: the test cannot trust that server. */
+class PortTakenError extends Error {
+  override readonly name = 'PortTakenError';
 }
