@@ -46,7 +46,8 @@ export class RunAdmission implements OnApplicationShutdown {
     private readonly redis: RedisConnections,
     @Inject(RESOLVED_TASKS_OPTIONS) private readonly options: ResolvedModuleOptions,
   ) {
-    const scripts = () => (this.scriptsInstance ??= admissionScripts(this.redis.workerClient));
+    // The worker connection is made on first use: a process without workers never opens it.
+    const scripts = () => this.scripts;
     this.keeper = new LeaseKeeper(scripts, options.leaseMs);
     this.waker = new Waker(scripts, options.leaseMs);
   }
