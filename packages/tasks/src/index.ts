@@ -73,3 +73,4 @@ export { checkPayload, checkSchema, validatePayload } from './payload/validate-p
 export { buildJobOptions, payloadJobId } from './producer/job-options';
 export { checkKnownKeys, parseDuration, type Fail } from './options/validation';
 export { CLOSE_GRACE_MS, settleWithin, type Settlement } from './lifecycle/settle-within';
+export { ConveyorRedis } from './redis/conveyor-redis';

@@ -1,7 +1,7 @@
 import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
-import { RESOLVED_TASKS_OPTIONS, type ResolvedModuleOptions } from '@conveyor/tasks';
+import { ConveyorRedis, RESOLVED_TASKS_OPTIONS, type ResolvedModuleOptions } from '@conveyor/tasks';
 import { Queue } from 'bullmq';
-import { Redis, type RedisOptions } from 'ioredis';
+import type { Redis, RedisOptions } from 'ioredis';
 
 /** Redis does not answer the relay: down, refusing its password, or not connected yet. */
 export class RedisUnavailableError extends Error {
@@ -83,7 +83,7 @@ export class RelayRedis implements OnApplicationShutdown {
       ...options,
       enableOfflineQueue: false,
     };
-    const client = url ? new Redis(url, settings) : new Redis(settings);
+    const client = url ? new ConveyorRedis(url, settings) : new ConveyorRedis(settings);
     // The relay reports each failed round itself (once, then every 30 s); keep the cause.
     client.on('error', (error: Error) => (this.lastError = error));
     client.on('ready', () => (this.lastError = undefined));

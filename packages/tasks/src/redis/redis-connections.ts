@@ -1,6 +1,7 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { Redis, type RedisOptions } from 'ioredis';
 import { CLOSE_GRACE_MS, settleWithin } from '../lifecycle/settle-within';
+import { ConveyorRedis } from './conveyor-redis';
 import type { ResolvedModuleOptions } from '../options/module-options';
 import { RESOLVED_TASKS_OPTIONS } from '../tasks.constants';
 
@@ -37,7 +38,7 @@ export class RedisConnections {
   /** A new connection with the module's settings, for a consumer that needs its own. */
   create(role: string, overrides: RedisOptions): Redis {
     const { url, ...settings } = this.settings(role, overrides);
-    const redis = url ? new Redis(url, settings) : new Redis(settings);
+    const redis = url ? new ConveyorRedis(url, settings) : new ConveyorRedis(settings);
     redis.on('error', (error: Error) => {
       this.lastErrors.set(redis, error);
       this.logConnectionError(role, error);
