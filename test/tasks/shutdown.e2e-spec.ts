@@ -6,6 +6,7 @@ import {
   TaskInstrumentation,
   TaskProducer,
 } from '@conveyor/tasks';
+import { PrivateRedis } from '../support/private-redis';
 import { uniquePrefix } from '../support/redis';
 import { eventually, startTasksApp, stopAll, type TestApp } from '../support/tasks-app';
 
@@ -125,5 +126,26 @@ describe('graceful shutdown', () => {
       .result({ timeout: '10s' });
     expect(result).toBe('done by attempt 1');
     expect(hooked).toEqual([]);
+  });
+
+  it('closes an idle app without waiting out shutdownTimeout when Redis is down', async () => {
+    // BullMQ's close() of an idle worker whose blocking connection is reconnecting waits for
+    // nothing (taskforcesh/bullmq#4656; also seen just after a Redis restart). With nothing in
+    // flight there is nothing to wait for: the task workers and the workflow worker must not
+    // sit out an hour's deadline.
+    const redis = await PrivateRedis.start();
+    try {
+      const app = await startTasksApp([SlowTasks], {
+        connection: redis.url,
+        shutdownTimeout: '1h',
+      });
+      await app.get(TaskProducer).enqueue(Slow, { ms: 1 });
+      await eventually(() => app.get(SlowTasks).finished.length === 1, 5_000, 'the run');
+      await redis.stop();
+      // Jest's 30 s timeout fails this test if any close waits for the deadline.
+      await app.close();
+    } finally {
+      await redis.destroy();
+    }
   });
 });

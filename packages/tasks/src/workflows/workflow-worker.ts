@@ -7,7 +7,7 @@ import {
   type OnApplicationShutdown,
 } from '@nestjs/common';
 import { type Job, UnrecoverableError, WaitingChildrenError, Worker } from 'bullmq';
-import { settleWithin } from '../lifecycle/settle-within';
+import { CLOSE_GRACE_MS, settleWithin } from '../lifecycle/settle-within';
 import type { ResolvedModuleOptions } from '../options/module-options';
 import { RedisConnections } from '../redis/redis-connections';
 import { RESOLVED_TASKS_OPTIONS } from '../tasks.constants';
@@ -28,6 +28,8 @@ export class WorkflowWorker
   private readonly logger = new Logger('Conveyor');
   private worker?: Worker;
   private stopped?: Promise<unknown>;
+  private inFlight = 0;
+  private idleWaiters: (() => void)[] = [];
 
   constructor(
     @Inject(RESOLVED_TASKS_OPTIONS) private readonly options: ResolvedModuleOptions,
@@ -55,18 +57,22 @@ export class WorkflowWorker
   /**
    * Stops taking workflow jobs and lets those in flight finish up to `shutdownTimeout`, then
    * disconnects (BullMQ's close() waits without limit for a Redis that is down; a job cut
-   * short stays active and BullMQ's stalled-job check gives it back). Not awaited here: Nest
-   * runs this hook before the task workers' (it depends on more), and their deadline must run
-   * alongside this one, not after it. `onApplicationShutdown` waits for the end.
+   * short stays active and BullMQ's stalled-job check gives it back). Once nothing is in
+   * flight, the close gets CLOSE_GRACE_MS, not the whole deadline: after a Redis restart or
+   * with Redis hung, BullMQ's close can wait on its blocking connection for nothing
+   * (taskforcesh/bullmq#4656). Not awaited here: Nest runs this hook before the task
+   * workers' (it depends on more), and their deadline must run alongside this one, not after
+   * it. `onApplicationShutdown` waits for the end.
    */
   beforeApplicationShutdown(): void {
     const worker = this.worker;
     this.worker = undefined;
-    if (worker) {
-      this.stopped = settleWithin(worker.close(), this.options.shutdownTimeoutMs, () =>
-        worker.disconnect(),
-      );
-    }
+    if (!worker) return;
+    const closed = worker.close();
+    const idle = this.whenIdle().then(() => settleWithin(closed, CLOSE_GRACE_MS));
+    this.stopped = settleWithin(Promise.race([closed, idle]), this.options.shutdownTimeoutMs).then(
+      () => settleWithin(closed, 0, () => worker.disconnect()),
+    );
   }
 
   /** Bounded: at most `shutdownTimeout` and a grace after the stop began. */
@@ -76,9 +82,19 @@ export class WorkflowWorker
   }
 
   private async run(job: Job, token: string | undefined): Promise<unknown> {
-    if (job.name === GROUP_COLLECTOR) return stepPayload(job);
-    if (job.name === FAN_OUT) return this.fanOut(job, token);
-    throw new Error(`unknown workflow job '${job.name}'`);
+    this.inFlight++;
+    try {
+      if (job.name === GROUP_COLLECTOR) return await stepPayload(job);
+      if (job.name === FAN_OUT) return await this.fanOut(job, token);
+      throw new Error(`unknown workflow job '${job.name}'`);
+    } finally {
+      if (--this.inFlight === 0) for (const resolve of this.idleWaiters.splice(0)) resolve();
+    }
+  }
+
+  private whenIdle(): Promise<void> {
+    if (!this.inFlight) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
   /**
