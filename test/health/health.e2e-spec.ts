@@ -35,9 +35,11 @@ describe('GET /health', () => {
   let redis: PrivateRedis | undefined;
 
   afterEach(async () => {
-    await stopHttpApps(app);
-    await redis?.stop();
+    // Taken first: a teardown that outlives its hook must not touch the next test's app.
+    const [stopping, server] = [app, redis];
     app = redis = undefined;
+    await stopHttpApps(stopping);
+    await server?.stop();
   });
 
   it('answers live, and ready with every check named in the body', async () => {

@@ -18,6 +18,15 @@ export interface PrivateRedisOptions {
 }
 
 /**
+ * Servers still running. A test whose teardown timed out leaves its server behind: killed when
+ * the test process exits, and unref'd, so it never keeps that process (Jest) alive.
+ */
+const running = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const child of running) child.kill('SIGKILL');
+});
+
+/**
  * A throwaway `redis-server` on a free port, owned by one test, which can be stopped and
  * started again on the same port (and, with `appendonly`, the same data) to play an outage.
  * Needs `redis-server` on the PATH. Call `destroy()` at the end to remove its temp dir.
@@ -59,7 +68,11 @@ export class PrivateRedis {
     }
     if (this.options.password) args.push('--requirepass', this.options.password);
     args.push(...(this.options.args ?? []));
-    this.process = spawn('redis-server', args, { stdio: 'ignore' });
+    const child = spawn('redis-server', args, { stdio: 'ignore' });
+    child.unref();
+    running.add(child);
+    child.once('exit', () => running.delete(child));
+    this.process = child;
     const deadline = Date.now() + 10_000;
     for (;;) {
       const client = new Redis(this.url, { lazyConnect: true, retryStrategy: () => null });
@@ -69,8 +82,8 @@ export class PrivateRedis {
         // The port was free when chosen; a restart on it can find another test's server there.
         const pid = /process_id:(\d+)/.exec(await client.info('server'))?.[1];
         client.disconnect();
-        if (Number(pid) !== this.process.pid) {
-          this.process.kill('SIGKILL');
+        if (Number(pid) !== child.pid) {
+          child.kill('SIGKILL');
           throw new PortTakenError(
             `port ${this.port} is served by another redis-server (pid ${pid}), not this one`,
           );

@@ -27,9 +27,11 @@ describe('enqueue while Redis cannot take it', () => {
   let app: TestApp | undefined;
   let redis: PrivateRedis | undefined;
   afterEach(async () => {
-    await app?.close();
-    await redis?.destroy();
+    // Taken first: a teardown that outlives its hook must not touch the next test's app.
+    const [stopping, server] = [app, redis];
     app = redis = undefined;
+    await stopping?.close();
+    await server?.destroy();
   });
 
   it('returns within enqueueTimeout on an unreachable port, naming the cause', async () => {
