@@ -2,6 +2,7 @@ import { Injectable, type LoggerService } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import { Redis } from 'ioredis';
 import { defineTask, ScheduleLockError, Task, TaskProducer, TasksModule } from '@conveyor/tasks';
+import { PrivateRedis } from '../support/private-redis';
 import { closeRawQueue, deletePrefix, rawQueue, REDIS_URL, uniquePrefix } from '../support/redis';
 import { eventually, startTasksApp, stopAll, type TestApp } from '../support/tasks-app';
 
@@ -89,17 +90,20 @@ describe('schedule reconciliation', () => {
 
   it('an app that declares no schedule makes no schedule call to Redis at boot', async () => {
     const prefix = uniquePrefix();
+    // A server of its own: ioredis's MONITOR can misread a busy shared server's first lines
+    // ("Command queue state error"), and nothing else's commands show here.
+    const server = await PrivateRedis.start();
+    const watcher = server.client();
     // monitor() opens a connection of its own; both are closed at the end.
-    const watcher = new Redis(REDIS_URL);
     const monitor = await watcher.monitor();
     const seen: string[][] = [];
     monitor.on('monitor', (_time: string, args: string[]) => void seen.push(args));
     try {
-      apps.push(await startTasksApp([UnscheduledTasks], { prefix }));
+      apps.push(await startTasksApp([UnscheduledTasks], { prefix, connection: server.url }));
       // Commands reach MONITOR in the order Redis ran them: once this one shows, every
       // command the boot sent has shown too.
       const sentinel = `${prefix}-booted`;
-      await redis.echo(sentinel);
+      await watcher.echo(sentinel);
       await eventually(() => seen.some((args) => args.includes(sentinel)), 10_000, 'sentinel');
       const boot = seen.slice(
         0,
@@ -111,6 +115,8 @@ describe('schedule reconciliation', () => {
     } finally {
       monitor.disconnect();
       watcher.disconnect();
+      await stopAll(...apps.splice(0));
+      await server.destroy();
     }
   });
 
