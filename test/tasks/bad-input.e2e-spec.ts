@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import {
   defineTask,
+  InvalidLimitKeyError,
   InvalidModuleOptionsError,
   InvalidPayloadError,
   InvalidTaskOptionsError,
@@ -21,6 +22,10 @@ const Order = defineTask('order.place', {
 });
 const Note = defineTask<unknown, void>('note', { queue: 'notes' });
 const Stray = defineTask<unknown, void>('stray', { queue: 'not-declared' });
+const Sync = defineTask<{ account?: string }, void>('crm.sync', {
+  queue: 'notes',
+  lock: ({ account }) => account!,
+});
 
 @Injectable()
 class Handlers {
@@ -29,6 +34,9 @@ class Handlers {
 
   @Task(Note)
   note(): void {}
+
+  @Task(Sync)
+  sync(): void {}
 }
 
 describe('bad input at enqueue', () => {
@@ -127,6 +135,15 @@ describe('bad input at enqueue', () => {
     await expect(
       producer.enqueueMany(Note, [{ ok: 1 }, { bad: () => 1 }, { ok: 3 }]),
     ).rejects.toThrow(/\[1\] payload\.bad is a function/);
+  });
+
+  it('rejects a payload whose lock key cannot be computed, and adds none of its bulk', async () => {
+    const error = await producer.enqueue(Sync, {}).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(InvalidLimitKeyError);
+    expect((error as Error).message).toMatch(/crm\.sync.*got undefined/);
+    await expect(producer.enqueueMany(Sync, [{ account: 'a' }, { account: '' }])).rejects.toThrow(
+      InvalidLimitKeyError,
+    );
   });
 });
 

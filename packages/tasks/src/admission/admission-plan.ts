@@ -20,7 +20,7 @@ export interface AdmissionPlan {
    * reservation (a possible second delivery of an exclusive job), or never.
    */
   checkResult: 'always' | 'unreserved' | 'never';
-  /** How many next jobs of the task to park with a refused one (task-wide limits only). */
+  /** How many next jobs in line to look at for parking with a refused one. */
   lookahead: number;
   /** Store the result for `idempotencyTtl` after success (an idempotent job). */
   idempotent: boolean;
@@ -28,6 +28,18 @@ export interface AdmissionPlan {
 
 /** Jobs of a task-wide limit parked together with the refused one, at most, per refusal. */
 export const LOOKAHEAD = 500;
+
+/**
+ * Jobs looked at, per refusal of a keyed limit, for a scope that already has a line (each costs
+ * Redis a read of the job's options, so fewer than for a task-wide limit).
+ */
+export const KEYED_LOOKAHEAD = 100;
+
+/**
+ * Where the producer stores a keyed job's scope in its BullMQ options, for the keyed
+ * lookahead (`lua/includes/parkFetched.lua`), which reads it without the payload.
+ */
+export const STORED_SCOPE = 'cvs';
 
 const MAX_KEY_LENGTH = 512;
 
@@ -48,9 +60,7 @@ export function admissionPlan(
   const scopes: AdmissionScope[] = [];
   if (limited) {
     scopes.push({
-      name: options.limitKey
-        ? `t:${taskName}:${limitKey(taskName, options.limitKey, payload)}`
-        : `t:${taskName}`,
+      name: limitScope(taskName, options, payload)!,
       slots,
       rateMax: options.rateLimit?.max ?? 0,
       rateWindowMs: options.rateLimit?.perMs ?? 0,
@@ -64,9 +74,25 @@ export function admissionPlan(
   return {
     scopes,
     checkResult: idempotent ? 'always' : slots > 0 ? 'unreserved' : 'never',
-    lookahead: limited && !options.limitKey ? LOOKAHEAD : 0,
+    lookahead: !limited ? 0 : options.limitKey ? KEYED_LOOKAHEAD : LOOKAHEAD,
     idempotent,
   };
+}
+
+/**
+ * The scope of the task's run limits for this payload: `t:<task>`, `t:<task>:<key>` with a
+ * `lock` or `concurrencyKey`, or `undefined` when the task has no limit. Throws
+ * `InvalidLimitKeyError` when the key function throws or returns no usable key.
+ */
+export function limitScope(
+  taskName: string,
+  options: ResolvedTaskOptions,
+  payload: unknown,
+): string | undefined {
+  if (!options.maxConcurrent && options.rateLimit === undefined) return undefined;
+  return options.limitKey
+    ? `t:${taskName}:${limitKey(taskName, options.limitKey, payload)}`
+    : `t:${taskName}`;
 }
 
 function limitKey(taskName: string, key: (payload: unknown) => string, payload: unknown): string {

@@ -208,6 +208,48 @@ describe('admission scripts', () => {
     expect((await admit(woken, '6', ['t:t', 1, 0, 0]))[0]).toBe(3);
   });
 
+  it('parks, with a refused keyed job, the next jobs whose stored scope has a line, and keeps the rest in order', async () => {
+    const keyed = (id: string, key?: string) => ({
+      name: 't',
+      data: {},
+      opts: { jobId: id, ...(key ? { cvs: `t:t:${key}` } : {}) },
+    });
+    await queue.addBulk([
+      keyed('a1', 'a'),
+      keyed('a2', 'a'),
+      keyed('b1', 'b'),
+      keyed('a3', 'a'),
+      keyed('x1'),
+      keyed('a4', 'a'),
+      keyed('b2', 'b'),
+    ]);
+    const a1 = await fetch('1');
+    const a2 = await fetch('2');
+    expect((await admit(a1, '1', ['t:t:a', 1, 0, 0], { lookahead: 100 }))[0]).toBe(3);
+    const reply = await admit(a2, '2', ['t:t:a', 1, 0, 0], { lookahead: 100 });
+    expect(reply[0]).toBe(0);
+    expect(reply[2]).toBe(3);
+    expect(await redis.lrange(`${Q}cv:park:t:t:a`, 0, -1)).toEqual(['a2', 'a3', 'a4']);
+    // b's key has no line (fetched, b1 would run), x1 stores no scope: both stay, in order.
+    expect(await redis.lrange(`${Q}wait`, 0, -1)).toEqual(['b2', 'x1', 'b1']);
+    for (const id of ['a3', 'a4']) expect(await state(id)).toBe('delayed');
+    const b1 = await fetch('b');
+    expect(b1.id).toBe('b1');
+    expect((await admit(b1, 'b', ['t:t:b', 1, 0, 0], { lookahead: 100 }))[0]).toBe(3);
+
+    // a2 is woken to the fetch end; a newcomer of its key fetched before it is refused, and
+    // its lookahead leaves a2 (reserved) in place.
+    await release(a1, '1', ['t:t:a']);
+    await queue.add('t', {}, { jobId: 'a5', cvs: 't:t:a' } as object);
+    await redis.lrem(`${Q}wait`, 0, 'a5');
+    await redis.rpush(`${Q}wait`, 'a5');
+    const a5 = await fetch('5');
+    expect((await admit(a5, '5', ['t:t:a', 1, 0, 0], { lookahead: 100 }))[0]).toBe(0);
+    expect(await redis.lrange(`${Q}wait`, 0, -1)).toEqual(['b2', 'x1', 'a2']);
+    expect(await redis.zrange(`${Q}cv:lease:t:t:a`, 0, -1)).toEqual(['r a2']);
+    expect(await redis.lrange(`${Q}cv:park:t:t:a`, 0, -1)).toEqual(['a3', 'a4', 'a5']);
+  });
+
   it('admits at most the rate per window and wakes the parked when the window opens', async () => {
     await queue.addBulk([1, 2, 3].map((i) => ({ name: 't', data: {}, opts: { jobId: `r${i}` } })));
     const scope = ['t:t', 0, 2, 300];

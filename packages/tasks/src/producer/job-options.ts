@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { JobsOptions } from 'bullmq';
+import { limitScope, STORED_SCOPE } from '../admission/admission-plan';
 import { InvalidTaskOptionsError } from '../errors';
 import type { EnqueueOptions } from '../interfaces/enqueue-options.interface';
 import { MAX_PRIORITY, type ResolvedTaskOptions } from '../options/task-options';
@@ -105,5 +106,23 @@ function withBackoff(jobOptions: JobsOptions, task: ResolvedTaskOptions): JobsOp
   if ((jobOptions.attempts ?? 1) > 1) {
     jobOptions.backoff = { type: CONVEYOR_BACKOFF, delay: task.backoff.delayMs };
   }
+  return jobOptions;
+}
+
+/**
+ * Stores a keyed job's limit scope in its options (`cvs`), where the keyed lookahead reads it
+ * to park the job, when its key already has a line, without a worker fetching it first. Only
+ * for `lock` and `concurrencyKey` tasks. Throws `InvalidLimitKeyError` for a payload whose key
+ * cannot be computed: that job could never be admitted.
+ */
+export function storeLimitScope(
+  jobOptions: JobsOptions,
+  taskName: string,
+  task: ResolvedTaskOptions,
+  payload: unknown,
+): JobsOptions {
+  if (!task.limitKey) return jobOptions;
+  const scope = limitScope(taskName, task, payload);
+  if (scope) (jobOptions as Record<string, unknown>)[STORED_SCOPE] = scope;
   return jobOptions;
 }

@@ -29,7 +29,7 @@ import {
 } from '../workflows/workflow-nodes';
 import { WorkflowProducer } from '../workflows/workflow-producer';
 import { ConveyorQueues } from './conveyor-queues';
-import { buildJobOptions, payloadJobId } from './job-options';
+import { buildJobOptions, payloadJobId, storeLimitScope } from './job-options';
 import { JobResults } from './job-results';
 import { TaskHandle } from './task-handle';
 import { TaskInstrumentation } from '../instrumentation/task-instrumentation';
@@ -82,6 +82,7 @@ export class TaskProducer {
     if (taskOptions.idempotent && jobOptions.jobId === undefined) {
       jobOptions.jobId = payloadJobId(name, payload);
     }
+    storeLimitScope(jobOptions, name, taskOptions, payload);
     const sent = this.instrumentation.sending(definition, jobOptions);
     let job: Job;
     try {
@@ -135,25 +136,26 @@ export class TaskProducer {
       ),
     );
     if (payloads.length === 0) return [];
-    const sent = this.instrumentation.sending(definition, opts);
-    const queue = this.queues.queue(definition.options.queue);
-    const adding = this.queues.send(() =>
-      queue.addBulk(
-        payloads.map((data) => ({
-          name: definition.name,
-          data,
-          opts: definition.options.idempotent
-            ? { ...opts, jobId: payloadJobId(definition.name, data) }
-            : { ...opts },
-        })),
+    const { name, options: taskOptions } = definition;
+    const jobs = payloads.map((data) => ({
+      name,
+      data,
+      opts: storeLimitScope(
+        taskOptions.idempotent ? { ...opts, jobId: payloadJobId(name, data) } : { ...opts },
+        name,
+        taskOptions,
+        data,
       ),
-    );
-    const jobs = await adding.catch((error: unknown) => {
+    }));
+    const sent = this.instrumentation.sending(definition, opts);
+    const queue = this.queues.queue(taskOptions.queue);
+    const adding = this.queues.send(() => queue.addBulk(jobs));
+    const added = await adding.catch((error: unknown) => {
       sent.failed(error);
-      throw EnqueueFailedError.from(definition.name, definition.options.queue, error);
+      throw EnqueueFailedError.from(name, taskOptions.queue, error);
     });
-    sent.done(jobs);
-    return jobs.map((job) => this.handleFor(definition, job.id!));
+    sent.done(added);
+    return added.map((job) => this.handleFor(definition, job.id!));
   }
 
   /** A handle for a job enqueued earlier (by this or another process), from its id. */

@@ -22,7 +22,9 @@
     ARGV[5]  lease ms
     ARGV[6]  "1" to answer from a stored result first; "2" only when the job holds no
              reservation (a job woken from its scope's line is not a second delivery)
-    ARGV[7]  lookahead: how many next jobs of the same task to park with this one (0: none)
+    ARGV[7]  lookahead: how many next jobs to look at for parking with this one (0: none):
+             for a task-wide scope ("t:<task>"), the run of the same task next in line;
+             for a keyed scope, those whose stored scope already has a line
     ARGV[8]  task name (for the lookahead)
     ARGV[9…] per scope, 4 values: scope name, slots (0: no slot limit), rate max (0: no
              rate limit), rate window ms
@@ -159,8 +161,14 @@ if woken or refused.reserved or refused.rateReserved then
 else
   rcall("RPUSH", parkKey, jobId)
 end
+rcall("HSET", Q .. "cv:scopes", refused.name,
+  refused.cap .. " " .. refused.rateMax .. " " .. refused.rateWindow)
 local parked = 1
-if refused == scopes[1] and tonumber(ARGV[7]) > 0 then
+local lookahead = tonumber(ARGV[7])
+if refused == scopes[1] and lookahead > 0 and refused.name ~= "t:" .. ARGV[8] then
+  -- A keyed scope ("t:<task>:<key>"): the next jobs' scopes come from their options.
+  parked = parked + parkKeyedAhead(Q, lookahead)
+elseif refused == scopes[1] and lookahead > 0 then
   -- Jobs woken into this scope's reservations stand at the fetch end too: they keep their turn.
   local reserved = {}
   local holders = refused.live or {}
@@ -171,14 +179,12 @@ if refused == scopes[1] and tonumber(ARGV[7]) > 0 then
   for _, member in ipairs(holders) do
     if string.sub(member, 1, 2) == "r " then reserved[string.sub(member, 3)] = true end
   end
-  local ahead = parkAhead(Q, ARGV[8], tonumber(ARGV[7]), reserved)
+  local ahead = parkAhead(Q, ARGV[8], lookahead, reserved)
   if #ahead > 0 then
     rcall("RPUSH", parkKey, unpack(ahead))
     parked = parked + #ahead
   end
 end
-rcall("HSET", Q .. "cv:scopes", refused.name,
-  refused.cap .. " " .. refused.rateMax .. " " .. refused.rateWindow)
 local due = wakeScope(Q, refused.name, now, leaseMs,
   {limits = {refused.cap, refused.rateMax, refused.rateWindow}, precise = true}) or now
 return {0, tostring(due), parked, tostring(now)}

@@ -41,3 +41,55 @@ local function parkAhead(Q, taskName, limit, reserved)
   end
   return taken
 end
+
+--[[
+  The keyed limits' lookahead (a per-key scope's name depends on the payload, which Redis
+  cannot read; the producer stores it in the job's options as "cvs"): of the next `limit` jobs
+  at the fetch end of the wait list, parks those whose scope already has a line. Fetched, each
+  would only park behind that line (admission's rule: a newcomer parks behind parked jobs).
+  A job with no stored scope, whose scope has no line, or that holds a reservation (woken, its
+  turn kept) stays where it was, in order. Lines are joined in fetch order. Returns how many
+  jobs were parked.
+]]
+local function parkKeyedAhead(Q, limit)
+  if limit <= 0 then return 0 end
+  local waitKey = Q .. "wait"
+  local ids = rcall("LRANGE", waitKey, -limit, -1)
+  local lined, lines, kept, parked = {}, {}, {}, {}
+  -- From the fetch end (the right) inwards: the order in which workers would fetch them.
+  for i = #ids, 1, -1 do
+    local id, scope = ids[i], nil
+    local opts = rcall("HGET", Q .. id, "opts")
+    if opts then
+      local ok, decoded = pcall(cjson.decode, opts)
+      if ok and type(decoded) == "table" and type(decoded.cvs) == "string" then
+        scope = decoded.cvs
+      end
+    end
+    if scope and lined[scope] == nil then
+      lined[scope] = rcall("LLEN", Q .. "cv:park:" .. scope) > 0
+    end
+    local park = scope ~= nil and lined[scope]
+    if park then
+      local cap, rateMax = scopeLimits(Q, scope)
+      if (cap > 0 and rcall("ZSCORE", Q .. "cv:lease:" .. scope, "r " .. id))
+        or (rateMax > 0 and rcall("ZSCORE", Q .. "cv:rate:" .. scope, "r " .. id)) then
+        park = false
+      end
+    end
+    if park then
+      lines[scope] = lines[scope] or {}
+      table.insert(lines[scope], id)
+      parked[#parked + 1] = PARKED_SCORE
+      parked[#parked + 1] = id
+    else
+      table.insert(kept, 1, id)
+    end
+  end
+  if #parked == 0 then return 0 end
+  rcall("LTRIM", waitKey, 0, -#ids - 1)
+  if #kept > 0 then rcall("RPUSH", waitKey, unpack(kept)) end
+  rcall("ZADD", Q .. "delayed", unpack(parked))
+  for scope, line in pairs(lines) do rcall("RPUSH", Q .. "cv:park:" .. scope, unpack(line)) end
+  return #parked / 2
+end
