@@ -7,9 +7,10 @@ import {
   type OnApplicationShutdown,
 } from '@nestjs/common';
 import { type Job, UnrecoverableError, WaitingChildrenError, Worker } from 'bullmq';
+import type { Redis } from 'ioredis';
 import { CLOSE_GRACE_MS, settleWithin } from '../lifecycle/settle-within';
 import type { ResolvedModuleOptions } from '../options/module-options';
-import { RedisConnections } from '../redis/redis-connections';
+import { quit, RedisConnections } from '../redis/redis-connections';
 import { RESOLVED_TASKS_OPTIONS } from '../tasks.constants';
 import { TasksRegistry } from '../tasks.registry';
 import { envelopeOf, fillFanOutInput, STEP_ENVELOPE_KEY, stepPayload } from './step-input';
@@ -27,6 +28,7 @@ export class WorkflowWorker
 {
   private readonly logger = new Logger('Conveyor');
   private worker?: Worker;
+  private connection?: Redis;
   private stopped?: Promise<unknown>;
   private inFlight = 0;
   private idleWaiters: (() => void)[] = [];
@@ -40,8 +42,11 @@ export class WorkflowWorker
 
   onApplicationBootstrap(): void {
     if (this.options.workers === 'none' || this.registry.handledQueues().size === 0) return;
+    // A connection of its own: forcing this worker's close disconnects its connection, which
+    // must not be the one the task workers still finish their jobs on.
+    this.connection = this.redis.create('workflows', { maxRetriesPerRequest: null });
     this.worker = new Worker(WORKFLOW_QUEUE, (job, token) => this.run(job, token), {
-      connection: this.redis.workerClient,
+      connection: this.connection,
       prefix: this.options.prefix,
       concurrency: 10,
     });
@@ -70,9 +75,11 @@ export class WorkflowWorker
     if (!worker) return;
     const closed = worker.close();
     const idle = this.whenIdle().then(() => settleWithin(closed, CLOSE_GRACE_MS));
-    this.stopped = settleWithin(Promise.race([closed, idle]), this.options.shutdownTimeoutMs).then(
-      () => settleWithin(closed, 0, () => worker.disconnect()),
-    );
+    const connection = this.connection;
+    this.connection = undefined;
+    this.stopped = settleWithin(Promise.race([closed, idle]), this.options.shutdownTimeoutMs)
+      .then(() => settleWithin(closed, 0, () => worker.disconnect()))
+      .then(() => quit(connection));
   }
 
   /** Bounded: at most `shutdownTimeout` and a grace after the stop began. */
