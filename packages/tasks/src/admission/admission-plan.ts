@@ -55,12 +55,12 @@ export function admissionPlan(
   idempotent: boolean,
 ): AdmissionPlan | undefined {
   const slots = options.maxConcurrent ?? 0;
-  const limited = slots > 0 || options.rateLimit !== undefined;
+  const limited = limitScope(taskName, options, payload);
   if (!limited && !idempotent) return undefined;
   const scopes: AdmissionScope[] = [];
   if (limited) {
     scopes.push({
-      name: limitScope(taskName, options, payload)!,
+      name: limited,
       slots,
       rateMax: options.rateLimit?.max ?? 0,
       rateWindowMs: options.rateLimit?.perMs ?? 0,

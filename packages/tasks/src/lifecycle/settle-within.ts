@@ -46,3 +46,20 @@ function endsWithin(ended: Promise<boolean>, ms: number): Promise<boolean> {
   });
   return Promise.race([ended, late]).finally(() => clearTimeout(timer));
 }
+
+/**
+ * Waits for a worker's `close()` while runs may still be in flight, for at most `deadlineMs`.
+ * Once nothing is in flight (`whenIdle`), the close gets only `CLOSE_GRACE_MS` more: BullMQ's
+ * close of an idle worker can wait on its blocking connection for nothing after a Redis
+ * restart (taskforcesh/bullmq#4656). `'settled'`: the close ended, or the worker went idle
+ * and its grace passed (the caller then ends the close); `'abandoned'`: the deadline passed
+ * with runs still in flight.
+ */
+export function closeOrIdle(
+  closed: PromiseLike<unknown>,
+  whenIdle: () => Promise<void>,
+  deadlineMs: number,
+): Promise<Settlement> {
+  const idle = whenIdle().then(() => settleWithin(closed, CLOSE_GRACE_MS));
+  return settleWithin(Promise.race([closed, idle]), deadlineMs);
+}

@@ -10,7 +10,7 @@ import { InvalidModuleOptionsError } from '../errors';
 import { DEFAULT_QUEUE_OPTIONS, type ResolvedModuleOptions } from '../options/module-options';
 import type { Redis } from 'ioredis';
 import { TaskCancellation } from '../producer/task-cancellation';
-import { CLOSE_GRACE_MS, settleWithin } from '../lifecycle/settle-within';
+import { CLOSE_GRACE_MS, closeOrIdle, settleWithin } from '../lifecycle/settle-within';
 import { quit, RedisConnections } from '../redis/redis-connections';
 import { RESOLVED_TASKS_OPTIONS } from '../tasks.constants';
 import { TasksRegistry } from '../tasks.registry';
@@ -161,11 +161,8 @@ export class TaskWorkers implements OnApplicationBootstrap, BeforeApplicationShu
     if (!this.workers.size) return;
     const workers = [...this.workers.values()];
     const closed = Promise.all(workers.map((worker) => worker.close()));
-    // Nothing in flight (or nothing left): BullMQ's close gets a grace, not the whole deadline
-    // (after a Redis restart its blocking connection can keep it waiting for nothing).
-    const idle = this.runner.whenIdle().then(() => settleWithin(closed, CLOSE_GRACE_MS));
-    const done = Promise.race([closed, idle]);
-    if ((await settleWithin(done, this.options.shutdownTimeoutMs)) !== 'settled') {
+    const ended = closeOrIdle(closed, () => this.runner.whenIdle(), this.options.shutdownTimeoutMs);
+    if ((await ended) !== 'settled') {
       let count: number | undefined;
       const handedBack = this.runner.handBackAll().then((n) => (count = n));
       const answered = (await settleWithin(handedBack, CLOSE_GRACE_MS)) === 'settled';

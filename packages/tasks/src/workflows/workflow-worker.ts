@@ -8,7 +8,7 @@ import {
 } from '@nestjs/common';
 import { type Job, UnrecoverableError, WaitingChildrenError, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { CLOSE_GRACE_MS, settleWithin } from '../lifecycle/settle-within';
+import { closeOrIdle, settleWithin } from '../lifecycle/settle-within';
 import type { ResolvedModuleOptions } from '../options/module-options';
 import { quit, RedisConnections } from '../redis/redis-connections';
 import { RESOLVED_TASKS_OPTIONS } from '../tasks.constants';
@@ -74,10 +74,9 @@ export class WorkflowWorker
     this.worker = undefined;
     if (!worker) return;
     const closed = worker.close();
-    const idle = this.whenIdle().then(() => settleWithin(closed, CLOSE_GRACE_MS));
     const connection = this.connection;
     this.connection = undefined;
-    this.stopped = settleWithin(Promise.race([closed, idle]), this.options.shutdownTimeoutMs)
+    this.stopped = closeOrIdle(closed, () => this.whenIdle(), this.options.shutdownTimeoutMs)
       .then(() => settleWithin(closed, 0, () => worker.disconnect()))
       .then(() => quit(connection));
   }

@@ -164,11 +164,12 @@ end
 rcall("HSET", Q .. "cv:scopes", refused.name,
   refused.cap .. " " .. refused.rateMax .. " " .. refused.rateWindow)
 local parked = 1
-local lookahead = tonumber(ARGV[7])
-if refused == scopes[1] and lookahead > 0 and refused.name ~= "t:" .. ARGV[8] then
+-- Only the first scope (the task's limit) looks ahead.
+local lookahead = refused == scopes[1] and tonumber(ARGV[7]) or 0
+if lookahead > 0 and refused.name ~= "t:" .. ARGV[8] then
   -- A keyed scope ("t:<task>:<key>"): the next jobs' scopes come from their options.
   parked = parked + parkKeyedAhead(Q, lookahead)
-elseif refused == scopes[1] and lookahead > 0 then
+elseif lookahead > 0 then
   -- Jobs woken into this scope's reservations stand at the fetch end too: they keep their turn.
   local reserved = {}
   local holders = refused.live or {}

@@ -55,7 +55,8 @@ local function parkKeyedAhead(Q, limit)
   if limit <= 0 then return 0 end
   local waitKey = Q .. "wait"
   local ids = rcall("LRANGE", waitKey, -limit, -1)
-  local lined, lines, kept, parked = {}, {}, {}, {}
+  -- Per scope met: whether it has a line, and its limits (which say where a reservation is).
+  local known, lines, kept, parked = {}, {}, {}, {}
   -- From the fetch end (the right) inwards: the order in which workers would fetch them.
   for i = #ids, 1, -1 do
     local id, scope = ids[i], nil
@@ -66,14 +67,17 @@ local function parkKeyedAhead(Q, limit)
         scope = decoded.cvs
       end
     end
-    if scope and lined[scope] == nil then
-      lined[scope] = rcall("LLEN", Q .. "cv:park:" .. scope) > 0
+    local s = scope and known[scope]
+    if scope and not s then
+      s = {lined = rcall("LLEN", Q .. "cv:park:" .. scope) > 0}
+      if s.lined then s.cap, s.rateMax = scopeLimits(Q, scope) end
+      known[scope] = s
     end
-    local park = scope ~= nil and lined[scope]
+    local park = s and s.lined
     if park then
-      local cap, rateMax = scopeLimits(Q, scope)
-      if (cap > 0 and rcall("ZSCORE", Q .. "cv:lease:" .. scope, "r " .. id))
-        or (rateMax > 0 and rcall("ZSCORE", Q .. "cv:rate:" .. scope, "r " .. id)) then
+      local reservation = "r " .. id
+      if (s.cap > 0 and rcall("ZSCORE", Q .. "cv:lease:" .. scope, reservation))
+        or (s.rateMax > 0 and rcall("ZSCORE", Q .. "cv:rate:" .. scope, reservation)) then
         park = false
       end
     end
