@@ -13,9 +13,11 @@ import { RESOLVED_TASKS_OPTIONS } from '../tasks.constants';
  * - `workerClient`: non-blocking worker commands. BullMQ requires `maxRetriesPerRequest: null`
  *   here, so a worker rides out a Redis restart instead of crashing.
  *
- * Each BullMQ worker and QueueEvents also opens its own blocking connection (BullMQ's
- * design); these two are the only ones Conveyor adds. `ConveyorQueues` closes them on
- * shutdown, after the queues that use them.
+ * `create()` makes a connection for a consumer that needs its own (the cancel subscriber, the
+ * workflow worker), closed by that consumer. Each BullMQ worker and QueueEvents also opens
+ * its own blocking connection (BullMQ's design), a duplicate of the one it was given. All of
+ * them are `ConveyorRedis`. `ConveyorQueues` closes the two shared ones on shutdown, after
+ * the queues that use them.
  */
 @Injectable()
 export class RedisConnections {
