@@ -1,4 +1,4 @@
-import { settleWithin } from './settle-within';
+import { closeOrIdle, settleWithin } from './settle-within';
 
 const never = () => new Promise<never>(() => undefined);
 
@@ -38,5 +38,24 @@ describe('settleWithin', () => {
     const force = jest.fn();
     await settleWithin(Promise.resolve(), 60_000, force);
     expect(force).not.toHaveBeenCalled();
+  });
+});
+
+describe('closeOrIdle', () => {
+  it('gives a close that hangs only a grace once nothing is in flight, not the deadline', async () => {
+    // An hour's deadline: Jest's own timeout fails this if the wait sits it out.
+    await expect(closeOrIdle(never(), () => Promise.resolve(), 3_600_000)).resolves.toBe('settled');
+  });
+
+  it('waits for runs in flight, and says so when the deadline passes first', async () => {
+    await expect(closeOrIdle(never(), never, 20)).resolves.toBe('abandoned');
+    let idle!: () => void;
+    const waiting = closeOrIdle(never(), () => new Promise<void>((r) => (idle = r)), 3_600_000);
+    idle();
+    await expect(waiting).resolves.toBe('settled');
+  });
+
+  it('returns as soon as the close ends, runs in flight or not', async () => {
+    await expect(closeOrIdle(Promise.resolve(), never, 3_600_000)).resolves.toBe('settled');
   });
 });
