@@ -11,6 +11,14 @@ export interface Lease {
   readonly runId: string;
   /** Scopes with a slot limit, where the run holds a lease. */
   readonly scopes: readonly AdmissionScope[];
+  /** Per scope, whether admission gave the run a marked lease (a job may wait for it). */
+  readonly marked: readonly boolean[];
+}
+
+/** The run's member in a scope's lease set (see `lua/includes/wakeScope.lua`). */
+export function leaseMember(lease: Lease, scopeIndex: number): string {
+  const member = `${lease.runId} ${lease.jobId}`;
+  return lease.marked[scopeIndex] ? `w ${member}` : member;
 }
 
 interface Held {
@@ -85,10 +93,10 @@ export class LeaseKeeper {
     const pairs: Held[] = [];
     const args: string[] = [];
     for (const entry of entries) {
-      for (const scope of entry.lease.scopes) {
+      entry.lease.scopes.forEach((scope, i) => {
         pairs.push(entry);
-        args.push(scope.name, `${entry.lease.runId} ${entry.lease.jobId}`);
-      }
+        args.push(scope.name, leaseMember(entry.lease, i));
+      });
     }
     const startedAt = Date.now();
     try {

@@ -80,7 +80,8 @@ describe('admission scripts', () => {
       result,
       60_000,
       '0',
-      ...scopes.flatMap((scope) => [scope, 1, 0, 0]),
+      // As the worker knows its lease: unmarked (a later mark is found by the script).
+      ...scopes.flatMap((scope) => [scope, 1, 0, 0, '0']),
     );
   }
 
@@ -98,6 +99,8 @@ describe('admission scripts', () => {
     expect(parked[0]).toBe(0);
     expect(parked[2]).toBe(1);
     expect(await state('j2')).toBe('delayed');
+    // The run j2 waits for is marked: its release looks at the line.
+    expect(await redis.zrange(`${Q}cv:lease:t:t`, 0, -1)).toEqual(['w tok-1 j1']);
     expect(Number(await redis.zscore(`${Q}delayed`, 'j2'))).toBe(PARKED);
     expect(await redis.lrange(`${Q}cv:park:t:t`, 0, -1)).toEqual(['j2']);
     expect(await redis.lrange(`${Q}active`, 0, -1)).toEqual(['j1']);
@@ -111,8 +114,9 @@ describe('admission scripts', () => {
 
     const again = await fetch('tok-3');
     expect(again.id).toBe('j2');
-    expect((await admit(again, 'tok-3', scope))[0]).toBe(3);
-    expect(await redis.zrange(`${Q}cv:lease:t:t`, 0, -1)).toEqual(['tok-3 j2']);
+    // Woken from a line, j2 takes a marked lease: more may wait behind it.
+    expect(await admit(again, 'tok-3', scope)).toEqual([3, expect.any(String), '1']);
+    expect(await redis.zrange(`${Q}cv:lease:t:t`, 0, -1)).toEqual(['w tok-3 j2']);
   });
 
   it('parks a newcomer behind jobs already parked, even with a slot free, and wakes the head first', async () => {
@@ -147,8 +151,8 @@ describe('admission scripts', () => {
     const reply = await admit(second, 'second', ['t:t', 2, 0, 0], { checkResult: true });
     expect(reply[0]).toBe(0);
     expect(await redis.lrange(`${Q}cv:park:j:dup`, 0, -1)).toEqual(['dup']);
-    // Two slots, yet the second delivery holds none.
-    expect(await redis.zrange(`${Q}cv:lease:t:t`, 0, -1)).toEqual(['first dup']);
+    // Two slots, yet the second delivery holds none; the first run is marked as waited for.
+    expect(await redis.zrange(`${Q}cv:lease:t:t`, 0, -1)).toEqual(['w first dup']);
 
     expect(await release(first, 'first', ['t:t'], '2', JSON.stringify({ v: 42 }))).toBe(1);
     expect(await redis.get(`${Q}cv:result:dup`)).toBe('{"v":42}');
@@ -250,6 +254,37 @@ describe('admission scripts', () => {
     expect(await redis.lrange(`${Q}cv:park:t:t:a`, 0, -1)).toEqual(['a3', 'a4', 'a5']);
   });
 
+  it('remembers the scopes of the jobs a keyed lookahead left, for the next lookahead of a burst', async () => {
+    const keyed = (id: string, key: string) => ({
+      name: 't',
+      data: {},
+      opts: { jobId: id, cvs: `t:t:${key}` },
+    });
+    await queue.addBulk([keyed('a1', 'a'), keyed('a2', 'a'), keyed('b1', 'b'), keyed('b2', 'b')]);
+    const a1 = await fetch('1');
+    const a2 = await fetch('2');
+    await admit(a1, '1', ['t:t:a', 1, 0, 0], { lookahead: 100 });
+    expect((await admit(a2, '2', ['t:t:a', 1, 0, 0], { lookahead: 100 }))[0]).toBe(0);
+    // b has no line yet: b1 and b2 stay, and their scopes are remembered.
+    expect(await redis.lrange(`${Q}wait`, 0, -1)).toEqual(['b2', 'b1']);
+    expect(JSON.parse((await redis.get(`${Q}cv:ahead`))!)).toEqual({ b1: 't:t:b', b2: 't:t:b' });
+
+    // b gets a line (b0 runs, b9 waits); b2's options no longer say its scope, so only the
+    // remembered scope can put it in b's line, behind b1, in fetch order.
+    await queue.addBulk([keyed('b0', 'b'), keyed('b9', 'b')]);
+    for (const id of ['b9', 'b0']) {
+      await redis.lrem(`${Q}wait`, 0, id);
+      await redis.rpush(`${Q}wait`, id);
+    }
+    const b0 = await fetch('3');
+    expect((await admit(b0, '3', ['t:t:b', 1, 0, 0]))[0]).toBe(3);
+    await redis.hset(`${Q}b2`, 'opts', '{}');
+    const b9 = await fetch('4');
+    expect((await admit(b9, '4', ['t:t:b', 1, 0, 0], { lookahead: 100 }))[0]).toBe(0);
+    expect(await redis.lrange(`${Q}cv:park:t:t:b`, 0, -1)).toEqual(['b9', 'b1', 'b2']);
+    expect(await redis.llen(`${Q}wait`)).toBe(0);
+  });
+
   it('admits at most the rate per window and wakes the parked when the window opens', async () => {
     await queue.addBulk([1, 2, 3].map((i) => ({ name: 't', data: {}, opts: { jobId: `r${i}` } })));
     const scope = ['t:t', 0, 2, 300];
@@ -327,6 +362,21 @@ describe('admission scripts', () => {
     expect(lost).toEqual([2]);
     expect(Number(await redis.zscore(`${Q}cv:lease:t:t`, 'a l1'))).toBeGreaterThan(before);
     expect(await redis.zscore(`${Q}cv:lease:t:t`, 'b l2')).toBeNull();
+  });
+
+  it('renews and releases a lease that a waiting job marked after its admission', async () => {
+    await queue.addBulk([1, 2].map((i) => ({ name: 't', data: {}, opts: { jobId: `m${i}` } })));
+    const a = await fetch('a');
+    const b = await fetch('b');
+    expect(await admit(a, 'a', ['t:t', 1, 0, 0])).toEqual([3, expect.any(String), '0']);
+    expect((await admit(b, 'b', ['t:t', 1, 0, 0]))[0]).toBe(0);
+    const before = Number(await redis.zscore(`${Q}cv:lease:t:t`, 'w a m1'));
+    // The worker still knows its lease as unmarked.
+    expect(await scripts.renew(`${Q}cv:wake`, Q, LEASE * 2, 't:t', 'a m1')).toEqual([]);
+    expect(Number(await redis.zscore(`${Q}cv:lease:t:t`, 'w a m1'))).toBeGreaterThan(before);
+    expect(await release(a, 'a', ['t:t'])).toBe(1);
+    expect(await redis.zrange(`${Q}cv:lease:t:t`, 0, -1)).toEqual(['r m2']);
+    expect(await redis.lrange(`${Q}wait`, 0, -1)).toEqual(['m2']);
   });
 
   it("moves nothing for a delivery that no longer holds the job's lock", async () => {

@@ -4,7 +4,7 @@ import { defineScripts } from '../redis/lua-scripts';
 
 /** Reply of `admit.lua`: see its header. */
 export type AdmitReply =
-  [3, string] | [2, string] | [0, number | string, number, number | string] | [4];
+  [3, string, string] | [2, string] | [0, number | string, number, number | string] | [4];
 
 /** The admission scripts in `lua/`, each taking the queue's wake key to route it. */
 export interface AdmissionScripts {

@@ -88,7 +88,7 @@ export class RunAdmission implements OnApplicationShutdown {
       token,
       runId,
       this.options.leaseMs,
-      CHECK_RESULT[plan.checkResult],
+      CHECK_RESULT[resultCheck(plan, job)],
       plan.lookahead,
       job.name,
     ];
@@ -97,9 +97,17 @@ export class RunAdmission implements OnApplicationShutdown {
     switch (reply[0]) {
       case 3: {
         const at = Number(reply[1]);
-        const scopes = plan.scopes.filter((s) => s.slots > 0);
-        if (!scopes.length) return { kind: 'admitted', at };
-        const lease: Lease = { queueKey: key, jobId: job.id!, runId, scopes };
+        const slotted = plan.scopes.flatMap((scope, i) =>
+          scope.slots > 0 ? [{ scope, marked: reply[2][i] === '1' }] : [],
+        );
+        if (!slotted.length) return { kind: 'admitted', at };
+        const lease: Lease = {
+          queueKey: key,
+          jobId: job.id!,
+          runId,
+          scopes: slotted.map((s) => s.scope),
+          marked: slotted.map((s) => s.marked),
+        };
         this.keeper.hold(lease, onLost);
         return { kind: 'admitted', at, lease };
       }
@@ -129,7 +137,9 @@ export class RunAdmission implements OnApplicationShutdown {
     this.keeper.drop(lease);
     const store = !end.ok ? '0' : plan.idempotent && resultTtlMs > 0 ? '1' : '2';
     const scopes: (string | number)[] = [];
-    for (const s of lease.scopes) scopes.push(s.name, s.slots, s.rateMax, s.rateWindowMs);
+    lease.scopes.forEach((s, i) =>
+      scopes.push(s.name, s.slots, s.rateMax, s.rateWindowMs, lease.marked[i] ? '1' : '0'),
+    );
     await this.scripts.release(
       `${lease.queueKey}cv:wake`,
       lease.queueKey,
@@ -148,6 +158,16 @@ export class RunAdmission implements OnApplicationShutdown {
     this.keeper.stop();
     this.waker.close();
   }
+}
+
+/**
+ * Whether admission looks for a stored result. An exclusive job's result is stored only for a
+ * second delivery parked behind its run; a job's first delivery (BullMQ counts the fetches)
+ * cannot be one, so it skips the read.
+ */
+function resultCheck(plan: AdmissionPlan, job: Job): AdmissionPlan['checkResult'] {
+  const firstDelivery = job.attemptsStarted === 1;
+  return plan.checkResult === 'unreserved' && firstDelivery ? 'never' : plan.checkResult;
 }
 
 /** BullMQ's key prefix of one queue, `<prefix>:<queue>:`: every admission key starts so. */

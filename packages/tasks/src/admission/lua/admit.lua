@@ -13,6 +13,10 @@
   the job's own list "j:<jobId>", woken when that run releases (which stores its result for
   it) or when its lease expires.
 
+  A lease is marked ("w <run id> <jobId>") once a job may wait for it: a refusal in its scope
+  marks the scope's live leases, and a woken job (it came from a line) takes a marked one.
+  Only a marked lease's release looks for jobs to wake (see release.lua).
+
   Input:
     KEYS[1]  Q cv:wake: names the queue's hash slot, so a cluster routes the call there
     ARGV[1]  Q, the queue's key prefix ("<prefix>:<queue>:")
@@ -30,8 +34,9 @@
              rate limit), rate window ms
 
   Output:
-    {3, now}         admitted: the run holds a lease in every slotted scope; now is the
-                     admission's Redis time (ms), as counted in the rate window
+    {3, now, marks}  admitted: the run holds a lease in every slotted scope; now is the
+                     admission's Redis time (ms), as counted in the rate window; marks has a
+                     character per scope, "1" where the run's lease is marked
     {2, json}        answered by a stored result; nothing held
     {0, due, parked, now}  parked, with how many jobs were parked (this one and the ones
                      ahead); due is when the scope is looked at again and now is Redis's
@@ -58,24 +63,26 @@ for i = 9, #ARGV, 4 do
 end
 
 local reservation = "r " .. jobId
-local refused, duplicateOf, reservedAny
+local refused, duplicateOf, duplicateDue, reservedAny
 for _, s in ipairs(scopes) do
   local parkKey = Q .. "cv:park:" .. s.name
   s.leaseKey = Q .. "cv:lease:" .. s.name
   s.rateKey = Q .. "cv:rate:" .. s.name
   if s.cap > 0 then
-    local live = rcall("ZRANGEBYSCORE", s.leaseKey, now, "+inf")
+    -- Members and their expiries, flattened: member, score, member, score…
+    local live = rcall("ZRANGEBYSCORE", s.leaseKey, now, "+inf", "WITHSCORES")
     s.live = live
-    for _, member in ipairs(live) do
+    for i = 1, #live, 2 do
+      local member = live[i]
       if member == reservation then
         s.reserved = true
         reservedAny = true
-      elseif string.sub(member, string.find(member, " ", 1, true) + 1) == jobId then
-        duplicateOf = member
+      elseif leaseJobId(member) == jobId then
+        duplicateOf, duplicateDue = member, live[i + 1]
       end
     end
     if duplicateOf then refused = s break end
-    if not s.reserved and (#live >= s.cap or rcall("LLEN", parkKey) > 0) then
+    if not s.reserved and (#live / 2 >= s.cap or rcall("LLEN", parkKey) > 0) then
       refused = s break
     end
   end
@@ -110,10 +117,12 @@ if ARGV[6] == "1" or (ARGV[6] == "2" and not reservedAny) then
 end
 
 if not refused then
+  local marks = {}
   for _, s in ipairs(scopes) do
+    marks[#marks + 1] = s.reserved and "1" or "0"
     if s.cap > 0 then
       if s.reserved then rcall("ZREM", s.leaseKey, reservation) end
-      rcall("ZADD", s.leaseKey, now + leaseMs, member)
+      rcall("ZADD", s.leaseKey, now + leaseMs, s.reserved and MARK .. member or member)
       -- Live holders (and reservations) keep the key alive past this lease's first renewal;
       -- without one, this run sets the key's expiry.
       if #s.live == 0 then
@@ -126,10 +135,13 @@ if not refused then
       rcall("PEXPIRE", s.rateKey, s.rateWindow)
     end
   end
-  return {3, tostring(now)}
+  return {3, tostring(now), table.concat(marks)}
 end
 
 if not parkFetched(Q, jobId, token) then return {4} end
+
+-- The runs this job now waits for are marked, so that their releases wake it.
+if refused.cap > 0 then markLeases(refused.leaseKey, refused.live) end
 
 -- A reservation held in an earlier scope goes back to that scope's next parked job.
 local woken = false
@@ -147,9 +159,8 @@ if duplicateOf then
   local scope = "j:" .. jobId
   rcall("RPUSH", Q .. "cv:park:" .. scope, jobId)
   rcall("HSET", Q .. "cv:scopes", scope, "0 0 0 " .. refused.name)
-  local due = tonumber(rcall("ZSCORE", refused.leaseKey, duplicateOf))
-  rcall("ZADD", Q .. "cv:wake", due, scope)
-  return {0, tostring(due), 1, tostring(now)}
+  rcall("ZADD", Q .. "cv:wake", duplicateDue, scope)
+  return {0, duplicateDue, 1, tostring(now)}
 end
 
 local parkKey = Q .. "cv:park:" .. refused.name
@@ -172,10 +183,12 @@ if lookahead > 0 and refused.name ~= "t:" .. ARGV[8] then
 elseif lookahead > 0 then
   -- Jobs woken into this scope's reservations stand at the fetch end too: they keep their turn.
   local reserved = {}
-  local holders = refused.live or {}
+  local holders = {}
+  for i = 1, #(refused.live or {}), 2 do holders[#holders + 1] = refused.live[i] end
   if refused.rateMax > 0 then
-    holders = rcall("ZRANGEBYSCORE", refused.rateKey, now - refused.rateWindow, "+inf")
-    for _, member in ipairs(refused.live or {}) do holders[#holders + 1] = member end
+    for _, member in ipairs(rcall("ZRANGEBYSCORE", refused.rateKey, now - refused.rateWindow, "+inf")) do
+      holders[#holders + 1] = member
+    end
   end
   for _, member in ipairs(holders) do
     if string.sub(member, 1, 2) == "r " then reserved[string.sub(member, 3)] = true end

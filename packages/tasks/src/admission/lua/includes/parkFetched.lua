@@ -50,34 +50,74 @@ end
   A job with no stored scope, whose scope has no line, or that holds a reservation (woken, its
   turn kept) stays where it was, in order. Lines are joined in fetch order. Returns how many
   jobs were parked.
+
+  Refusals come in bursts (a worker's slots fetch together), and the jobs one lookahead left
+  are the next one's window again: it remembers their scopes ("Q cv:ahead", JSON, job id ->
+  scope or "" for none), so the next reads only the jobs it has not seen.
 ]]
+local AHEAD_MEMORY_MS = 60000
+
 local function parkKeyedAhead(Q, limit)
   if limit <= 0 then return 0 end
   local waitKey = Q .. "wait"
   local ids = rcall("LRANGE", waitKey, -limit, -1)
-  -- Per scope met: whether it has a line, and its limits (which say where a reservation is).
-  local known, lines, kept, parked = {}, {}, {}, {}
-  -- From the fetch end (the right) inwards: the order in which workers would fetch them.
+  local aheadKey = Q .. "cv:ahead"
+  local memory = {}
+  local remembered = rcall("GET", aheadKey)
+  if remembered then
+    local ok, decoded = pcall(cjson.decode, remembered)
+    if ok and type(decoded) == "table" then memory = decoded end
+  end
+
+  -- Each job's stored scope ("" for none), from the fetch end (the right) inwards.
+  local scopes, names, known = {}, {}, {}
   for i = #ids, 1, -1 do
-    local id, scope = ids[i], nil
-    local opts = rcall("HGET", Q .. id, "opts")
-    if opts then
-      local ok, decoded = pcall(cjson.decode, opts)
-      if ok and type(decoded) == "table" and type(decoded.cvs) == "string" then
-        scope = decoded.cvs
+    local scope = memory[ids[i]]
+    if type(scope) ~= "string" then
+      scope = ""
+      local opts = rcall("HGET", Q .. ids[i], "opts")
+      if opts then
+        local ok, decoded = pcall(cjson.decode, opts)
+        if ok and type(decoded) == "table" and type(decoded.cvs) == "string" then
+          scope = decoded.cvs
+        end
       end
     end
-    local s = scope and known[scope]
-    if scope and not s then
-      s = {lined = rcall("LLEN", Q .. "cv:park:" .. scope) > 0}
-      if s.lined then s.cap, s.rateMax = scopeLimits(Q, scope) end
-      known[scope] = s
+    scopes[i] = scope
+    if scope ~= "" and not known[scope] then
+      known[scope] = {}
+      names[#names + 1] = scope
     end
+  end
+
+  -- A scope with a line is in cv:scopes (one read for all), with its limits; the line itself
+  -- is checked only for those.
+  local specs = #names > 0 and rcall("HMGET", Q .. "cv:scopes", unpack(names)) or {}
+  for n, scope in ipairs(names) do
+    local s = known[scope]
+    if specs[n] and rcall("LLEN", Q .. "cv:park:" .. scope) > 0 then
+      s.lined = true
+      local cap, rateMax = string.match(specs[n], "^(%d+) (%d+)")
+      s.cap, s.rateMax = tonumber(cap), tonumber(rateMax)
+      -- A slotted scope's reservations are among its few leases: read them once.
+      if s.cap > 0 then
+        s.reserved = {}
+        for _, member in ipairs(rcall("ZRANGE", Q .. "cv:lease:" .. scope, 0, -1)) do
+          if string.sub(member, 1, 2) == "r " then s.reserved[string.sub(member, 3)] = true end
+        end
+      end
+    end
+  end
+
+  local lines, kept, parked, left = {}, {}, {}, {}
+  for i = #ids, 1, -1 do
+    local id, scope = ids[i], scopes[i]
+    local s = known[scope]
     local park = s and s.lined
     if park then
-      local reservation = "r " .. id
-      if (s.cap > 0 and rcall("ZSCORE", Q .. "cv:lease:" .. scope, reservation))
-        or (s.rateMax > 0 and rcall("ZSCORE", Q .. "cv:rate:" .. scope, reservation)) then
+      if s.reserved then
+        park = not s.reserved[id]
+      elseif s.rateMax > 0 and rcall("ZSCORE", Q .. "cv:rate:" .. scope, "r " .. id) then
         park = false
       end
     end
@@ -88,8 +128,10 @@ local function parkKeyedAhead(Q, limit)
       parked[#parked + 1] = id
     else
       table.insert(kept, 1, id)
+      left[id] = scope
     end
   end
+  if #kept > 0 then rcall("SET", aheadKey, cjson.encode(left), "PX", AHEAD_MEMORY_MS) end
   if #parked == 0 then return 0 end
   rcall("LTRIM", waitKey, 0, -#ids - 1)
   if #kept > 0 then rcall("RPUSH", waitKey, unpack(kept)) end

@@ -6,7 +6,7 @@
   rate window): set when a job parks (admit.lua), moved on by the wake script (wake.lua).
 
   Key layout, all under one queue's prefix Q so they share its hash slot:
-    Q cv:lease:<scope>  zset  "<run id> <jobId>" or "r <jobId>" -> lease expiry (ms, Redis time)
+    Q cv:lease:<scope>  zset  lease member (below) -> lease expiry (ms, Redis time)
     Q cv:rate:<scope>   zset  member -> start time (ms)
     Q cv:park:<scope>   list  parked job ids, oldest first
     Q cv:scopes         hash  scope -> "<cap> <rateMax> <rateWindowMs>"
@@ -19,6 +19,33 @@
   jobs were woken.
 ]]
 local PARKED_SCORE = 4102444800000 * 0x1000 -- BullMQ delayed score of 2100-01-01: "until woken"
+
+--[[
+  Lease members: "<run id> <jobId>" for a run, "w <run id> <jobId>" for a run some job waits
+  for (marked: its release wakes), "r <jobId>" for a woken job's reservation. A run id has no
+  space; a job id may.
+]]
+local MARK = "w "
+
+-- The job of a run's lease member; nil for a reservation.
+local function leaseJobId(member)
+  local prefix = string.sub(member, 1, 2)
+  if prefix == "r " then return nil end
+  if prefix == MARK then member = string.sub(member, 3) end
+  return string.sub(member, string.find(member, " ", 1, true) + 1)
+end
+
+-- Marks the unmarked runs among `live` (member, expiry pairs) of the lease set `leaseKey`.
+local function markLeases(leaseKey, live)
+  for i = 1, #live, 2 do
+    local member = live[i]
+    local prefix = string.sub(member, 1, 2)
+    if prefix ~= "r " and prefix ~= MARK then
+      rcall("ZREM", leaseKey, member)
+      rcall("ZADD", leaseKey, live[i + 1], MARK .. member)
+    end
+  end
+end
 
 local function scopeLimits(Q, scope)
   local spec = rcall("HGET", Q .. "cv:scopes", scope)
@@ -34,11 +61,7 @@ end
 local function heldUntil(Q, holder, jobId, now)
   local live = rcall("ZRANGEBYSCORE", Q .. "cv:lease:" .. holder, now, "+inf", "WITHSCORES")
   for i = 1, #live, 2 do
-    local member = live[i]
-    if member ~= "r " .. jobId
-      and string.sub(member, string.find(member, " ", 1, true) + 1) == jobId then
-      return tonumber(live[i + 1])
-    end
+    if leaseJobId(live[i]) == jobId then return tonumber(live[i + 1]) end
   end
   return nil
 end
@@ -150,15 +173,16 @@ end
   A release's fast path, for a scope with a slot limit and no rate limit: the run gave back
   the one slot it held, so one parked job, at most, can take it. Skips jobs removed while
   parked. A line left empty keeps its wake entry until the wake script finds it empty.
+  `clock` returns Redis's time (ms): read only when there is a job to reserve a place for.
 ]]
-local function wakeFreedSlot(Q, scope, now, reserveMs, fetcher)
+local function wakeFreedSlot(Q, scope, clock, reserveMs, fetcher)
   local parkKey = Q .. "cv:park:" .. scope
   local id = rcall("LPOP", parkKey)
   while id and rcall("ZREM", Q .. "delayed", id) == 0 do id = rcall("LPOP", parkKey) end
   if not id then return 0 end
   local leaseKey = Q .. "cv:lease:" .. scope
   rcall("RPUSH", Q .. "wait", id)
-  rcall("ZADD", leaseKey, now + reserveMs, "r " .. id)
+  rcall("ZADD", leaseKey, clock() + reserveMs, "r " .. id)
   rcall("PEXPIRE", leaseKey, reserveMs * 2)
   if not fetcher then rcall("ZADD", Q .. "marker", 0, "0") end
   return 1
