@@ -106,6 +106,13 @@ class PrivateServer {
         await probe.connect();
         await probe.ping();
         probe.disconnect();
+        if (process.env.MONITOR_FILE) {
+          const { openSync } = require('node:fs');
+          spawn('redis-cli', ['-p', String(port), 'monitor'], {
+            stdio: ['ignore', openSync(process.env.MONITOR_FILE, 'w'), 'ignore'],
+          });
+          await sleep(300);
+        }
         return server;
       } catch {
         probe.disconnect();
@@ -128,6 +135,19 @@ class PrivateServer {
 async function commands(redis: Redis): Promise<number> {
   const info = await redis.info('stats');
   return Number(/total_commands_processed:(\d+)/.exec(info)![1]);
+}
+
+/**
+ * Where the commands went, per job, since the last RESETSTAT (commands run by scripts
+ * included): `COMMAND_STATS=1 npm run bench:limits -- --only=…`.
+ */
+async function printCommandStats(admin: Redis, who: string, count: number): Promise<void> {
+  const stats = (await admin.info('commandstats'))
+    .split('\n')
+    .filter((l) => l.startsWith('cmdstat_'))
+    .map((line) => /^cmdstat_([^:]+):calls=(\d+)/.exec(line)!)
+    .map(([, name, calls]) => `${name} ${(Number(calls) / count).toFixed(2)}`);
+  process.stderr.write(`${who}: ${stats.join(', ')}\n`);
 }
 
 interface Measured {
@@ -153,6 +173,7 @@ async function runRaw(server: PrivateServer, scenario: Scenario, count: number):
   const queue = new Queue(QUEUE, { connection, prefix: '{raw}' });
   if (scenario.raw.globalConcurrency)
     await queue.setGlobalConcurrency(scenario.raw.globalConcurrency);
+  await admin.config('RESETSTAT');
   const before = await commands(admin);
   const started = performance.now();
   const jobs = payloads(scenario, count).map((data) => ({
@@ -181,6 +202,7 @@ async function runRaw(server: PrivateServer, scenario: Scenario, count: number):
   const seconds = (performance.now() - started) / 1000;
   await worker.close();
   const after = await commands(admin);
+  if (process.env.COMMAND_STATS) await printCommandStats(admin, 'raw', count);
   await queue.close();
   (worker.opts.connection as Redis).disconnect();
   connection.disconnect();
@@ -281,16 +303,7 @@ async function runConveyor(
   clearInterval(progress);
   const seconds = (performance.now() - started) / 1000;
   const after = await commands(admin);
-  if (process.env.COMMAND_STATS) {
-    // Where the commands went, per job: `COMMAND_STATS=1 npm run bench:limits -- --only=…`.
-    const stats = (await admin.info('commandstats'))
-      .split('\n')
-      .filter((l) => l.startsWith('cmdstat_'));
-    for (const line of stats) {
-      const [, name, calls] = /^cmdstat_([^:]+):calls=(\d+)/.exec(line)!;
-      process.stderr.write(`  ${name} ${(Number(calls) / count).toFixed(2)}\n`);
-    }
-  }
+  if (process.env.COMMAND_STATS) await printCommandStats(admin, 'conveyor', count);
   await app.close();
   admin.disconnect();
   const extra: Record<string, number> = {};
