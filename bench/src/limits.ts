@@ -1,6 +1,6 @@
 import 'reflect-metadata';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { writeFileSync, mkdirSync } from 'node:fs';
+import { mkdirSync, openSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import path from 'node:path';
 import { Injectable, Module, type INestApplicationContext } from '@nestjs/common';
@@ -26,6 +26,9 @@ import { median, percentile, sleep } from './util';
  *   npm run bench:limits                      # backlogs of 1k and 10k, 3 rounds
  *   npm run bench:limits -- --full            # 1k, 10k and 100k
  *   npm run bench:limits -- --only=rate,hot   # some scenarios
+ *
+ * COMMAND_STATS=1 prints each side's commands per job by name; MONITOR_FILE=<path> records
+ * every command the private server runs (scripts' included), to see where they come from.
  */
 
 const QUEUE = 'limits';
@@ -83,6 +86,7 @@ const SCENARIOS: Scenario[] = [
 
 class PrivateServer {
   private process?: ChildProcess;
+  private monitor?: ChildProcess;
   constructor(readonly port: number) {}
 
   static async start(): Promise<PrivateServer> {
@@ -106,13 +110,7 @@ class PrivateServer {
         await probe.connect();
         await probe.ping();
         probe.disconnect();
-        if (process.env.MONITOR_FILE) {
-          const { openSync } = require('node:fs');
-          spawn('redis-cli', ['-p', String(port), 'monitor'], {
-            stdio: ['ignore', openSync(process.env.MONITOR_FILE, 'w'), 'ignore'],
-          });
-          await sleep(300);
-        }
+        if (process.env.MONITOR_FILE) await server.record(process.env.MONITOR_FILE);
         return server;
       } catch {
         probe.disconnect();
@@ -126,7 +124,16 @@ class PrivateServer {
     return `redis://127.0.0.1:${this.port}`;
   }
 
+  /** Writes every command the server runs (scripts' included) to `file`: slow, for debugging. */
+  private async record(file: string): Promise<void> {
+    this.monitor = spawn('redis-cli', ['-p', String(this.port), 'monitor'], {
+      stdio: ['ignore', openSync(file, 'w'), 'ignore'],
+    });
+    await sleep(300);
+  }
+
   stop(): void {
+    this.monitor?.kill('SIGKILL');
     this.process?.kill('SIGKILL');
   }
 }
