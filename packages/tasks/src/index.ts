@@ -74,3 +74,10 @@ export { buildJobOptions, payloadJobId } from './producer/job-options';
 export { checkKnownKeys, parseDuration, type Fail } from './options/validation';
 export { CLOSE_GRACE_MS, settleWithin, type Settlement } from './lifecycle/settle-within';
 export { ConveyorRedis } from './redis/conveyor-redis';
+export { KeyLayout, WORKFLOW_QUEUE, type HashTags } from './redis/key-layout';
+export {
+  isCluster,
+  openConnection,
+  type RedisClient,
+  type ResolvedConnection,
+} from './redis/open-connection';

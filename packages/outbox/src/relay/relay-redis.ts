@@ -1,7 +1,11 @@
 import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
-import { ConveyorRedis, RESOLVED_TASKS_OPTIONS, type ResolvedModuleOptions } from '@conveyor/tasks';
+import {
+  openConnection,
+  RESOLVED_TASKS_OPTIONS,
+  type RedisClient,
+  type ResolvedModuleOptions,
+} from '@conveyor/tasks';
 import { Queue } from 'bullmq';
-import type { Redis, RedisOptions } from 'ioredis';
 
 /** Redis does not answer the relay: down, refusing its password, or not connected yet. */
 export class RedisUnavailableError extends Error {
@@ -18,7 +22,7 @@ export class RedisUnavailableError extends Error {
  */
 @Injectable()
 export class RelayRedis implements OnApplicationShutdown {
-  private client?: Redis;
+  private client?: RedisClient;
   private lastError?: Error;
   private readonly queues = new Map<string, Queue>();
 
@@ -53,7 +57,10 @@ export class RelayRedis implements OnApplicationShutdown {
   queue(name: string): Queue {
     let queue = this.queues.get(name);
     if (!queue) {
-      queue = new Queue(name, { connection: this.connection(), prefix: this.tasks.prefix });
+      queue = new Queue(name, {
+        connection: this.connection(),
+        prefix: this.tasks.keys.prefixOf(name),
+      });
       // Errors also surface as rejected calls; the listener keeps EventEmitter from throwing.
       queue.on('error', () => undefined);
       this.queues.set(name, queue);
@@ -75,15 +82,9 @@ export class RelayRedis implements OnApplicationShutdown {
     await Promise.all(queues.map((queue) => queue.close().catch(() => undefined)));
   }
 
-  private connection(): Redis {
+  private connection(): RedisClient {
     if (this.client) return this.client;
-    const { url, options } = this.tasks.connection;
-    const settings: RedisOptions = {
-      connectionName: 'conveyor:relay',
-      ...options,
-      enableOfflineQueue: false,
-    };
-    const client = url ? new ConveyorRedis(url, settings) : new ConveyorRedis(settings);
+    const client = openConnection(this.tasks.connection, 'relay', { enableOfflineQueue: false });
     // The relay reports each failed round itself (once, then every 30 s); keep the cause.
     client.on('error', (error: Error) => (this.lastError = error));
     client.on('ready', () => (this.lastError = undefined));

@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/open-connection';
 import { defineScripts } from '../redis/lua-scripts';
 
 /** Reply of `admit.lua`: see its header. */
@@ -15,7 +15,7 @@ export interface AdmissionScripts {
 }
 
 /** Defines the admission scripts on `redis` (once per connection) and returns them. */
-export function admissionScripts(redis: Redis): AdmissionScripts {
+export function admissionScripts(redis: RedisClient): AdmissionScripts {
   return defineScripts(redis, join(__dirname, 'lua'), [
     'admit',
     'release',

@@ -64,7 +64,7 @@ export class RunAdmission implements OnApplicationShutdown {
   /** Keeps waking `queue`'s parked jobs; `limited`: some task of it has a limit. */
   watch(queue: string, limited: boolean): void {
     this.waker.watch(
-      queueKey(this.options.prefix, queue),
+      this.options.keys.queueKey(queue),
       WAKE_POLL_MS[limited ? 'limited' : 'other'],
     );
   }
@@ -79,7 +79,7 @@ export class RunAdmission implements OnApplicationShutdown {
     plan: AdmissionPlan,
     onLost: () => void,
   ): Promise<Admission> {
-    const key = queueKey(this.options.prefix, job.queueName);
+    const key = this.options.keys.queueKey(job.queueName);
     // BullMQ counts every fetch of a job: with the worker's token, it names this delivery.
     const runId = `${token}:${job.attemptsStarted}`;
     const args: (string | number)[] = [
@@ -168,9 +168,4 @@ export class RunAdmission implements OnApplicationShutdown {
 function resultCheck(plan: AdmissionPlan, job: Job): AdmissionPlan['checkResult'] {
   const firstDelivery = job.attemptsStarted === 1;
   return plan.checkResult === 'unreserved' && firstDelivery ? 'never' : plan.checkResult;
-}
-
-/** BullMQ's key prefix of one queue, `<prefix>:<queue>:`: every admission key starts so. */
-export function queueKey(prefix: string, queue: string): string {
-  return `${prefix}:${queue}:`;
 }

@@ -78,9 +78,24 @@ export class QueueInspector {
     if (!(COMMAND in client)) {
       client.defineCommand(COMMAND, { numberOfKeys: 1, lua: QUEUE_STATS_SCRIPT });
     }
-    const pipeline = client.pipeline() as WithStats<ChainableCommander>;
-    for (const queue of queues) pipeline[COMMAND](`${this.options.prefix}:${queue}:`);
-    const replies = (await pipeline.exec()) ?? [];
+    const keys = queues.map((queue) => this.options.keys.queueKey(queue));
+    let replies: [Error | null, unknown][];
+    if (this.redis.cluster) {
+      // A cluster's pipeline must stay on one node: one call a queue, sent together.
+      const stats = client as unknown as WithStats<Record<string, never>>;
+      replies = await Promise.all(
+        keys.map((key) =>
+          (stats[COMMAND](key) as unknown as Promise<unknown>).then(
+            (reply): [null, unknown] => [null, reply],
+            (error: Error): [Error, unknown] => [error, undefined],
+          ),
+        ),
+      );
+    } else {
+      const pipeline = client.pipeline() as WithStats<ChainableCommander>;
+      for (const key of keys) pipeline[COMMAND](key);
+      replies = (await pipeline.exec()) ?? [];
+    }
     const now = Date.now();
     return queues.map((queue, i) => {
       const [error, reply] = replies[i] ?? [new Error('no reply')];

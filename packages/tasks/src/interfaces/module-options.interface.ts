@@ -1,10 +1,20 @@
-import type { RedisOptions } from 'ioredis';
+import type { Cluster, ClusterNode, ClusterOptions, RedisOptions } from 'ioredis';
 import type { Duration } from './duration.interface';
 import type { TaskHooks } from './task-hooks.interface';
 import type { TaskDefaults } from './task-options.interface';
 
-/** A Redis URL (`redis://`, `rediss://` for TLS), ioredis options, or both. */
-export type RedisConnection = string | RedisOptions | ({ url: string } & RedisOptions);
+/**
+ * Where Redis is: a URL (`redis://`, `rediss://` for TLS), ioredis options (with `sentinels`
+ * and `name` for Redis Sentinel), or both; or a Redis Cluster, as startup nodes and ioredis
+ * `ClusterOptions`, or as an ioredis `Cluster`, whose nodes and options Conveyor opens its
+ * own connections with (the instance itself stays yours to close).
+ */
+export type RedisConnection =
+  | string
+  | RedisOptions
+  | ({ url: string } & RedisOptions)
+  | { cluster: { nodes: ClusterNode[]; options?: ClusterOptions } }
+  | Cluster;
 
 /** A rate limit: at most `max` job starts per `per`, counted across all workers. */
 export interface RateLimit {
@@ -30,6 +40,12 @@ export interface QueueOptions {
    * so a job that kills its worker cannot loop forever. @default 1
    */
   maxStalledCount?: number;
+  /**
+   * With `hashTags: 'queue'`, the hash tag this queue's keys share, in place of its own name:
+   * give it to the queues that one workflow spans (a workflow's jobs must share one slot on
+   * Redis Cluster). Letters, digits and `. _ -`. @default the queue's name
+   */
+  hashTag?: string;
 }
 
 /** Which queues this process consumes. */
@@ -44,6 +60,13 @@ export interface TasksModuleOptions {
    * hash tag (`{prefix}`), as BullMQ requires on Redis Cluster. @default 'conveyor'
    */
   prefix?: string;
+  /**
+   * How queues are placed in Redis Cluster hash slots. `'prefix'`: every key under one tag,
+   * `{prefix}` (one slot: one master of a cluster holds the app). `'queue'`: a tag a queue,
+   * `{prefix:queue}` (or a group's, `{prefix:hashTag}`), so queues spread over the masters.
+   * Changing it moves every key: see the README's "Redis Cluster" section. @default 'prefix'
+   */
+  hashTags?: 'prefix' | 'queue';
   /** Defaults for every task's options. */
   defaults?: TaskDefaults;
   /**

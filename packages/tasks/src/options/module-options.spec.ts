@@ -1,11 +1,12 @@
+import { Cluster } from 'ioredis';
 import { InvalidModuleOptionsError } from '../errors';
 import { resolveModuleOptions } from './module-options';
 
 describe('resolveModuleOptions', () => {
   it('applies defaults and wraps the prefix in a hash tag for Redis Cluster', () => {
     const resolved = resolveModuleOptions({ connection: 'redis://127.0.0.1:6379' }, {});
+    expect(resolved.keys.prefixOf('email')).toBe('{conveyor}');
     expect(resolved).toMatchObject({
-      prefix: '{conveyor}',
       workers: 'all',
       shutdownTimeoutMs: 30_000,
       queues: undefined,
@@ -24,6 +25,70 @@ describe('resolveModuleOptions', () => {
       url: undefined,
       options: { host: 'h', username: 'app', password: 'p' },
     });
+  });
+
+  it('accepts a cluster as nodes and options, or as an ioredis Cluster to copy', () => {
+    const nodes = [{ host: '10.0.0.1', port: 7000 }];
+    const resolved = resolveModuleOptions(
+      { connection: { cluster: { nodes, options: { redisOptions: { password: 'p' } } } } },
+      {},
+    );
+    expect(resolved.connection).toEqual({
+      cluster: { nodes, options: { redisOptions: { password: 'p' } } },
+    });
+    const instance = new Cluster(nodes, { lazyConnect: true, scaleReads: 'slave' });
+    const copied = resolveModuleOptions({ connection: instance }, {});
+    expect(copied.connection.cluster).toMatchObject({ nodes, options: { scaleReads: 'slave' } });
+    expect(instance.status).toBe('wait');
+  });
+
+  it('rejects a cluster without nodes or with settings beside it, naming them', () => {
+    expect(() => resolveModuleOptions({ connection: { cluster: { nodes: [] } } }, {})).toThrow(
+      /connection\.cluster\.nodes must list at least one node/,
+    );
+    expect(() =>
+      resolveModuleOptions(
+        { connection: { cluster: { nodes: [{ port: 7000 }] }, password: 'p' } as never },
+        {},
+      ),
+    ).toThrow(/connection\.cluster goes alone.*password/);
+  });
+
+  it("spreads queues over hash tags with hashTags: 'queue', grouping those given one tag", () => {
+    const resolved = resolveModuleOptions(
+      {
+        connection: 'redis://h',
+        prefix: 'shop',
+        hashTags: 'queue',
+        queues: { orders: { hashTag: 'checkout' }, payments: { hashTag: 'checkout' }, mail: {} },
+      },
+      {},
+    );
+    const { keys } = resolved;
+    expect(keys.prefixOf('orders')).toBe('{shop:checkout}');
+    expect(keys.prefixOf('payments')).toBe('{shop:checkout}');
+    expect(keys.queueKey('mail')).toBe('{shop:mail}:mail:');
+    expect(keys.workflowQueue('orders')).toBe('conveyor.workflows@checkout');
+    expect(keys.prefixOf(keys.workflowQueue('orders'))).toBe('{shop:checkout}');
+    expect(keys.appKey('schedules')).toBe('{shop}:conveyor:schedules');
+  });
+
+  it("rejects a queue's hashTag without hashTags: 'queue', and a bad hashTags", () => {
+    expect(() =>
+      resolveModuleOptions(
+        { connection: 'redis://h', queues: { orders: { hashTag: 'checkout' } } },
+        {},
+      ),
+    ).toThrow(/queues\.orders\.hashTag needs hashTags: 'queue'/);
+    expect(() =>
+      resolveModuleOptions({ connection: 'redis://h', hashTags: 'slot' as never }, {}),
+    ).toThrow(/hashTags must be 'prefix' or 'queue', got 'slot'/);
+    expect(() =>
+      resolveModuleOptions(
+        { connection: 'redis://h', hashTags: 'queue', queues: { a: { hashTag: 'x:y' } } },
+        {},
+      ),
+    ).toThrow(/queues\.a\.hashTag must be/);
   });
 
   it('declares the default queue alongside the declared ones', () => {

@@ -1,4 +1,4 @@
-import type { RedisOptions } from 'ioredis';
+import { Cluster, type ClusterNode, type ClusterOptions, type RedisOptions } from 'ioredis';
 import { InvalidModuleOptionsError } from '../errors';
 import type { TaskDefaults } from '../interfaces/task-options.interface';
 import type {
@@ -8,6 +8,8 @@ import type {
 } from '../interfaces/module-options.interface';
 import type { TaskHooks } from '../interfaces/task-hooks.interface';
 import { checkQueueName, checkRateLimit, checkTaskOptions, DEFAULT_QUEUE } from './task-options';
+import { KeyLayout } from '../redis/key-layout';
+import type { ResolvedConnection } from '../redis/open-connection';
 import {
   checkInteger,
   checkKnownKeys,
@@ -27,6 +29,7 @@ const MODULE_KEYS = [
   'leaseDuration',
   'enqueueTimeout',
   'hooks',
+  'hashTags',
 ];
 const QUEUE_KEYS = [
   'concurrency',
@@ -34,6 +37,7 @@ const QUEUE_KEYS = [
   'lockDuration',
   'stalledInterval',
   'maxStalledCount',
+  'hashTag',
 ];
 const PREFIX_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
 
@@ -47,9 +51,9 @@ export interface ResolvedQueueOptions {
 
 /** Module options checked once at startup, with defaults applied. */
 export interface ResolvedModuleOptions {
-  connection: { url?: string; options: RedisOptions };
-  /** The BullMQ prefix, hash-tagged: `{conveyor}`. */
-  prefix: string;
+  connection: ResolvedConnection;
+  /** Where each queue's keys live (BullMQ prefixes, hash tags). */
+  keys: KeyLayout;
   defaults: TaskDefaults;
   /** `undefined` when the app declares no queues (any name goes). */
   queues: Map<string, ResolvedQueueOptions> | undefined;
@@ -80,18 +84,38 @@ export function resolveModuleOptions(
 
   checkTaskOptions(o.defaults, 'defaults', fail, false);
 
+  const hashTags = o.hashTags ?? 'prefix';
+  if (hashTags !== 'prefix' && hashTags !== 'queue') {
+    fail(`hashTags must be 'prefix' or 'queue', got ${describe(hashTags)}`);
+  }
+
   let queues: Map<string, ResolvedQueueOptions> | undefined;
+  const groups = new Map<string, string>();
   if (o.queues !== undefined) {
     queues = new Map([[DEFAULT_QUEUE, DEFAULT_QUEUE_OPTIONS]]);
     for (const [name, value] of Object.entries(checkObject(o.queues, 'queues', fail))) {
       checkQueueName(name, `queue name '${name}'`, fail);
+      const hashTag = (value as { hashTag?: unknown } | undefined)?.hashTag;
+      if (hashTag !== undefined) {
+        if (hashTags !== 'queue') {
+          fail(
+            `queues.${name}.hashTag needs hashTags: 'queue' (with 'prefix', every queue shares the app's tag)`,
+          );
+        }
+        if (typeof hashTag !== 'string' || !PREFIX_PATTERN.test(hashTag)) {
+          fail(
+            `queues.${name}.hashTag must be 1–100 characters of letters, digits and . _ -; got ${describe(hashTag)}`,
+          );
+        }
+        groups.set(name, hashTag as string);
+      }
       queues.set(name, resolveQueueOptions(value, `queues.${name}`, fail));
     }
   }
 
   return {
     connection: resolveConnection(o.connection, fail),
-    prefix: `{${prefix as string}}`,
+    keys: new KeyLayout(prefix as string, hashTags, groups),
     defaults: (o.defaults as TaskDefaults | undefined) ?? {},
     queues,
     workers: resolveWorkers(o.workers, env.CONVEYOR_WORKERS, fail),
@@ -163,13 +187,39 @@ function resolveHooks(value: unknown, fail: Fail): TaskHooks {
   return hooks as TaskHooks;
 }
 
-function resolveConnection(value: unknown, fail: Fail): ResolvedModuleOptions['connection'] {
+function resolveConnection(value: unknown, fail: Fail): ResolvedConnection {
   if (typeof value === 'string')
     return { url: checkRedisUrl(value, 'connection', fail), options: {} };
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
     return fail(
-      `connection must be a Redis URL ('redis://host:6379', 'rediss://…' for TLS) or ioredis options, got ${describe(value)}`,
+      `connection must be a Redis URL ('redis://host:6379', 'rediss://…' for TLS), ioredis options, { cluster: { nodes, options } } or an ioredis Cluster, got ${describe(value)}`,
     );
+  }
+  if (value instanceof Cluster || (value as Cluster).isCluster === true) {
+    // A template: Conveyor opens its own connections like it (and never closes this one).
+    const cluster = value as unknown as { startupNodes: ClusterNode[]; options: ClusterOptions };
+    return { cluster: { nodes: [...cluster.startupNodes], options: { ...cluster.options } } };
+  }
+  if ('cluster' in value) {
+    const { cluster, ...rest } = value as { cluster: unknown };
+    if (Object.keys(rest).length) {
+      fail(
+        `connection.cluster goes alone; put node settings in connection.cluster.options.redisOptions (got ${Object.keys(rest).join(', ')})`,
+      );
+    }
+    const c = checkObject(cluster, 'connection.cluster', fail);
+    checkKnownKeys(c, ['nodes', 'options'], 'connection.cluster', fail);
+    if (!Array.isArray(c.nodes) || c.nodes.length === 0) {
+      fail(
+        `connection.cluster.nodes must list at least one node ({ host, port } or 'redis://host:port'), got ${describe(c.nodes)}`,
+      );
+    }
+    return {
+      cluster: {
+        nodes: c.nodes as ClusterNode[],
+        options: checkObject(c.options ?? {}, 'connection.cluster.options', fail) as ClusterOptions,
+      },
+    };
   }
   const { url, ...options } = value as { url?: unknown } & RedisOptions;
   return {

@@ -1,9 +1,10 @@
 import { Inject, Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
 import { type ConnectionOptions, Queue, QueueEvents } from 'bullmq';
-import type { Redis } from 'ioredis';
 import { CLOSE_GRACE_MS, settleWithin } from '../lifecycle/settle-within';
 import type { ResolvedModuleOptions } from '../options/module-options';
-import { RedisConnections } from '../redis/redis-connections';
+import type { KeyLayout } from '../redis/key-layout';
+import type { RedisClient } from '../redis/open-connection';
+import { quit, RedisConnections } from '../redis/redis-connections';
 import { RedisUnavailable } from '../redis/redis-unavailable';
 import { RESOLVED_TASKS_OPTIONS } from '../tasks.constants';
 
@@ -24,8 +25,9 @@ export class ConveyorQueues implements OnApplicationShutdown {
     private readonly redis: RedisConnections,
   ) {}
 
-  get prefix(): string {
-    return this.options.prefix;
+  /** Where each queue's keys live. */
+  get keys(): KeyLayout {
+    return this.options.keys;
   }
 
   /**
@@ -79,7 +81,7 @@ export class ConveyorQueues implements OnApplicationShutdown {
   }
 
   /** ioredis's "max retries" says nothing of why: name the connection's last error instead. */
-  private explain(client: Redis, error: unknown): unknown {
+  private explain(client: RedisClient, error: unknown): unknown {
     if ((error as Error)?.name !== 'MaxRetriesPerRequestError') return error;
     return new RedisUnavailable(
       'ioredis gave up after maxRetriesPerRequest',
@@ -95,7 +97,10 @@ export class ConveyorQueues implements OnApplicationShutdown {
   queue(name: string): Queue {
     let queue = this.queues.get(name);
     if (!queue) {
-      queue = new Queue(name, { connection: this.redis.client, prefix: this.options.prefix });
+      queue = new Queue(name, {
+        connection: this.redis.client,
+        prefix: this.options.keys.prefixOf(name),
+      });
       // Errors also surface as rejected calls; the listener keeps EventEmitter from throwing.
       queue.on('error', () => undefined);
       this.queues.set(name, queue);
@@ -117,22 +122,24 @@ export class ConveyorQueues implements OnApplicationShutdown {
         // waitUntilReady() resolves: a job finishing in between would never be reported and
         // its result() would wait until its timeout. Start from the stream's current end.
         const [last] = await this.redis.client.xrevrange(
-          `${this.options.prefix}:${name}:events`,
+          `${this.options.keys.queueKey(name)}events`,
           '+',
           '-',
           'COUNT',
           1,
         );
         if (created.closed) throw new Error('the application is shutting down');
+        // Settings, not a client: QueueEvents would duplicate a client (it blocks on its
+        // connection) and leave the original open; from settings it makes one connection and
+        // closes it with itself. A cluster has no settings BullMQ can open: it gets a
+        // connection, which closes after it. (The cast: BullMQ's copy of ioredis's option
+        // types is narrower; the values are ioredis's own.)
+        const overrides = { maxRetriesPerRequest: null };
+        const settings = this.redis.settings('events', overrides);
+        if (!settings) created.connection = this.redis.create('events', overrides);
         const events = (created.events = new QueueEvents(name, {
-          // Settings, not a client: QueueEvents would duplicate a client (it blocks on its
-          // connection) and leave the original open; from settings it makes one connection
-          // and closes it with itself. (The cast: BullMQ's copy of ioredis's option types is
-          // narrower; the values are ioredis's own.)
-          connection: this.redis.settings('events', {
-            maxRetriesPerRequest: null,
-          }) as ConnectionOptions,
-          prefix: this.options.prefix,
+          connection: (settings ?? created.connection) as ConnectionOptions,
+          prefix: this.options.keys.prefixOf(name),
           lastEventId: last?.[0] ?? '0-0',
           // Run once ready: a read loop on a connection that never got ready retries on a
           // 5 s timer of its own, which would outlive the close.
@@ -185,16 +192,20 @@ export class ConveyorQueues implements OnApplicationShutdown {
 interface EventsEntry {
   ready: Promise<QueueEvents>;
   events?: QueueEvents;
+  /** The connection it was given (a cluster's), closed after it. */
+  connection?: RedisClient;
   closed: boolean;
 }
 
 async function closeEvents(entry: EventsEntry): Promise<void> {
   entry.closed = true;
   const { events } = entry;
-  if (!events) return;
-  await settleWithin(events.close(), CLOSE_GRACE_MS, () => events.disconnect());
-  // QueueEvents.close() disconnects first, and that awaits a connection that got ready: one
-  // that never did (a refused INFO, say) stays open, reconnecting. Closing the backend by
-  // force disconnects it; after a close that worked it is the same, finished close.
-  await settleWithin(events.getBackend().close(true), CLOSE_GRACE_MS);
+  if (events) {
+    await settleWithin(events.close(), CLOSE_GRACE_MS, () => events.disconnect());
+    // QueueEvents.close() disconnects first, and that awaits a connection that got ready: one
+    // that never did (a refused INFO, say) stays open, reconnecting. Closing the backend by
+    // force disconnects it; after a close that worked it is the same, finished close.
+    await settleWithin(events.getBackend().close(true), CLOSE_GRACE_MS);
+  }
+  await quit(entry.connection);
 }

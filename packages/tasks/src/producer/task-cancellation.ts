@@ -34,11 +34,11 @@ export class TaskCancellation {
   ) {}
 
   get channel(): string {
-    return `${this.queues.prefix}:conveyor:cancel`;
+    return this.queues.keys.appKey('cancel');
   }
 
   async cancel(queue: string, jobId: string, reason = 'cancelled'): Promise<CancelOutcome> {
-    const key = `${this.queues.prefix}:${queue}:`;
+    const key = this.queues.keys.queueKey(queue);
     this.scripts ??= defineScripts(this.redis.client, join(__dirname, 'lua'), ['cancel']);
     const marked = (await this.scripts.cancel(
       `${key}${jobId}`,
@@ -61,7 +61,7 @@ export class TaskCancellation {
 
   /** Why the job was cancelled, if it was. */
   reason(queue: string, jobId: string): Promise<string | null> {
-    return this.redis.client.get(`${this.queues.prefix}:${queue}:cv:cancelled:${jobId}`);
+    return this.redis.client.get(`${this.queues.keys.queueKey(queue)}cv:cancelled:${jobId}`);
   }
 }
 

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './open-connection';
 
 const INCLUDE = /^--- @include "([\w/-]+)"$/gm;
 
@@ -23,7 +23,7 @@ export function luaSource(dir: string, name: string, included = new Set<string>(
  * which names the hash slot a cluster routes the call to.
  */
 export function defineScripts<N extends string>(
-  redis: Redis,
+  redis: RedisClient,
   dir: string,
   names: readonly N[],
 ): Record<N, (routeKey: string, ...args: (string | number)[]) => Promise<unknown>> {

@@ -1,7 +1,7 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
-import { Redis, type RedisOptions } from 'ioredis';
+import type { RedisOptions } from 'ioredis';
 import { CLOSE_GRACE_MS, settleWithin } from '../lifecycle/settle-within';
-import { ConveyorRedis } from './conveyor-redis';
+import { openConnection, type RedisClient } from './open-connection';
 import type { ResolvedModuleOptions } from '../options/module-options';
 import { RESOLVED_TASKS_OPTIONS } from '../tasks.constants';
 
@@ -16,31 +16,35 @@ import { RESOLVED_TASKS_OPTIONS } from '../tasks.constants';
  * `create()` makes a connection for a consumer that needs its own (the cancel subscriber, the
  * workflow worker), closed by that consumer. Each BullMQ worker and QueueEvents also opens
  * its own blocking connection (BullMQ's design), a duplicate of the one it was given. All of
- * them are `ConveyorRedis`. `ConveyorQueues` closes the two shared ones on shutdown, after
- * the queues that use them.
+ * them are `ConveyorRedis` (or, given a cluster, ioredis `Cluster`s). `ConveyorQueues`
+ * closes the two shared ones on shutdown, after the queues that use them.
  */
 @Injectable()
 export class RedisConnections {
   private readonly logger = new Logger('Conveyor');
-  private clientInstance?: Redis;
-  private workerClientInstance?: Redis;
+  private clientInstance?: RedisClient;
+  private workerClientInstance?: RedisClient;
   private lastErrorLog = 0;
-  private readonly lastErrors = new WeakMap<Redis, Error>();
+  private readonly lastErrors = new WeakMap<RedisClient, Error>();
 
   constructor(@Inject(RESOLVED_TASKS_OPTIONS) private readonly options: ResolvedModuleOptions) {}
 
-  get client(): Redis {
+  /** Whether the app's connection is a Redis Cluster. */
+  get cluster(): boolean {
+    return this.options.connection.cluster !== undefined;
+  }
+
+  get client(): RedisClient {
     return (this.clientInstance ??= this.create('producer', {}));
   }
 
-  get workerClient(): Redis {
+  get workerClient(): RedisClient {
     return (this.workerClientInstance ??= this.create('worker', { maxRetriesPerRequest: null }));
   }
 
   /** A new connection with the module's settings, for a consumer that needs its own. */
-  create(role: string, overrides: RedisOptions): Redis {
-    const { url, ...settings } = this.settings(role, overrides);
-    const redis = url ? new ConveyorRedis(url, settings) : new ConveyorRedis(settings);
+  create(role: string, overrides: RedisOptions): RedisClient {
+    const redis = openConnection(this.options.connection, role, overrides);
     redis.on('error', (error: Error) => {
       this.lastErrors.set(redis, error);
       this.logConnectionError(role, error);
@@ -51,18 +55,25 @@ export class RedisConnections {
 
   /**
    * The module's connection settings (with `url` when one was given), for BullMQ classes that
-   * make and own their connection: they close it with themselves.
+   * make and own their connection: they close it with themselves. `undefined` for a cluster,
+   * which BullMQ cannot open from settings: give such a class a `create()`d connection.
    */
-  settings(role: string, overrides: RedisOptions): RedisOptions & { url?: string } {
-    const { url, options } = this.options.connection;
-    return { url, connectionName: `conveyor:${role}`, ...options, ...overrides };
+  settings(role: string, overrides: RedisOptions): (RedisOptions & { url?: string }) | undefined {
+    const connection = this.options.connection;
+    if (connection.cluster) return undefined;
+    return {
+      url: connection.url,
+      connectionName: `conveyor:${role}`,
+      ...connection.options,
+      ...overrides,
+    };
   }
 
   /**
    * What `redis` last reported since it was last ready (ECONNREFUSED, NOAUTH, …): the cause
    * behind a command that timed out or that ioredis gave up on.
    */
-  lastError(redis: Redis): Error | undefined {
+  lastError(redis: RedisClient): Error | undefined {
     return this.lastErrors.get(redis);
   }
 
@@ -86,7 +97,10 @@ export class RedisConnections {
  * `graceMs`, then a disconnect. A connection that is not up has nothing to flush, and its
  * QUIT would wait in the offline queue for a Redis that may never come back: disconnect now.
  */
-export async function quit(redis: Redis | undefined, graceMs = CLOSE_GRACE_MS): Promise<void> {
+export async function quit(
+  redis: RedisClient | undefined,
+  graceMs = CLOSE_GRACE_MS,
+): Promise<void> {
   if (!redis || redis.status === 'end') return;
   if (redis.status !== 'ready') return redis.disconnect();
   await settleWithin(redis.quit(), graceMs, () => redis.disconnect());

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/open-connection';
 import { ScheduleLockError } from '../errors';
 
 const RENEW =
@@ -21,7 +21,7 @@ export interface LockTiming {
  */
 export class ScheduleLock {
   constructor(
-    private readonly client: Redis,
+    private readonly client: RedisClient,
     readonly key: string,
     private readonly timing: LockTiming,
   ) {}

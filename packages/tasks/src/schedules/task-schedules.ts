@@ -6,7 +6,7 @@ import {
   type OnApplicationShutdown,
 } from '@nestjs/common';
 import { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/open-connection';
 import {
   ConveyorError,
   InvalidScheduleError,
@@ -60,7 +60,7 @@ const STALE_SWEEP_DELAY_MS = 5_000;
 
 /** The Redis client and queues one operation works with. */
 interface Access {
-  client: Redis;
+  client: RedisClient;
   queue(name: string): Queue;
 }
 
@@ -150,7 +150,10 @@ export class TaskSchedules implements OnApplicationBootstrap, OnApplicationShutd
       queue: (name) => {
         let queue = queues.get(name);
         if (!queue) {
-          queue = new Queue(name, { connection: client, prefix: this.options.prefix });
+          queue = new Queue(name, {
+            connection: client,
+            prefix: this.options.keys.prefixOf(name),
+          });
           queue.on('error', () => undefined);
           queues.set(name, queue);
         }
@@ -322,12 +325,12 @@ export class TaskSchedules implements OnApplicationBootstrap, OnApplicationShutd
     );
   }
 
-  private lock(client: Redis): ScheduleLock {
-    return new ScheduleLock(client, `${this.options.prefix}:conveyor:schedules:lock`, LOCK_TIMING);
+  private lock(client: RedisClient): ScheduleLock {
+    return new ScheduleLock(client, this.options.keys.appKey('schedules:lock'), LOCK_TIMING);
   }
 
   private get ownedKey(): string {
-    return `${this.options.prefix}:conveyor:schedules`;
+    return this.options.keys.appKey('schedules');
   }
 
   private async owned(access: Access): Promise<Map<string, OwnedScheduler>> {

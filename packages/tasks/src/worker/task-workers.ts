@@ -8,7 +8,7 @@ import {
 import { type Job, Worker } from 'bullmq';
 import { InvalidModuleOptionsError } from '../errors';
 import { DEFAULT_QUEUE_OPTIONS, type ResolvedModuleOptions } from '../options/module-options';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/open-connection';
 import { TaskCancellation } from '../producer/task-cancellation';
 import { CLOSE_GRACE_MS, closeOrIdle, settleWithin } from '../lifecycle/settle-within';
 import { quit, RedisConnections } from '../redis/redis-connections';
@@ -29,7 +29,7 @@ export class TaskWorkers implements OnApplicationBootstrap, BeforeApplicationShu
   private readonly logger = new Logger('Conveyor');
   private readonly workers = new Map<string, Worker>();
   private stopping?: Promise<void>;
-  private subscriber?: Redis;
+  private subscriber?: RedisClient;
 
   constructor(
     @Inject(RESOLVED_TASKS_OPTIONS) private readonly options: ResolvedModuleOptions,
@@ -108,7 +108,7 @@ export class TaskWorkers implements OnApplicationBootstrap, BeforeApplicationShu
       traceRun(job, () => this.runner.run(job, token));
     const worker = new Worker(queue, processor, {
       connection: this.redis.workerClient,
-      prefix: this.options.prefix,
+      prefix: this.options.keys.prefixOf(queue),
       concurrency: queueOptions.concurrency,
       // Spread, not assigned: an explicit undefined would override BullMQ's defaults.
       ...definedOnly({

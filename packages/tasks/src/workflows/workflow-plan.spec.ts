@@ -4,6 +4,7 @@ import type { TaskDefinition } from '../tasks.registry';
 import { STEP_ENVELOPE_KEY } from './step-input';
 import { chain, chord, group, step } from './workflow-nodes';
 import { GROUP_COLLECTOR, WORKFLOW_QUEUE, WorkflowPlanner } from './workflow-plan';
+import { KeyLayout } from '../redis/key-layout';
 
 const definitionOf = (task: unknown): TaskDefinition => {
   const name = typeof task === 'string' ? task : (task as { name: string }).name;
@@ -12,7 +13,7 @@ const definitionOf = (task: unknown): TaskDefinition => {
     options: resolveTaskOptions(name, [name === 'mail' ? { queue: 'email' } : {}]),
   };
 };
-const planner = () => new WorkflowPlanner('wf-1', '{p}', definitionOf);
+const planner = (keys = new KeyLayout('p')) => new WorkflowPlanner('wf-1', keys, definitionOf);
 
 describe('WorkflowPlanner', () => {
   it('makes each chain step the parent of the one before, which feeds it', async () => {
@@ -35,6 +36,34 @@ describe('WorkflowPlanner', () => {
     expect(
       plan.flow.data[STEP_ENVELOPE_KEY].input.members.map((m: { key: string }) => m.key),
     ).toEqual(['{p}:default:wf-1.0.0', '{p}:email:wf-1.0.1']);
+  });
+
+  it("keeps a workflow's jobs in its steps' hash tag when queues have tags of their own", async () => {
+    const keys = new KeyLayout(
+      'p',
+      'queue',
+      new Map([
+        ['email', 'flow'],
+        ['default', 'flow'],
+      ]),
+    );
+    const plan = await planner(keys).plan(chain([step('a', 1), group([step('b'), step('mail')])]));
+    // The fan-out and the collector are in the workflow queue of the steps' tag.
+    expect(plan.flow).toMatchObject({
+      queueName: 'conveyor.workflows@flow',
+      prefix: '{p:flow}',
+      children: [{ queueName: 'default', prefix: '{p:flow}' }],
+    });
+    const expand = plan.flow.data[STEP_ENVELOPE_KEY].expand;
+    expect(expand.flow).toMatchObject({ queueName: 'conveyor.workflows@flow', prefix: '{p:flow}' });
+    expect(expand.topKey).toBe('{p:flow}:conveyor.workflows@flow:wf-1.0.1.fan');
+  });
+
+  it('rejects a workflow whose steps span hash tags, naming them and their queues', async () => {
+    const keys = new KeyLayout('p', 'queue');
+    await expect(planner(keys).plan(chain([step('a', 1), step('mail')]))).rejects.toThrow(
+      /its steps span hash tags \{p:default\} \(default\), \{p:email\} \(email\)/,
+    );
   });
 
   it("lets a 'continue' chord's members finish without failing the callback", async () => {

@@ -6,9 +6,9 @@ import { buildJobOptions } from '../producer/job-options';
 import type { TaskDefinition } from '../tasks.registry';
 import { STEP_ENVELOPE_KEY, type StepEnvelope, stepEnvelope, type StepInput } from './step-input';
 import type { WorkflowNode, WorkflowStep } from './workflow-nodes';
+import type { KeyLayout } from '../redis/key-layout';
 
-/** Queue of Conveyor's own workflow jobs (a group's collector). */
-export const WORKFLOW_QUEUE = 'conveyor.workflows';
+export { WORKFLOW_QUEUE } from '../redis/key-layout';
 /** Job name of a group's collector, which returns its members' results in order. */
 export const GROUP_COLLECTOR = 'conveyor.group';
 /**
@@ -57,13 +57,14 @@ export class WorkflowPlanner {
 
   constructor(
     private readonly workflowId: string,
-    /** BullMQ key prefix, to name children in their parent's results. */
-    private readonly prefix: string,
+    /** Where each queue's keys live: a job's key names it in its parent's input. */
+    private readonly keys: KeyLayout,
     private readonly definitionOf: (task: WorkflowStep['task']) => TaskDefinition,
   ) {}
 
   async plan(node: WorkflowNode): Promise<WorkflowPlan> {
     const { job, step } = this.build(node, undefined, '0', 'root');
+    this.checkOneSlot();
     await Promise.all(this.checks);
     return { workflowId: this.workflowId, flow: job, steps: this.steps, top: step };
   }
@@ -117,7 +118,7 @@ export class WorkflowPlanner {
         const input: StepInput = {
           from: 'members',
           members: members.map(({ step }) => ({
-            key: `${this.prefix}:${step.queue}:${step.jobId}`,
+            key: `${this.keys.queueKey(step.queue)}${step.jobId}`,
             taskName: step.taskName,
             jobId: step.jobId,
           })),
@@ -197,11 +198,12 @@ export class WorkflowPlanner {
     dependency: Dependency | 'root',
   ): Built {
     const inner = this.build(node, undefined, `${path}.fan`, 'fail', true);
-    const step = this.record(path, 'fan-out', FAN_OUT, WORKFLOW_QUEUE, [previous, inner]);
+    const queue = this.keys.workflowQueue(previous.step.queue);
+    const step = this.record(path, 'fan-out', FAN_OUT, queue, [previous, inner]);
     const data: StepEnvelope = stepEnvelope(this.workflowId, { from: 'previous' });
     data[STEP_ENVELOPE_KEY].expand = {
       flow: inner.job,
-      topKey: `${this.prefix}:${inner.step.queue}:${inner.step.jobId}`,
+      topKey: `${this.keys.queueKey(inner.step.queue)}${inner.step.jobId}`,
     };
     const opts: JobsOptions = {
       attempts: 3,
@@ -211,7 +213,7 @@ export class WorkflowPlanner {
       ...this.dependencyOptions(dependency),
       jobId: step.jobId,
     };
-    return { job: this.flowJob(FAN_OUT, WORKFLOW_QUEUE, data, opts, [previous]), step };
+    return { job: this.flowJob(FAN_OUT, queue, data, opts, [previous]), step };
   }
 
   private collector(
@@ -220,7 +222,8 @@ export class WorkflowPlanner {
     path: string,
     dependency: Dependency | 'root',
   ): Built {
-    const step = this.record(path, 'collector', GROUP_COLLECTOR, WORKFLOW_QUEUE, members);
+    const queue = this.keys.workflowQueue(members[0].step.queue);
+    const step = this.record(path, 'collector', GROUP_COLLECTOR, queue, members);
     const opts: JobsOptions = {
       removeOnComplete: { age: 86_400 },
       removeOnFail: { age: 7 * 86_400 },
@@ -230,7 +233,7 @@ export class WorkflowPlanner {
     return {
       job: this.flowJob(
         GROUP_COLLECTOR,
-        WORKFLOW_QUEUE,
+        queue,
         stepEnvelope(this.workflowId, input),
         opts,
         members,
@@ -246,9 +249,34 @@ export class WorkflowPlanner {
     opts: JobsOptions,
     children: Built[],
   ): FlowJob {
+    const prefix = this.keys.prefixOf(queueName);
     return children.length
-      ? { name, queueName, data, opts, children: children.map(({ job }) => job as FlowJobNode) }
-      : { name, queueName, data, opts };
+      ? {
+          name,
+          queueName,
+          prefix,
+          data,
+          opts,
+          children: children.map(({ job }) => job as FlowJobNode),
+        }
+      : { name, queueName, prefix, data, opts };
+  }
+
+  /**
+   * A workflow's jobs are linked by BullMQ scripts that touch parent and children at once: on
+   * Redis Cluster they must share one hash tag (see `KeyLayout`).
+   */
+  private checkOneSlot(): void {
+    const byTag = new Map<string, Set<string>>();
+    for (const step of this.steps) {
+      const tag = this.keys.prefixOf(step.queue);
+      byTag.set(tag, (byTag.get(tag) ?? new Set()).add(step.queue));
+    }
+    if (byTag.size <= 1) return;
+    const spans = [...byTag].map(([tag, queues]) => `${tag} (${[...queues].join(', ')})`);
+    throw new InvalidWorkflowError(
+      `its steps span hash tags ${spans.join(', ')}: a workflow's jobs must share one slot; give these queues one queues.<name>.hashTag`,
+    );
   }
 
   private dependencyOptions(dependency: Dependency | 'root'): JobsOptions {

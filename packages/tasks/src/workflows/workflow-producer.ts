@@ -32,7 +32,7 @@ export class WorkflowProducer implements WorkflowSource, OnApplicationShutdown {
   /** Checks every step, then adds the whole workflow. */
   async start<R>(node: WorkflowNode): Promise<WorkflowHandle<R>> {
     const workflowId = `wf-${randomUUID()}`;
-    const plan = await new WorkflowPlanner(workflowId, this.options.prefix, (task) =>
+    const plan = await new WorkflowPlanner(workflowId, this.options.keys, (task) =>
       this.registry.definition(task),
     ).plan(node);
     await this.addFlow(plan.flow);
@@ -43,7 +43,8 @@ export class WorkflowProducer implements WorkflowSource, OnApplicationShutdown {
   async addFlow(flow: FlowJob): Promise<void> {
     this.flowProducer ??= new FlowProducer({
       connection: this.redis.client,
-      prefix: this.options.prefix,
+      // Every node names its own prefix (its queue's); this one is for none.
+      prefix: this.options.keys.appPrefix,
     });
     await this.flowProducer.add(flow);
   }

@@ -7,28 +7,30 @@ import {
   type OnApplicationShutdown,
 } from '@nestjs/common';
 import { type Job, UnrecoverableError, WaitingChildrenError, Worker } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/open-connection';
 import { closeOrIdle, settleWithin } from '../lifecycle/settle-within';
 import type { ResolvedModuleOptions } from '../options/module-options';
 import { quit, RedisConnections } from '../redis/redis-connections';
 import { RESOLVED_TASKS_OPTIONS } from '../tasks.constants';
 import { TasksRegistry } from '../tasks.registry';
 import { envelopeOf, fillFanOutInput, STEP_ENVELOPE_KEY, stepPayload } from './step-input';
-import { FAN_OUT, GROUP_COLLECTOR, WORKFLOW_QUEUE } from './workflow-plan';
+import { FAN_OUT, GROUP_COLLECTOR } from './workflow-plan';
 import { WorkflowProducer } from './workflow-producer';
 
 /**
  * Runs Conveyor's own workflow jobs (a group's collector, which returns its members' results
- * in order) in every process that runs workers. They are cheap and stateless; any process
- * may take them, and a process that dies leaves them to BullMQ's stalled-job check.
+ * in order; a fan-out) in every process that runs workers. They are cheap and stateless; any
+ * process may take them, and a process that dies leaves them to BullMQ's stalled-job check.
+ * One BullMQ worker per workflow queue: one in all, or with `hashTags: 'queue'` one per hash
+ * tag of the app's queues (a workflow's jobs live in its steps' tag).
  */
 @Injectable()
 export class WorkflowWorker
   implements OnApplicationBootstrap, BeforeApplicationShutdown, OnApplicationShutdown
 {
   private readonly logger = new Logger('Conveyor');
-  private worker?: Worker;
-  private connection?: Redis;
+  private workers: Worker[] = [];
+  private connection?: RedisClient;
   private stopped?: Promise<unknown>;
   private inFlight = 0;
   private idleWaiters: (() => void)[] = [];
@@ -44,18 +46,29 @@ export class WorkflowWorker
     if (this.options.workers === 'none' || this.registry.handledQueues().size === 0) return;
     // A connection of its own: forcing this worker's close disconnects its connection, which
     // must not be the one the task workers still finish their jobs on.
-    this.connection = this.redis.create('workflows', { maxRetriesPerRequest: null });
-    this.worker = new Worker(WORKFLOW_QUEUE, (job, token) => this.run(job, token), {
-      connection: this.connection,
-      prefix: this.options.prefix,
-      concurrency: 10,
-    });
+    const connection = (this.connection = this.redis.create('workflows', {
+      maxRetriesPerRequest: null,
+    }));
+    const { keys } = this.options;
+    const queues = new Set(
+      [...(this.options.queues?.keys() ?? []), ...this.registry.handledQueues()].map((queue) =>
+        keys.workflowQueue(queue),
+      ),
+    );
     // A down Redis reports on every reconnect attempt; once every 10 s is enough to notice.
     let lastErrorLog = 0;
-    this.worker.on('error', (error) => {
-      if (Date.now() - lastErrorLog < 10_000) return;
-      lastErrorLog = Date.now();
-      this.logger.error(`workflow worker: ${error.message}`);
+    this.workers = [...queues].map((queue) => {
+      const worker = new Worker(queue, (job, token) => this.run(job, token), {
+        connection,
+        prefix: keys.prefixOf(queue),
+        concurrency: 10,
+      });
+      worker.on('error', (error) => {
+        if (Date.now() - lastErrorLog < 10_000) return;
+        lastErrorLog = Date.now();
+        this.logger.error(`workflow worker: ${error.message}`);
+      });
+      return worker;
     });
   }
 
@@ -70,14 +83,16 @@ export class WorkflowWorker
    * it. `onApplicationShutdown` waits for the end.
    */
   beforeApplicationShutdown(): void {
-    const worker = this.worker;
-    this.worker = undefined;
-    if (!worker) return;
-    const closed = worker.close();
+    const workers = this.workers;
+    this.workers = [];
+    if (!workers.length) return;
+    const closed = Promise.all(workers.map((worker) => worker.close()));
     const connection = this.connection;
     this.connection = undefined;
     this.stopped = closeOrIdle(closed, () => this.whenIdle(), this.options.shutdownTimeoutMs)
-      .then(() => settleWithin(closed, 0, () => worker.disconnect()))
+      .then(() =>
+        settleWithin(closed, 0, () => workers.forEach((worker) => void worker.disconnect())),
+      )
       .then(() => quit(connection));
   }
 
