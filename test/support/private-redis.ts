@@ -4,6 +4,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Redis } from 'ioredis';
+import { runningServers } from './exit-cleanup';
 
 export interface PrivateRedisOptions {
   /**
@@ -17,14 +18,8 @@ export interface PrivateRedisOptions {
   args?: string[];
 }
 
-/**
- * Servers still running. A test whose teardown timed out leaves its server behind: killed when
- * the test process exits, and unref'd, so it never keeps that process (Jest) alive.
- */
-const running = new Set<ChildProcess>();
-process.once('exit', () => {
-  for (const child of running) child.kill('SIGKILL');
-});
+/** Killed when the test process exits (see `exit-cleanup.ts`). */
+const running = runningServers();
 
 /**
  * A throwaway `redis-server` on a free port, owned by one test, which can be stopped and
