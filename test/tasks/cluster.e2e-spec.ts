@@ -1,0 +1,158 @@
+import { Test, type TestingModule } from '@nestjs/testing';
+import {
+  chain,
+  DeadLetters,
+  InvalidWorkflowError,
+  QueueInspector,
+  step,
+  TaskProducer,
+  TasksModule,
+} from '@conveyor/tasks';
+import { Cluster } from 'ioredis';
+import { Ledger } from '../faults/ledger';
+import { PrivateCluster } from '../support/private-cluster';
+import { uniquePrefix } from '../support/redis';
+import { eventually } from '../support/tasks-app';
+import {
+  Billed,
+  ITEM,
+  Keyed,
+  Rated,
+  Summed,
+  TOPOLOGY_QUEUES,
+  topologyTasks,
+} from '../support/children/topology-tasks';
+
+// Conveyor on a real Redis Cluster (3 masters on loopback), with hashTags: 'queue': every kind
+// of limit, idempotent jobs, a chord and the reads that span queues, with the queues spread
+// over the masters. Failover is the fault suite's (test/faults/cluster.fault-spec.ts).
+describe('Redis Cluster', () => {
+  let cluster: PrivateCluster;
+  let app: TestingModule | undefined;
+  let ledger: Ledger | undefined;
+  let prefix: string;
+
+  beforeAll(async () => {
+    cluster = await PrivateCluster.start({ masters: 3, replicas: 0 });
+  }, 60_000);
+
+  beforeEach(() => {
+    prefix = uniquePrefix();
+  });
+
+  afterEach(async () => {
+    await app?.close();
+    app = undefined;
+    await ledger?.close();
+    ledger = undefined;
+  });
+
+  afterAll(() => cluster?.destroy());
+
+  /** A prefix whose three queue tags fall on three different masters. */
+  async function spreadPrefix(): Promise<string> {
+    for (let tries = 0; tries < 100; tries++) {
+      const candidate = uniquePrefix();
+      const masters = await Promise.all(
+        ['mail', 'tenants', 'billing'].map((tag) => cluster.masterOf(`{${candidate}:${tag}}`)),
+      );
+      if (new Set(masters).size === 3) return candidate;
+    }
+    throw new Error('no prefix spreads the three tags over three masters');
+  }
+
+  async function start(connection: unknown): Promise<TestingModule> {
+    const module = await Test.createTestingModule({
+      imports: [
+        TasksModule.forRoot({
+          connection: connection as never,
+          prefix,
+          hashTags: 'queue',
+          queues: TOPOLOGY_QUEUES,
+        }),
+      ],
+      providers: [topologyTasks(prefix)],
+    }).compile();
+    module.useLogger(false);
+    await module.init();
+    return module;
+  }
+
+  it('runs rate-limited, per-key, idempotent and chord jobs with the queues spread over the masters', async () => {
+    prefix = await spreadPrefix();
+    ledger = new Ledger(prefix);
+    app = await start({ cluster: { nodes: cluster.startupNodes } });
+    const producer = app.get(TaskProducer);
+
+    await producer.enqueueMany(
+      Rated,
+      Array.from({ length: 40 }, (_, i) => ({ n: ITEM.rated + i })),
+    );
+    await producer.enqueueMany(
+      Keyed,
+      Array.from({ length: 40 }, (_, i) => ({ n: ITEM.keyed + i, key: `t${i % 4}` })),
+    );
+    const billed = await producer.enqueue(Billed, { n: ITEM.billed }, { idempotencyKey: 'b-0' });
+    // The same idempotency key is the same job.
+    const again = await producer.enqueue(Billed, { n: ITEM.billed }, { idempotencyKey: 'b-0' });
+    expect(again.id).toBe(billed.id);
+    const chords = await Promise.all(
+      [1, 3, 5].map((i) =>
+        producer.chord(
+          [step(Billed, { n: ITEM.member + i }), step(Billed, { n: ITEM.member + i + 1 })],
+          step(Summed),
+        ),
+      ),
+    );
+    const sums = await Promise.all(chords.map((handle) => handle.result({ timeout: '30s' })));
+    expect(sums).toEqual([1, 3, 5].map((i) => ITEM.chord + i));
+    await expect(billed.result({ timeout: '30s' })).resolves.toBe(ITEM.billed);
+
+    const expected = [
+      ...Array.from({ length: 40 }, (_, i) => ITEM.rated + i),
+      ...Array.from({ length: 40 }, (_, i) => ITEM.keyed + i),
+      ITEM.billed,
+      ...[1, 2, 3, 4, 5, 6].map((i) => ITEM.member + i),
+      ...[1, 3, 5].map((i) => ITEM.chord + i),
+    ];
+    await eventually(async () => (await ledger!.done()) >= expected.length, 30_000, 'every job');
+    const figures = await ledger.check(expected);
+    expect(figures.lost).toEqual([]);
+    expect(figures.duplicatesAbsorbed).toBe(0);
+
+    // The three tags (mail, tenants, billing) were picked to land on three masters: each
+    // holds keys of the app.
+    const keys = await cluster.keysPerMaster();
+    expect([...keys.values()].filter((count) => count > 0)).toHaveLength(3);
+
+    // Reads that span queues go one queue at a time on a cluster.
+    const snapshot = await app.get(QueueInspector).snapshot(['mail', 'tenants', 'billing']);
+    expect(snapshot.map((s) => [s.queue, s.completed])).toEqual([
+      ['mail', 40],
+      ['tenants', 40],
+      ['billing', 7],
+    ]);
+    expect(await app.get(DeadLetters).count()).toBe(0);
+  }, 90_000);
+
+  it('takes an ioredis Cluster as the connection, and cancels a delayed job through it', async () => {
+    const template = new Cluster(cluster.startupNodes, { lazyConnect: true });
+    app = await start(template);
+    const producer = app.get(TaskProducer);
+    const handle = await producer.enqueue(Rated, { n: 1 }, { delay: '1h' });
+    await expect(handle.cancel()).resolves.toBe('removed');
+    expect(await handle.state()).toBe('cancelled');
+    // The template was only read: it never connected.
+    expect(template.status).toBe('wait');
+  }, 60_000);
+
+  it("refuses a workflow whose steps span two queues' hash tags, enqueuing nothing", async () => {
+    app = await start({ cluster: { nodes: cluster.startupNodes } });
+    const producer = app.get(TaskProducer);
+    await expect(producer.workflow(chain([step(Rated, { n: 1 }), step(Keyed)]))).rejects.toThrow(
+      InvalidWorkflowError,
+    );
+    const snapshot = await app.get(QueueInspector).snapshot(['mail', 'tenants']);
+    expect(snapshot.every((s) => s.waiting === 0 && s.delayed === 0)).toBe(true);
+  }, 60_000);
+});
