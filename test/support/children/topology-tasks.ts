@@ -22,10 +22,10 @@ export interface TopologyItem {
 
 const retry = { attempts: 10, backoff: { type: 'fixed' as const, delay: 200 } };
 
-/** `mail`: a task rate limit across every worker. */
+/** `mail`: a task rate limit across every worker (60 jobs take three seconds). */
 export const Rated = defineTask<TopologyItem, number>('topo.rated', {
   queue: 'mail',
-  rateLimit: { max: 200, per: '1s' },
+  rateLimit: { max: 20, per: '1s' },
   ...retry,
 });
 
