@@ -22,7 +22,7 @@ import { WorkflowProducer } from './workflow-producer';
  * in order; a fan-out) in every process that runs workers. They are cheap and stateless; any
  * process may take them, and a process that dies leaves them to BullMQ's stalled-job check.
  * One BullMQ worker per workflow queue: one in all, or with `hashTags: 'queue'` one per hash
- * tag of the app's queues (a workflow's jobs live in its steps' tag).
+ * tag of the queues this process handles (a workflow's jobs live in its steps' tag).
  */
 @Injectable()
 export class WorkflowWorker
@@ -50,11 +50,9 @@ export class WorkflowWorker
       maxRetriesPerRequest: null,
     }));
     const { keys } = this.options;
-    const queues = new Set(
-      [...(this.options.queues?.keys() ?? []), ...this.registry.handledQueues()].map((queue) =>
-        keys.workflowQueue(queue),
-      ),
-    );
+    // The tags of the queues this process handles: a workflow's steps are handled somewhere,
+    // and that process takes its collectors and fan-outs too.
+    const queues = new Set([...this.registry.handledQueues()].map((q) => keys.workflowQueue(q)));
     // A down Redis reports on every reconnect attempt; once every 10 s is enough to notice.
     let lastErrorLog = 0;
     this.workers = [...queues].map((queue) => {
