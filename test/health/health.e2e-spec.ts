@@ -1,6 +1,12 @@
-import { Injectable } from '@nestjs/common';
+import { Controller, Get, Injectable } from '@nestjs/common';
+import { HealthCheck, HealthCheckService } from '@nestjs/terminus';
 import { defineTask, Task, TaskProducer } from '@conveyor/tasks';
-import { HealthModule } from '@conveyor/health';
+import {
+  HealthModule,
+  OutboxHealthIndicator,
+  QueuesHealthIndicator,
+  RedisHealthIndicator,
+} from '@conveyor/health';
 import { get, type HttpTestApp, startHttpApp, stopHttpApps } from '../support/http-app';
 import { PrivateRedis } from '../support/private-redis';
 import { closeRawQueue, rawQueue } from '../support/redis';
@@ -30,6 +36,28 @@ async function ready(app: HttpTestApp): Promise<{ status: number; body: Body }> 
   return { status: response.status, body: JSON.parse(response.text) as Body };
 }
 
+// The README's "Indicators" example, as written: an app's own route with HealthModule only.
+@Controller('status')
+class StatusController {
+  constructor(
+    private readonly health: HealthCheckService,
+    private readonly redis: RedisHealthIndicator,
+    private readonly queues: QueuesHealthIndicator,
+    private readonly outbox: OutboxHealthIndicator,
+  ) {}
+
+  @Get()
+  @HealthCheck()
+  check() {
+    return this.health.check([
+      () => this.redis.isHealthy('redis'),
+      () => this.queues.isHealthy('queues'),
+      () => this.queues.workersRunning('workers'),
+      () => this.outbox.isHealthy('outbox'),
+    ]);
+  }
+}
+
 describe('GET /health', () => {
   let app: HttpTestApp | undefined;
   let redis: PrivateRedis | undefined;
@@ -56,6 +84,21 @@ describe('GET /health', () => {
     });
     // No OutboxModule in this app: no outbox check.
     expect(body.info).not.toHaveProperty('outbox');
+  });
+
+  it("serves the README's own status route with the indicators, importing HealthModule only", async () => {
+    app = await startHttpApp({
+      imports: [HealthModule.forRoot()],
+      controllers: [StatusController],
+      providers: [EchoTasks],
+    });
+    const response = await get(`${app.url}/status`);
+    // Down only for the outbox this app does not have, which the example says.
+    expect(response.status).toBe(503);
+    expect(JSON.parse(response.text)).toMatchObject({
+      info: { redis: { status: 'up' }, queues: { status: 'up' }, workers: { status: 'up' } },
+      error: { outbox: { status: 'down', message: 'OutboxModule is not imported' } },
+    });
   });
 
   it('turns 503 when Redis stops, quickly, and 200 again once it is back', async () => {

@@ -44,7 +44,8 @@ import type { HealthModuleOptions } from './interfaces/health-options.interface'
     QueuesHealthIndicator,
     OutboxHealthIndicator,
   ],
-  exports: [RedisHealthIndicator, QueuesHealthIndicator, OutboxHealthIndicator],
+  // TerminusModule too: a controller of the app's own gets HealthCheckService from it.
+  exports: [TerminusModule, RedisHealthIndicator, QueuesHealthIndicator, OutboxHealthIndicator],
 })
 export class HealthModule extends ConfigurableHealthModule {
   static override forRoot(options: typeof HEALTH_OPTIONS_TYPE = {}): DynamicModule {

@@ -1,11 +1,12 @@
 import { Inject, Injectable, type OnModuleInit } from '@nestjs/common';
 import { ModuleRef } from '@nestjs/core';
-import { HealthIndicatorService, type HealthIndicatorResult } from '@nestjs/terminus';
+import type { HealthIndicatorResult } from '@nestjs/terminus';
 import { HEALTH_OPTIONS } from '../health.constants';
 import type { ResolvedHealthOptions } from '../health.options';
 import type { OutboxRelay } from '@conveyor/outbox';
 import { findOutboxStats } from '@conveyor/tasks';
 import { withTimeout } from '../with-timeout';
+import { indicatorCheck } from './indicator-check';
 
 /** What this indicator reads from the outbox. */
 type OutboxStatsSource = Pick<OutboxRelay, 'stats'>;
@@ -19,7 +20,6 @@ export class OutboxHealthIndicator implements OnModuleInit {
   private outbox?: OutboxStatsSource;
 
   constructor(
-    private readonly indicators: HealthIndicatorService,
     private readonly moduleRef: ModuleRef,
     @Inject(HEALTH_OPTIONS) private readonly options: ResolvedHealthOptions,
   ) {}
@@ -36,19 +36,20 @@ export class OutboxHealthIndicator implements OnModuleInit {
   async isHealthy<const K extends string = 'outbox'>(
     key: K = 'outbox' as K,
   ): Promise<HealthIndicatorResult<K>> {
-    const check = this.indicators.check(key);
+    const check = indicatorCheck(key);
     if (!this.outbox) return check.down({ message: 'OutboxModule is not imported' });
+    let stats: Awaited<ReturnType<OutboxStatsSource['stats']>>;
     try {
-      const stats = await withTimeout(this.outbox.stats(), this.options.timeoutMs, 'the outbox');
-      const figures = { pending: stats.pending, lagMs: stats.oldestPendingAgeMs };
-      return stats.oldestPendingAgeMs > this.options.outboxLagMs
-        ? check.down({
-            ...figures,
-            message: `oldest unpublished row is ${stats.oldestPendingAgeMs} ms old, over the threshold of ${this.options.outboxLagMs} ms`,
-          })
-        : check.up(figures);
+      stats = await withTimeout(this.outbox.stats(), this.options.timeoutMs, 'the outbox');
     } catch (error) {
       return check.down({ message: (error as Error).message });
     }
+    const figures = { pending: stats.pending, lagMs: stats.oldestPendingAgeMs };
+    return stats.oldestPendingAgeMs > this.options.outboxLagMs
+      ? check.down({
+          ...figures,
+          message: `oldest unpublished row is ${stats.oldestPendingAgeMs} ms old, over the threshold of ${this.options.outboxLagMs} ms`,
+        })
+      : check.up(figures);
   }
 }

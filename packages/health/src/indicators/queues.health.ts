@@ -1,9 +1,10 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { HealthIndicatorService, type HealthIndicatorResult } from '@nestjs/terminus';
-import { QueueInspector, TaskWorkers } from '@conveyor/tasks';
+import type { HealthIndicatorResult } from '@nestjs/terminus';
+import { QueueInspector, type QueueSnapshot, TaskWorkers } from '@conveyor/tasks';
 import { HEALTH_OPTIONS } from '../health.constants';
 import type { ResolvedHealthOptions } from '../health.options';
 import { withTimeout } from '../with-timeout';
+import { indicatorCheck } from './indicator-check';
 
 /** What the queues check reports for one queue. */
 export interface QueueHealth {
@@ -21,7 +22,6 @@ export interface QueueHealth {
 @Injectable()
 export class QueuesHealthIndicator {
   constructor(
-    private readonly indicators: HealthIndicatorService,
     private readonly inspector: QueueInspector,
     private readonly workers: TaskWorkers,
     @Inject(HEALTH_OPTIONS) private readonly options: ResolvedHealthOptions,
@@ -30,37 +30,38 @@ export class QueuesHealthIndicator {
   async isHealthy<const K extends string = 'queues'>(
     key: K = 'queues' as K,
   ): Promise<HealthIndicatorResult<K>> {
-    const check = this.indicators.check(key);
+    const check = indicatorCheck(key);
+    let snapshots: QueueSnapshot[];
     try {
-      const snapshots = await withTimeout(
+      snapshots = await withTimeout(
         this.inspector.snapshot(this.options.queues),
         this.options.timeoutMs,
         'Redis',
       );
-      const queues: Record<string, QueueHealth> = {};
-      let backedUp = false;
-      for (const { queue, waiting, oldestWaitingAgeMs } of snapshots) {
-        const limits = this.options.thresholdsOf(queue);
-        const problem =
-          waiting > limits.waiting
-            ? `${waiting} jobs waiting, over the threshold of ${limits.waiting}`
-            : oldestWaitingAgeMs > limits.oldestWaitingAgeMs
-              ? `oldest job waiting ${oldestWaitingAgeMs} ms, over the threshold of ${limits.oldestWaitingAgeMs} ms`
-              : undefined;
-        queues[queue] = { waiting, oldestWaitingAgeMs, ...(problem ? { problem } : {}) };
-        backedUp ||= problem !== undefined;
-      }
-      return backedUp ? check.down({ queues }) : check.up({ queues });
     } catch (error) {
       return check.down({ message: (error as Error).message });
     }
+    const queues: Record<string, QueueHealth> = {};
+    let backedUp = false;
+    for (const { queue, waiting, oldestWaitingAgeMs } of snapshots) {
+      const limits = this.options.thresholdsOf(queue);
+      const problem =
+        waiting > limits.waiting
+          ? `${waiting} jobs waiting, over the threshold of ${limits.waiting}`
+          : oldestWaitingAgeMs > limits.oldestWaitingAgeMs
+            ? `oldest job waiting ${oldestWaitingAgeMs} ms, over the threshold of ${limits.oldestWaitingAgeMs} ms`
+            : undefined;
+      queues[queue] = { waiting, oldestWaitingAgeMs, ...(problem ? { problem } : {}) };
+      backedUp ||= problem !== undefined;
+    }
+    return backedUp ? check.down({ queues }) : check.up({ queues });
   }
 
   /** Up while every worker of this process runs (up too when the process runs none). */
   workersRunning<const K extends string = 'workers'>(
     key: K = 'workers' as K,
   ): HealthIndicatorResult<K> {
-    const check = this.indicators.check(key);
+    const check = indicatorCheck(key);
     const queues = this.workers.queues;
     return this.workers.isRunning() ? check.up({ queues }) : check.down({ queues });
   }

@@ -1,9 +1,10 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { HealthIndicatorService, type HealthIndicatorResult } from '@nestjs/terminus';
+import type { HealthIndicatorResult } from '@nestjs/terminus';
 import { QueueInspector } from '@conveyor/tasks';
 import { HEALTH_OPTIONS } from '../health.constants';
 import type { ResolvedHealthOptions } from '../health.options';
 import { withTimeout } from '../with-timeout';
+import { indicatorCheck } from './indicator-check';
 
 /**
  * Up when Conveyor's Redis answers a PING within the timeout.
@@ -15,7 +16,6 @@ import { withTimeout } from '../with-timeout';
 @Injectable()
 export class RedisHealthIndicator {
   constructor(
-    private readonly indicators: HealthIndicatorService,
     private readonly inspector: QueueInspector,
     @Inject(HEALTH_OPTIONS) private readonly options: ResolvedHealthOptions,
   ) {}
@@ -23,12 +23,13 @@ export class RedisHealthIndicator {
   async isHealthy<const K extends string = 'redis'>(
     key: K = 'redis' as K,
   ): Promise<HealthIndicatorResult<K>> {
-    const check = this.indicators.check(key);
+    const check = indicatorCheck(key);
+    let pingMs: number;
     try {
-      const pingMs = await withTimeout(this.inspector.ping(), this.options.timeoutMs, 'Redis');
-      return check.up({ pingMs });
+      pingMs = await withTimeout(this.inspector.ping(), this.options.timeoutMs, 'Redis');
     } catch (error) {
       return check.down({ message: (error as Error).message });
     }
+    return check.up({ pingMs });
   }
 }

@@ -1,0 +1,39 @@
+import * as terminus from '@nestjs/terminus';
+import type { HealthIndicatorResult } from '@nestjs/terminus';
+
+/** `@nestjs/terminus` 10 and 11 export it; 12 dropped it (a `down` result is enough there). */
+type HealthCheckErrorClass = new (message: string, causes: unknown) => Error;
+const HealthCheckError = (terminus as unknown as { HealthCheckError?: HealthCheckErrorClass })
+  .HealthCheckError;
+
+/** Builds one indicator's result, the same way on `@nestjs/terminus` 10, 11 and 12. */
+export interface IndicatorCheck<K extends string> {
+  up(details?: Record<string, unknown>): HealthIndicatorResult<K>;
+  /**
+   * A `down` result. Terminus 10 and 11 only count an indicator as down when it throws their
+   * `HealthCheckError` (10 reports a returned `down` as healthy), so there it throws one
+   * carrying the result; on 12 it returns it.
+   */
+  down(details?: Record<string, unknown>): HealthIndicatorResult<K>;
+}
+
+/**
+ * Terminus 11's `HealthIndicatorService.check(key)`, without that service (terminus 10 has
+ * none, so an indicator injecting it cannot boot there).
+ *
+ * @example
+ * const check = indicatorCheck('redis');
+ * return ok ? check.up({ pingMs }) : check.down({ message });
+ */
+export function indicatorCheck<const K extends string>(key: K): IndicatorCheck<K> {
+  const result = (status: 'up' | 'down', details: Record<string, unknown> = {}) =>
+    ({ [key]: { status, ...details } }) as HealthIndicatorResult<K>;
+  return {
+    up: (details) => result('up', details),
+    down: (details) => {
+      const down = result('down', details);
+      if (HealthCheckError) throw new HealthCheckError(`${key} is down`, down);
+      return down;
+    },
+  };
+}
