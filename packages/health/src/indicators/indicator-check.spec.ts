@@ -6,8 +6,10 @@ function load(terminus: Record<string, unknown>): typeof IndicatorCheckFn {
   let loaded!: typeof IndicatorCheckFn;
   jest.isolateModules(() => {
     jest.doMock('@nestjs/terminus', () => terminus);
-    loaded = (require('./indicator-check') as { indicatorCheck: typeof IndicatorCheckFn })
-      .indicatorCheck;
+    // The module itself, fresh in this isolated registry, loading the mocked terminus.
+    loaded = jest.requireActual<{ indicatorCheck: typeof IndicatorCheckFn }>(
+      './indicator-check',
+    ).indicatorCheck;
   });
   return loaded;
 }
