@@ -31,7 +31,7 @@ export {
 } from './instrumentation/task-tracing';
 export type { ResolvedModuleOptions, ResolvedQueueOptions } from './options/module-options';
 export type { ResolvedTaskOptions } from './options/task-options';
-export type { Duration } from './interfaces/duration.interface';
+export type { Duration, DurationString } from './interfaces/duration.interface';
 export type { EnqueueOptions } from './interfaces/enqueue-options.interface';
 export type {
   QueueOptions,
