@@ -22,8 +22,14 @@ export class ConveyorRedis extends Redis {
     super.disconnect(reconnect);
     if (parked && this.status === 'reconnecting') closeHandler(this)();
   }
-
-  override duplicate(override?: Partial<RedisOptions>): ConveyorRedis {
-    return new ConveyorRedis({ ...this.options, ...override });
-  }
 }
+
+// Assigned, not declared as an override: ioredis 6 made `duplicate` generic over its options,
+// and an override typed for one major fails to compile against the other (an app's tsc with
+// skipLibCheck off reads this class's declaration). The type stays ioredis's own.
+ConveyorRedis.prototype.duplicate = function duplicate(
+  this: ConveyorRedis,
+  override?: Partial<RedisOptions>,
+): ConveyorRedis {
+  return new ConveyorRedis({ ...this.options, ...override });
+} as Redis['duplicate'];
