@@ -1,12 +1,11 @@
 import { Inject, Injectable, type OnModuleInit } from '@nestjs/common';
 import { ModuleRef } from '@nestjs/core';
-import type { HealthIndicatorResult } from '@nestjs/terminus';
 import { HEALTH_OPTIONS } from '../health.constants';
 import type { ResolvedHealthOptions } from '../health.options';
 import type { OutboxRelay } from '@conveyor/outbox';
 import { findOutboxStats } from '@conveyor/tasks';
 import { withTimeout } from '../with-timeout';
-import { indicatorCheck } from './indicator-check';
+import { indicatorCheck, type IndicatorResult } from './indicator-check';
 
 /** What this indicator reads from the outbox. */
 type OutboxStatsSource = Pick<OutboxRelay, 'stats'>;
@@ -35,7 +34,7 @@ export class OutboxHealthIndicator implements OnModuleInit {
 
   async isHealthy<const K extends string = 'outbox'>(
     key: K = 'outbox' as K,
-  ): Promise<HealthIndicatorResult<K>> {
+  ): Promise<IndicatorResult<K>> {
     const check = indicatorCheck(key);
     if (!this.outbox) return check.down({ message: 'OutboxModule is not imported' });
     let stats: Awaited<ReturnType<OutboxStatsSource['stats']>>;

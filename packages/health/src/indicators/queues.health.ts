@@ -1,10 +1,9 @@
 import { Inject, Injectable } from '@nestjs/common';
-import type { HealthIndicatorResult } from '@nestjs/terminus';
 import { QueueInspector, type QueueSnapshot, TaskWorkers } from '@conveyor/tasks';
 import { HEALTH_OPTIONS } from '../health.constants';
 import type { ResolvedHealthOptions } from '../health.options';
 import { withTimeout } from '../with-timeout';
-import { indicatorCheck } from './indicator-check';
+import { indicatorCheck, type IndicatorResult } from './indicator-check';
 
 /** What the queues check reports for one queue. */
 export interface QueueHealth {
@@ -29,7 +28,7 @@ export class QueuesHealthIndicator {
 
   async isHealthy<const K extends string = 'queues'>(
     key: K = 'queues' as K,
-  ): Promise<HealthIndicatorResult<K>> {
+  ): Promise<IndicatorResult<K>> {
     const check = indicatorCheck(key);
     let snapshots: QueueSnapshot[];
     try {
@@ -58,9 +57,7 @@ export class QueuesHealthIndicator {
   }
 
   /** Up while every worker of this process runs (up too when the process runs none). */
-  workersRunning<const K extends string = 'workers'>(
-    key: K = 'workers' as K,
-  ): HealthIndicatorResult<K> {
+  workersRunning<const K extends string = 'workers'>(key: K = 'workers' as K): IndicatorResult<K> {
     const check = indicatorCheck(key);
     const queues = this.workers.queues;
     return this.workers.isRunning() ? check.up({ queues }) : check.down({ queues });

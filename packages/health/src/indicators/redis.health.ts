@@ -1,10 +1,9 @@
 import { Inject, Injectable } from '@nestjs/common';
-import type { HealthIndicatorResult } from '@nestjs/terminus';
 import { QueueInspector } from '@conveyor/tasks';
 import { HEALTH_OPTIONS } from '../health.constants';
 import type { ResolvedHealthOptions } from '../health.options';
 import { withTimeout } from '../with-timeout';
-import { indicatorCheck } from './indicator-check';
+import { indicatorCheck, type IndicatorResult } from './indicator-check';
 
 /**
  * Up when Conveyor's Redis answers a PING within the timeout.
@@ -22,7 +21,7 @@ export class RedisHealthIndicator {
 
   async isHealthy<const K extends string = 'redis'>(
     key: K = 'redis' as K,
-  ): Promise<HealthIndicatorResult<K>> {
+  ): Promise<IndicatorResult<K>> {
     const check = indicatorCheck(key);
     let pingMs: number;
     try {
