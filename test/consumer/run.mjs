@@ -1,0 +1,252 @@
+#!/usr/bin/env node
+// The consumer test: what a new user does, from nothing but the registry and our tarballs.
+//
+// `npm pack` each package, then for each app below: a fresh directory, the NestJS version's own
+// packages, then the install commands of the packages' READMEs as written (the first `npm i` /
+// `npm install` line of each, with `@conveyor/<name>` replaced by its tarball; no
+// --legacy-peer-deps), `tsc` with `strict` and `skipLibCheck: false`, boot the app, run a
+// task through HTTP, and read /health/ready and /metrics. Exits non-zero on the first failure.
+//
+//   node test/consumer/run.mjs            # both apps
+//   node test/consumer/run.mjs esm-nest12 # one
+import { execFileSync, spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const root = path.resolve(here, '..', '..');
+const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+const PACKAGES = ['tasks', 'health', 'metrics'];
+
+/** The apps: how each is set up, as a team on that NestJS version has it. */
+const APPS = [
+  {
+    name: 'cjs-nest10',
+    nest: '^10.0.0',
+    packageType: 'commonjs',
+    compilerOptions: { module: 'commonjs', moduleResolution: 'node10' },
+    // The health README's line for NestJS 10: Terminus 11 and 12 need NestJS 11+.
+    pins: { '@nestjs/terminus': '@nestjs/terminus@^10.0.0' },
+  },
+  {
+    name: 'cjs-nest11',
+    nest: '^11.0.0',
+    packageType: 'commonjs',
+    compilerOptions: { module: 'commonjs', moduleResolution: 'node10' },
+  },
+  {
+    name: 'esm-nest12',
+    nest: '^12.0.0',
+    packageType: 'module',
+    compilerOptions: { module: 'nodenext', moduleResolution: 'nodenext' },
+  },
+];
+
+const npmEnv = {
+  ...process.env,
+  npm_config_audit: 'false',
+  npm_config_fund: 'false',
+  npm_config_update_notifier: 'false',
+  npm_config_loglevel: 'error',
+};
+
+function sh(command, args, cwd) {
+  const started = Date.now();
+  // The registry can drop a request: an install gets three tries; anything else one.
+  const tries = command === 'npm' ? 3 : 1;
+  for (let attempt = 1; ; attempt++) {
+    process.stdout.write(`$ ${[command, ...args].join(' ')}\n`);
+    try {
+      execFileSync(command, args, { cwd, stdio: 'inherit', env: npmEnv });
+      return Date.now() - started;
+    } catch (error) {
+      if (attempt >= tries) throw error;
+      process.stdout.write(`  (try ${attempt} failed; again)\n`);
+    }
+  }
+}
+
+/** The first `npm i` / `npm install` command of a package's README, as words. */
+function readmeInstall(name) {
+  const readme = readFileSync(path.join(root, 'packages', name, 'README.md'), 'utf8');
+  const line = /^npm (?:i|install) .+$/m.exec(readme);
+  if (!line) throw new Error(`packages/${name}/README.md has no npm install command`);
+  return line[0].split(/\s+/).slice(1);
+}
+
+function pack(destination) {
+  const tarballs = new Map();
+  for (const name of PACKAGES) {
+    const out = execFileSync('npm', ['pack', '--json', '--pack-destination', destination], {
+      cwd: path.join(root, 'packages', name),
+      env: npmEnv,
+    });
+    const [{ filename }] = JSON.parse(out.toString());
+    tarballs.set(`@conveyor/${name}`, path.join(destination, filename));
+  }
+  return tarballs;
+}
+
+async function waitForLine(child, pattern, timeoutMs) {
+  let output = '';
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(
+      () => reject(new Error(`no ${pattern} within ${timeoutMs} ms; output:\n${output}`)),
+      timeoutMs,
+    );
+    const onData = (chunk) => {
+      output += chunk;
+      const match = pattern.exec(output);
+      if (match) {
+        clearTimeout(timer);
+        resolve(match);
+      }
+    };
+    child.stdout.on('data', onData);
+    child.stderr.on('data', (chunk) => (output += chunk));
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`the app exited (${code}) before ${pattern}; output:\n${output}`));
+    });
+  });
+}
+
+function check(condition, what) {
+  if (!condition) throw new Error(`consumer test: ${what}`);
+  process.stdout.write(`  ok: ${what}\n`);
+}
+
+async function runApp(app, tarballs, work) {
+  const dir = path.join(work, app.name);
+  mkdirSync(path.join(dir, 'src'), { recursive: true });
+  writeFileSync(
+    path.join(dir, 'package.json'),
+    JSON.stringify({ name: app.name, private: true, type: app.packageType }, null, 2),
+  );
+  writeFileSync(
+    path.join(dir, 'tsconfig.json'),
+    JSON.stringify(
+      {
+        compilerOptions: {
+          target: 'ES2022',
+          strict: true,
+          skipLibCheck: false,
+          experimentalDecorators: true,
+          emitDecoratorMetadata: true,
+          outDir: 'dist',
+          rootDir: 'src',
+          types: ['node'],
+          ...app.compilerOptions,
+        },
+        include: ['src'],
+      },
+      null,
+      2,
+    ),
+  );
+  writeFileSync(path.join(dir, 'src', 'main.ts'), readFileSync(path.join(here, 'app', 'main.ts')));
+
+  const times = {};
+  times.nest = sh(
+    'npm',
+    [
+      'install',
+      `@nestjs/common@${app.nest}`,
+      `@nestjs/core@${app.nest}`,
+      `@nestjs/platform-express@${app.nest}`,
+      'reflect-metadata',
+      'rxjs',
+    ],
+    dir,
+  );
+  sh('npm', ['install', '--save-dev', 'typescript@5', '@types/node@20'], dir);
+  // The READMEs' own commands, in the order a reader meets them.
+  times.conveyor = 0;
+  for (const name of PACKAGES) {
+    const words = readmeInstall(name).map((word) => tarballs.get(word) ?? app.pins?.[word] ?? word);
+    times.conveyor += sh('npm', words, dir);
+  }
+  times.tsc = sh('npx', ['tsc', '-p', '.'], dir);
+
+  const prefix = `consumer-${randomUUID().slice(0, 8)}`;
+  const child = spawn(process.execPath, ['dist/main.js'], {
+    cwd: dir,
+    env: { ...process.env, REDIS_URL, CONVEYOR_PREFIX: prefix, SHUTDOWN_TIMEOUT: '2s' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  try {
+    const [, url] = await waitForLine(child, /LISTENING (\S+)/, 30_000);
+    const base = url.replace('[::1]', '127.0.0.1');
+    const sum = await fetch(`${base}/add`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ a: 2, b: 3 }),
+    });
+    check(sum.status === 201, `${app.name}: POST /add answered ${sum.status}`);
+    check((await sum.json()).sum === 5, `${app.name}: the task ran in the app's worker: 2 + 3 = 5`);
+    const ready = await fetch(`${base}/health/ready`);
+    const readyBody = await ready.json();
+    check(ready.status === 200, `${app.name}: GET /health/ready answered ${ready.status}`);
+    check(readyBody.info?.redis?.status === 'up', `${app.name}: /health/ready reports Redis up`);
+    const metrics = await fetch(`${base}/metrics`);
+    const text = await metrics.text();
+    check(metrics.status === 200, `${app.name}: GET /metrics answered ${metrics.status}`);
+    check(
+      /conveyor_tasks_succeeded_total\{[^}]*task="math\.add"[^}]*\} 1/.test(text),
+      `${app.name}: /metrics counts the completed task`,
+    );
+  } finally {
+    child.kill('SIGTERM');
+    await new Promise((resolve) =>
+      child.exitCode !== null ? resolve() : child.once('exit', resolve),
+    );
+    cleanRedis(prefix);
+  }
+  process.stdout.write(`${app.name}: ${JSON.stringify(times)} ms\n`);
+}
+
+function cleanRedis(prefix) {
+  // The monorepo's ioredis, to remove what the app wrote under its prefix.
+  execFileSync(
+    process.execPath,
+    [
+      '-e',
+      `const { Redis } = require('ioredis');
+       const r = new Redis(process.argv[1]);
+       (async () => {
+         let cursor = '0';
+         do {
+           const [next, keys] = await r.scan(cursor, 'MATCH', '{' + process.argv[2] + '}:*', 'COUNT', 1000);
+           cursor = next;
+           if (keys.length) await r.del(...keys);
+         } while (cursor !== '0');
+         r.disconnect();
+       })();`,
+      REDIS_URL,
+      prefix,
+    ],
+    { cwd: root, stdio: 'inherit' },
+  );
+}
+
+async function main() {
+  const only = process.argv.slice(2);
+  const work = mkdtempSync(path.join(tmpdir(), 'conveyor-consumer-'));
+  try {
+    const tarballs = pack(work);
+    for (const app of APPS.filter((a) => !only.length || only.includes(a.name))) {
+      await runApp(app, tarballs, work);
+    }
+  } finally {
+    if (!process.env.KEEP_CONSUMER_APPS) rmSync(work, { recursive: true, force: true });
+    else process.stdout.write(`apps kept in ${work}\n`);
+  }
+}
+
+main().catch((error) => {
+  process.stderr.write(`${error.stack ?? error}\n`);
+  process.exit(1);
+});
