@@ -1,12 +1,19 @@
 import type { Pool } from 'pg';
 import { InvalidOutboxOptionsError } from '../errors';
 import type { ResolvedDatabase } from '../options/module-options';
+import { type DriverLoader, loadDriver } from './load-driver';
 import type { OutboxDriver } from './outbox-driver.interface';
 import { PgDriver } from './pg.driver';
 import { PgliteDriver } from './pglite.driver';
 
-/** Opens the configured database; drivers are loaded lazily, as all are optional peers. */
-export function createDriver(database: ResolvedDatabase): Promise<OutboxDriver> {
+/**
+ * Opens the configured database. Drivers are loaded lazily, as all are optional peers; one
+ * that is not installed fails with `OutboxDriverMissingError`. `load` is for tests.
+ */
+export async function createDriver(
+  database: ResolvedDatabase,
+  load: DriverLoader = loadDriver,
+): Promise<OutboxDriver> {
   if (database.kind === 'typeorm') {
     const { dataSource } = database;
     if (!dataSource.isInitialized) {
@@ -17,7 +24,9 @@ export function createDriver(database: ResolvedDatabase): Promise<OutboxDriver> 
     // TypeORM's PostgreSQL driver keeps a pg Pool; the relay borrows it and leaves it open.
     const pool = (dataSource.driver as unknown as { master?: Pool }).master;
     if (!pool) throw new InvalidOutboxOptionsError('the TypeORM DataSource has no pg pool');
-    return PgDriver.create({ pool });
+    return PgDriver.create({ pool }, await load('pg'));
   }
-  return database.kind === 'pg' ? PgDriver.create(database) : PgliteDriver.create(database);
+  return database.kind === 'pg'
+    ? PgDriver.create(database, await load('pg'))
+    : PgliteDriver.create(database, load);
 }

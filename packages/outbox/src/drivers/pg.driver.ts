@@ -1,5 +1,6 @@
 import { Logger } from '@nestjs/common';
 import type { Client, ClientConfig, Pool, PoolClient } from 'pg';
+import type { DriverModule } from './load-driver';
 import {
   isolationSql,
   type OutboxDriver,
@@ -20,8 +21,8 @@ export class PgDriver implements OutboxDriver {
     private readonly escapeLiteral: (value: string) => string,
   ) {}
 
-  static async create(source: { url?: string; pool?: Pool }): Promise<PgDriver> {
-    const pg = await import('pg');
+  /** Over `source`'s pool, or a pool of its own on `source.url`; `pg` is the loaded package. */
+  static create(source: { url?: string; pool?: Pool }, pg: DriverModule<'pg'>): PgDriver {
     const pool = source.pool ?? new pg.Pool({ connectionString: source.url, max: 10 });
     if (!source.pool) pool.on('error', () => undefined); // idle-client errors; queries report their own
     // pg's own quoting: doubles quotes, and backslashes in an E'' string, so the literal

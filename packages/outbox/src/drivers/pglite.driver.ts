@@ -1,4 +1,5 @@
 import type { PGlite } from '@electric-sql/pglite';
+import type { DriverLoader } from './load-driver';
 import {
   isolationSql,
   type OutboxDriver,
@@ -20,12 +21,16 @@ export class PgliteDriver implements OutboxDriver {
     private readonly ownsDb: boolean,
   ) {}
 
-  static async create(source: { instance?: PGlite; dataDir?: string }): Promise<PgliteDriver> {
+  /** Over the app's instance, or one of its own (`load` imports PGlite then). */
+  static async create(
+    source: { instance?: PGlite; dataDir?: string },
+    load: DriverLoader,
+  ): Promise<PgliteDriver> {
     if (source.instance) {
       await source.instance.waitReady;
       return new PgliteDriver(source.instance, false);
     }
-    const { PGlite } = await import('@electric-sql/pglite');
+    const { PGlite } = await load('@electric-sql/pglite');
     const db = new PGlite(source.dataDir);
     await db.waitReady;
     return new PgliteDriver(db, true);

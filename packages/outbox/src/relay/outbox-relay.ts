@@ -6,6 +6,7 @@ import {
   type OnApplicationBootstrap,
 } from '@nestjs/common';
 import type { OutboxDriver } from '../drivers/outbox-driver.interface';
+import { OutboxTableMissingError } from '../errors';
 import { OUTBOX_DRIVER, OUTBOX_STORE, RESOLVED_OUTBOX_OPTIONS } from '../outbox.constants';
 import {
   defaultRelayOptions,
@@ -137,7 +138,12 @@ export class OutboxRelay implements OnApplicationBootstrap, BeforeApplicationShu
       } catch (error) {
         // Shutting down closes the database and Redis under a round still running.
         if (this.stopping) break;
-        this.failed((error as Error).message);
+        this.failed(
+          error instanceof OutboxTableMissingError
+            ? `${error.message} The relay keeps looking for it and publishes once it is ` +
+                'there, without a restart.'
+            : (error as Error).message,
+        );
       }
       if (this.stopping) break;
       if (this.failures > 0) {

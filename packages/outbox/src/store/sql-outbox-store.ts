@@ -12,6 +12,7 @@ import type {
   OutboxStats,
   OutboxStore,
 } from './outbox-store.interface';
+import { asMissingTable } from './missing-table';
 import { createTableStatements } from './sql';
 
 interface RowRecord {
@@ -72,6 +73,13 @@ export class SqlOutboxStore implements OutboxStore {
       .slice(0, 16)}`);
   }
 
+  /** An autocommit statement; a table that is not there rejects as `OutboxTableMissingError`. */
+  private query<R>(sql: string, params?: unknown[]): Promise<{ rows: R[] }> {
+    return this.driver.executor.query<R>(sql, params).catch((error: unknown) => {
+      throw asMissingTable(error, this.tableName);
+    });
+  }
+
   async ensureSchema(): Promise<void> {
     await this.driver.withSchemaLock(async (tx) => {
       for (const statement of createTableStatements(this.tableName)) {
@@ -88,9 +96,18 @@ export class SqlOutboxStore implements OutboxStore {
     if (rows.length === 0) return [];
     const tx = this.txHost.tx;
     const texts = rows.map(columnTexts);
-    if (this.writes.accepts(tx) && (await this.sequenceOf(tx)) !== null) {
-      return this.insertAtCommit(tx, texts);
+    try {
+      if (this.writes.accepts(tx) && (await this.sequenceOf(tx)) !== null) {
+        return await this.insertAtCommit(tx, texts);
+      }
+      return await this.insertNow(tx, texts);
+    } catch (error) {
+      throw asMissingTable(error, this.tableName);
     }
+  }
+
+  /** Rows inserted at once, in one statement (prepared for the usual single row). */
+  private async insertNow(tx: OutboxTx, texts: ColumnTexts[]): Promise<string[]> {
     const params: unknown[] = [];
     const values = texts.map((columns, i) => {
       params.push(...columns);
@@ -101,7 +118,9 @@ export class SqlOutboxStore implements OutboxStore {
     // The usual one-row insert runs prepared where it can: parsing and planning it was
     // about a third of its time in the business transaction.
     const prepared =
-      rows.length === 1 ? this.driver.prepared?.(tx, this.insertStatement, sql, params) : undefined;
+      texts.length === 1
+        ? this.driver.prepared?.(tx, this.insertStatement, sql, params)
+        : undefined;
     // The app's own transaction host (TypeORM's EntityManager) answers with the rows array
     // where pg and PGlite answer with { rows }.
     const result: unknown = await (prepared ?? (tx as AnyQueryable).query(sql, params));
@@ -180,7 +199,7 @@ export class SqlOutboxStore implements OutboxStore {
     // a claim that finds a row just leased by another re-reads it (its available_at has
     // moved) and leaves it. ORDER BY the column (o.id), not id::text: sorting by the text put
     // '10' before '9' and could not use the pending index.
-    const { rows } = await this.driver.executor.query<RowRecord & { lease: string }>(
+    const { rows } = await this.query<RowRecord & { lease: string }>(
       `WITH picked AS MATERIALIZED (
          SELECT o.id FROM ${this.table} o
           WHERE o.published_at IS NULL AND o.available_at <= now()
@@ -208,7 +227,7 @@ export class SqlOutboxStore implements OutboxStore {
   }
 
   async deletePublished(olderThanMs: number, limit: number): Promise<number> {
-    const { rows } = await this.driver.executor.query<{ n: number }>(
+    const { rows } = await this.query<{ n: number }>(
       `WITH gone AS (
          DELETE FROM ${this.table} WHERE id IN (
            SELECT id FROM ${this.table}
@@ -224,7 +243,7 @@ export class SqlOutboxStore implements OutboxStore {
   async stats(): Promise<OutboxStats> {
     // Set-aside rows wait for an operator, not for the relay: they are counted apart, and
     // neither the pending count nor the lag includes them.
-    const { rows } = await this.driver.executor.query<{
+    const { rows } = await this.query<{
       pending: number;
       lag_ms: number | null;
       failing: number;
