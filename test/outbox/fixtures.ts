@@ -9,7 +9,7 @@ import {
 } from '@nestjs/common';
 import { TransactionHost } from '@nestjs-cls/transactional';
 import { Outbox, OutboxInterceptor, type OutboxTransactionalAdapter } from '@conveyor/outbox';
-import { defineTask, Task, type TaskContext } from '@conveyor/tasks';
+import { defineEvent, defineTask, Task, type TaskContext } from '@conveyor/tasks';
 import { z } from 'zod';
 
 export const SendConfirmation = defineTask<{ orderId: string }, void>('order.send-confirmation');
@@ -20,6 +20,8 @@ export const IndexOrder = defineTask<{ orderId: string }, void>('order.index');
 export const Strict = defineTask('order.strict', {
   schema: z.object({ orderId: z.string().min(1) }),
 });
+export const OrderCreated = defineEvent<{ orderId: string }>('order.created');
+export const OrderUpdated = defineEvent<{ orderId: string }>('order.updated');
 
 /** Token of the business table the test controller writes to. */
 export const ORDERS_TABLE = Symbol('ORDERS_TABLE');
@@ -43,12 +45,12 @@ export class OrderTasks {
     this.seen.runs.push({ task: 'confirm', orderId: payload.orderId, jobId: ctx.jobId });
   }
 
-  @Task(AuditOrder, { on: 'order.created' })
+  @Task(AuditOrder, { on: OrderCreated })
   audit(payload: { orderId: string }, ctx: TaskContext): void {
     this.seen.runs.push({ task: 'audit', orderId: payload.orderId, jobId: ctx.jobId });
   }
 
-  @Task(IndexOrder, { on: ['order.created', 'order.updated'] })
+  @Task(IndexOrder, { on: [OrderCreated, OrderUpdated] })
   index(payload: { orderId: string }, ctx: TaskContext): void {
     this.seen.runs.push({ task: 'index', orderId: payload.orderId, jobId: ctx.jobId });
   }
@@ -77,7 +79,7 @@ export class OrdersController {
   async create(@Body() body: CreateOrder): Promise<{ jobId: string }> {
     await this.txHost.tx.query(`INSERT INTO "${this.table}" (id) VALUES ($1)`, [body.id]);
     const { jobId } = await this.outbox.enqueue(SendConfirmation, { orderId: body.id });
-    if (body.emit) await this.outbox.emit('order.created', { orderId: body.id });
+    if (body.emit) await this.outbox.emit(OrderCreated, { orderId: body.id });
     if (body.fail) throw new BadRequestException('the order cannot be placed');
     return { jobId };
   }

@@ -16,6 +16,7 @@ export type {
   OutboxStore,
 } from './store/outbox-store.interface';
 export type {
+  OutboxEventsOptions,
   OutboxModuleOptions,
   OutboxRelayOptions,
 } from './interfaces/module-options.interface';

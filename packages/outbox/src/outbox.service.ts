@@ -2,6 +2,9 @@ import { Inject, Injectable } from '@nestjs/common';
 import {
   buildJobOptions,
   type EnqueueOptions,
+  type EventPayloadOf,
+  type EventRef,
+  eventNameOf,
   type TaskDefinition,
   type TaskRef,
   TasksRegistry,
@@ -12,12 +15,14 @@ import {
   validatePayload,
 } from '@conveyor/tasks';
 import type { JobsOptions } from 'bullmq';
-import { InvalidEventError, NoTransactionError } from './errors';
-import { OUTBOX_STORE } from './outbox.constants';
+import { InvalidEventError, NoTransactionError, UnknownEventError } from './errors';
+import type { ResolvedOutboxOptions } from './options/module-options';
+import { OUTBOX_STORE, RESOLVED_OUTBOX_OPTIONS } from './outbox.constants';
 import { traceWrite } from './outbox-tracing';
 import type { OutboxJob, OutboxStore } from './store/outbox-store.interface';
 
-const EVENT_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._\-/]{0,199}$/;
+/** The payload `Outbox.emit(event, …)` takes: the event's `P`, or anything for a bare name. */
+export type EmitPayload<E> = E extends EventRef ? EventPayloadOf<E> : unknown;
 
 /** What `Outbox.enqueue()` wrote: the row id and the BullMQ job id the relay will use. */
 export interface OutboxEntry {
@@ -25,7 +30,10 @@ export interface OutboxEntry {
   jobId: string;
 }
 
-/** What `Outbox.emit()` wrote: the row id (none without subscribers) and one job id each. */
+/**
+ * What `Outbox.emit()` wrote: the row id and one job id per subscriber (no row and no jobs
+ * for an event allowed to go without subscribers).
+ */
 export interface OutboxEmission {
   id: string | undefined;
   /** The job ids the event will be published as, one per subscriber. */
@@ -44,7 +52,7 @@ export interface OutboxEmission {
  * async create(@Body() dto: CreateOrder) {
  *   const order = await this.orders.insert(dto); // through TransactionHost.tx
  *   await this.outbox.enqueue(SendConfirmation, { orderId: order.id });
- *   await this.outbox.emit('order.created', { orderId: order.id });
+ *   await this.outbox.emit(OrderCreated, { orderId: order.id }); // a defineEvent<P>() ref
  * }
  */
 @Injectable()
@@ -52,6 +60,7 @@ export class Outbox {
   constructor(
     private readonly registry: TasksRegistry,
     @Inject(OUTBOX_STORE) private readonly store: OutboxStore,
+    @Inject(RESOLVED_OUTBOX_OPTIONS) private readonly options: ResolvedOutboxOptions,
   ) {}
 
   /**
@@ -91,30 +100,44 @@ export class Outbox {
   }
 
   /**
-   * Records a domain event, published as one job for every task that subscribes to it with
-   * `@Task(ref, { on: event })`. The payload must pass every subscriber's checks. With no
-   * subscriber, nothing is written.
+   * Records a domain event, published as one job for every task in this app that subscribes
+   * to it with `@Task(ref, { on: event })`. The payload must pass every subscriber's checks.
+   *
+   * Give the event as a `defineEvent<P>()` reference: the payload is then type-checked against
+   * `P`. A bare name (`emit('order.created', payload)`) still works, untyped, for
+   * compatibility.
+   *
+   * An event that no task in this app subscribes to throws `UnknownEventError` (naming the
+   * nearest subscribed event), unless `OutboxModule.forRoot({ events: { allowUnsubscribed } })`
+   * allows it: then nothing is written and no jobs are returned. Throws `InvalidEventError`
+   * for a name outside the naming rules and `NoTransactionError` outside a transaction.
+   *
+   * @example
+   * export const OrderCreated = defineEvent<{ orderId: string }>('order.created');
+   * await this.outbox.emit(OrderCreated, { orderId: order.id });
    */
-  async emit<P = unknown>(event: string, payload: P): Promise<OutboxEmission> {
+  async emit<E extends EventRef | string>(
+    event: E,
+    payload: EmitPayload<E>,
+  ): Promise<OutboxEmission> {
     this.requireTransaction('emit');
-    if (typeof event !== 'string' || !EVENT_NAME_PATTERN.test(event)) {
-      throw new InvalidEventError(
-        event,
-        'event names are 1–200 characters of letters, digits and . _ - /, starting with a letter or digit',
-      );
+    const name = eventNameOf(event, (problem) => {
+      throw new InvalidEventError(event, problem);
+    });
+    const subscribers = this.registry.subscribers(name);
+    if (subscribers.length === 0) {
+      const allowed = this.options.events.allowUnsubscribed;
+      if (allowed === true || allowed.has(name)) return { id: undefined, jobIds: [], jobs: [] };
+      throw new UnknownEventError(name, this.subscribedEvents(), [...allowed]);
     }
-    const subscribers = this.registry.subscribers(event);
     const jobs: OutboxJob[] = [];
     for (const task of subscribers) {
       const job = toOutboxJob(task, buildJobOptions(task.name, task.options, undefined));
       await validatePayload(task.name, payload, task.options);
       jobs.push(idempotentJob(task, job, payload));
     }
-    if (jobs.length === 0) return { id: undefined, jobIds: [], jobs: [] };
-    const [id] = await traceWrite(event, 'event', (trace) =>
-      this.store.insert([
-        { kind: 'event', name: event, queue: null, payload, options: { jobs }, trace },
-      ]),
+    const [id] = await traceWrite(name, 'event', (trace) =>
+      this.store.insert([{ kind: 'event', name, queue: null, payload, options: { jobs }, trace }]),
     );
     const published = jobs.map((job) => ({
       task: job.task,
@@ -126,6 +149,11 @@ export class Outbox {
 
   private requireTransaction(operation: 'enqueue' | 'emit'): void {
     if (!this.store.inTransaction()) throw new NoTransactionError(operation);
+  }
+
+  /** Events the tasks of this app subscribe to, sorted, for messages. */
+  private subscribedEvents(): string[] {
+    return [...new Set(this.registry.all().flatMap((task) => task.options.on))].sort();
   }
 
   private definition(task: TaskRef | string): TaskDefinition {

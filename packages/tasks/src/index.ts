@@ -81,3 +81,19 @@ export {
   type RedisClient,
   type ResolvedConnection,
 } from './redis/open-connection';
+
+// HTTP
+export {
+  ConveyorExceptionFilter,
+  type ConveyorExceptionFilterOptions,
+} from './http/conveyor-exception.filter';
+export { TaskPayloadPipe } from './http/task-payload.pipe';
+export type { TaskBadRequestBody, TaskUnavailableBody } from './http/error-bodies';
+
+// Events
+export { defineEvent, isEventRef } from './define-event';
+export type { EventPayloadOf, EventRef, EventSubscription } from './interfaces/event-ref.interface';
+export { InvalidEventError } from './errors/invalid-event.error';
+// Shared with @conveyor/outbox for Outbox.emit. Internal: not part of the stable API.
+export { eventNameOf } from './define-event';
+export { nearest } from './options/validation';

@@ -4,7 +4,7 @@ import { CardDeclinedError, FakeMailer, FakePaymentGateway, sleep } from './fake
 import {
   ChargePayment,
   IndexOrder,
-  ORDER_CREATED,
+  OrderCreated,
   type OrderItem,
   ReserveInventory,
   SendConfirmation,
@@ -42,14 +42,14 @@ export class OrderHandlers {
   }
 
   /** One of two subscribers of `order.created`. */
-  @Task(ReserveInventory, { on: ORDER_CREATED })
+  @Task(ReserveInventory, { on: OrderCreated })
   async reserve({ items }: { orderId: string; items: OrderItem[] }) {
     await sleep(5);
     return { reserved: items.reduce((sum, item) => sum + item.quantity, 0) };
   }
 
   /** The other subscriber, with a soft time limit: it stops cleanly when the signal aborts. */
-  @Task(IndexOrder, { on: ORDER_CREATED })
+  @Task(IndexOrder, { on: OrderCreated })
   async index({ orderId }: { orderId: string }, ctx: TaskContext) {
     try {
       await sleep(50, ctx.signal);

@@ -1,4 +1,4 @@
-import { defineTask } from '@conveyor/tasks';
+import { defineEvent, defineTask } from '@conveyor/tasks';
 
 /** Task definitions, shared by the code that writes them and the handlers that run them. */
 
@@ -39,4 +39,4 @@ export interface OrderItem {
 }
 
 /** The event the order service emits; `ReserveInventory` and `IndexOrder` subscribe to it. */
-export const ORDER_CREATED = 'order.created';
+export const OrderCreated = defineEvent<{ orderId: string; items: OrderItem[] }>('order.created');

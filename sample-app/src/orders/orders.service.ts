@@ -4,7 +4,7 @@ import { Outbox, type OutboxTransactionalAdapter } from '@conveyor/outbox';
 import { TaskProducer, type TaskState } from '@conveyor/tasks';
 import { randomUUID } from 'node:crypto';
 import type { CreateOrder } from './order.schema';
-import { ChargePayment, ORDER_CREATED, SendConfirmation } from './order.tasks';
+import { ChargePayment, OrderCreated, SendConfirmation } from './order.tasks';
 
 export interface OrderView {
   id: string;
@@ -61,7 +61,7 @@ export class OrdersService implements OnModuleInit {
       { orderId: id, amountCents: order.amountCents },
       { idempotencyKey: `charge:${id}` },
     );
-    const created = await this.outbox.emit(ORDER_CREATED, { orderId: id, items: order.items });
+    const created = await this.outbox.emit(OrderCreated, { orderId: id, items: order.items });
     const jobs = [
       { task: SendConfirmation.name, jobId: confirmation.jobId },
       { task: ChargePayment.name, jobId: payment.jobId },

@@ -1,13 +1,3 @@
-import { ConveyorError } from '@conveyor/tasks';
-
-/** An event name given to `Outbox.emit()` that cannot be stored or routed. */
-export class InvalidEventError extends ConveyorError {
-  override readonly name = 'InvalidEventError';
-
-  constructor(
-    readonly event: unknown,
-    problem: string,
-  ) {
-    super(`Invalid outbox event ${JSON.stringify(String(event))}: ${problem}`);
-  }
-}
+// Defined in @conveyor/tasks, where `defineEvent()` and the `on` option raise it too; exported
+// here as well so existing imports from @conveyor/outbox keep working.
+export { InvalidEventError } from '@conveyor/tasks';

@@ -1,5 +1,5 @@
 import type { PGlite } from '@electric-sql/pglite';
-import type { Duration } from '@conveyor/tasks';
+import type { Duration, EventRef } from '@conveyor/tasks';
 import type { Pool } from 'pg';
 import type { DataSource } from 'typeorm';
 
@@ -100,4 +100,18 @@ export interface OutboxModuleOptions {
   writeAtCommit?: boolean;
   /** Run the relay in this process: `true` or its options. @default false */
   relay?: boolean | OutboxRelayOptions;
+  /** How `Outbox.emit()` treats events. */
+  events?: OutboxEventsOptions;
+}
+
+/** How `Outbox.emit()` treats events. */
+export interface OutboxEventsOptions {
+  /**
+   * Events that may be emitted while no task in this app subscribes to them: such an emit
+   * writes nothing and returns no jobs. Any other event without a subscriber throws
+   * `UnknownEventError`, since it would enqueue nothing (a typo, or subscribing handlers
+   * missing from the app). `true` allows every event: typos then go unnoticed.
+   * @default []
+   */
+  allowUnsubscribed?: boolean | readonly (string | EventRef)[];
 }

@@ -1,3 +1,4 @@
+import { defineEvent } from '@conveyor/tasks';
 import { InvalidOutboxOptionsError } from '../errors';
 import { resolveOutboxOptions } from './module-options';
 
@@ -12,6 +13,7 @@ describe('resolveOutboxOptions', () => {
       notify: true,
       writeAtCommit: true,
       relay: false,
+      events: { allowUnsubscribed: new Set() },
     });
   });
 
@@ -70,9 +72,32 @@ describe('resolveOutboxOptions', () => {
       /unknown option relay.maxAttempt \(did you mean 'maxAttempts'\?\)/,
     ],
     [{ typeorm: { options: { type: 'mysql' } } }, /typeorm must be a TypeORM DataSource with type/],
+    [
+      { events: { allowUnsubscibed: true } },
+      /unknown option events.allowUnsubscibed \(did you mean 'allowUnsubscribed'\?\)/,
+    ],
+    [{ events: { allowUnsubscribed: 'yes' } }, /events.allowUnsubscribed must be true, false or/],
+    [
+      { events: { allowUnsubscribed: ['order.created', 'order:paid'] } },
+      /events.allowUnsubscribed\[1\]: event names must be .*got 'order:paid'/,
+    ],
   ])('rejects %j with a message naming the option', (options, message) => {
     const attempt = () => resolveOutboxOptions(options as never);
     expect(attempt).toThrow(InvalidOutboxOptionsError);
     expect(attempt).toThrow(message);
+  });
+
+  it('reads events.allowUnsubscribed as every event, or a list of names and references', () => {
+    const OrderArchived = defineEvent<{ orderId: string }>('order.archived');
+    expect(resolveOutboxOptions({ events: { allowUnsubscribed: true } }).events).toEqual({
+      allowUnsubscribed: true,
+    });
+    expect(resolveOutboxOptions({ events: { allowUnsubscribed: false } }).events).toEqual({
+      allowUnsubscribed: new Set(),
+    });
+    expect(
+      resolveOutboxOptions({ events: { allowUnsubscribed: [OrderArchived, 'audit.trail'] } })
+        .events,
+    ).toEqual({ allowUnsubscribed: new Set(['order.archived', 'audit.trail']) });
   });
 });

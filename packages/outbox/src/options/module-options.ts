@@ -1,5 +1,5 @@
 import type { PGlite } from '@electric-sql/pglite';
-import { checkKnownKeys, type Fail, parseDuration } from '@conveyor/tasks';
+import { checkKnownKeys, eventNameOf, type Fail, parseDuration } from '@conveyor/tasks';
 import type { Pool } from 'pg';
 import type { DataSource } from 'typeorm';
 import { InvalidOutboxOptionsError } from '../errors';
@@ -17,6 +17,7 @@ const MODULE_KEYS = [
   'notify',
   'writeAtCommit',
   'relay',
+  'events',
 ];
 const RELAY_KEYS = [
   'batchSize',
@@ -67,6 +68,13 @@ export interface ResolvedOutboxOptions {
   /** Send a transaction's rows with its COMMIT (where the driver can), not one INSERT each. */
   writeAtCommit: boolean;
   relay: ResolvedRelayOptions | false;
+  events: ResolvedEventsOptions;
+}
+
+/** How `Outbox.emit()` treats events, checked at startup. */
+export interface ResolvedEventsOptions {
+  /** `true`: any event may go without subscribers; otherwise the names that may. */
+  allowUnsubscribed: true | ReadonlySet<string>;
 }
 
 export function resolveOutboxOptions(options: OutboxModuleOptions): ResolvedOutboxOptions {
@@ -131,7 +139,24 @@ export function resolveOutboxOptions(options: OutboxModuleOptions): ResolvedOutb
     notify: options.notify ?? true,
     writeAtCommit: options.writeAtCommit ?? true,
     relay: resolveRelay(options.relay, fail),
+    events: resolveEvents(options.events, fail),
   };
+}
+
+function resolveEvents(value: OutboxModuleOptions['events'], fail: Fail): ResolvedEventsOptions {
+  if (value === undefined) return { allowUnsubscribed: new Set() };
+  if (typeof value !== 'object' || value === null) fail('events must be an options object');
+  checkKnownKeys(value as Record<string, unknown>, ['allowUnsubscribed'], 'events', fail);
+  const allow = value.allowUnsubscribed ?? false;
+  if (allow === true) return { allowUnsubscribed: true };
+  if (allow === false) return { allowUnsubscribed: new Set() };
+  if (!Array.isArray(allow)) {
+    fail('events.allowUnsubscribed must be true, false or a list of events (names or EventRefs)');
+  }
+  const names = (allow as readonly unknown[]).map((event, i) =>
+    eventNameOf(event, (problem) => fail(`events.allowUnsubscribed[${i}]: ${problem}`)),
+  );
+  return { allowUnsubscribed: new Set(names) };
 }
 
 function resolveRelay(

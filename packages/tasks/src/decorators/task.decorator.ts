@@ -1,4 +1,9 @@
 import { SetMetadata } from '@nestjs/common';
+import type {
+  EventPayloadOf,
+  EventSubscription,
+  SubscribableBy,
+} from '../interfaces/event-ref.interface';
 import type { TaskOptions } from '../interfaces/task-options.interface';
 import type { TaskRef } from '../interfaces/task-ref.interface';
 import type { TaskSchedule } from '../schedules/schedule-spec';
@@ -34,7 +39,9 @@ type TypedMethodDecorator<F> = <M extends F>(
 /**
  * Marks a provider method as the handler of a task. Handlers are found when the app starts;
  * the method receives the payload and a `TaskContext`. With a `TaskRef`, the compiler checks
- * that the method's payload and return types match the definition.
+ * that the method's payload and return types match the definition, and that the payload of
+ * every `defineEvent()` reference in `on` fits the task's payload. With a task name, the
+ * method's payload must accept the payload of every event reference in `on`.
  *
  * @example
  * @Injectable()
@@ -46,13 +53,23 @@ type TypedMethodDecorator<F> = <M extends F>(
  *
  *   @Task(NightlyReport, { schedule: { cron: '0 3 * * *', tz: 'Europe/Paris' } })
  *   async nightly(): Promise<void> {}
+ *
+ *   @Task(WelcomeOnSignup, { on: UserSignedUp }) // one job per outbox.emit(UserSignedUp, …)
+ *   async welcomeOnSignup(payload: { userId: string }): Promise<void> {}
  * }
  */
-export function Task<P, R, H>(
+export function Task<P, R, H, E extends EventSubscription = never>(
   task: TaskRef<P, R, H>,
-  options?: TaskHandlerOptions<P>,
+  // `on` is typed apart from `P`, so an event never widens the payload inferred from the ref;
+  // a mismatch leaves it a type no value has, and the error names both payloads.
+  options?: Omit<TaskHandlerOptions<P>, 'on'> & { on?: E & SubscribableBy<E, P> },
 ): TypedMethodDecorator<TaskHandlerFn<H, R>>;
-export function Task(name: string, options?: TaskHandlerOptions): MethodDecorator;
+export function Task<E extends EventSubscription = never>(
+  name: string,
+  options?: Omit<TaskHandlerOptions, 'on'> & { on?: E },
+): [EventPayloadOf<E>] extends [never]
+  ? MethodDecorator
+  : TypedMethodDecorator<TaskHandlerFn<EventPayloadOf<E>, unknown>>;
 export function Task(task: TaskRef | string, options?: TaskHandlerOptions): MethodDecorator {
   return SetMetadata<string, TaskMetadata>(TASK_METADATA, { task, options });
 }

@@ -1,5 +1,6 @@
 import type { StandardSchemaV1 } from '@standard-schema/spec';
 import type { Duration } from './duration.interface';
+import type { EventSubscription } from './event-ref.interface';
 import type { TaskHooks } from './task-hooks.interface';
 import type { RateLimit } from './module-options.interface';
 
@@ -95,10 +96,11 @@ export interface TaskOptions<P = unknown> extends TaskHooks {
    */
   concurrencyKey?: (payload: P) => string;
   /**
-   * Outbox events this task subscribes to: `Outbox.emit('order.created', payload)` enqueues
-   * one job of this task per emitted event. @default none
+   * Outbox events this task subscribes to: `Outbox.emit(OrderCreated, payload)` enqueues one
+   * job of this task per emitted event. Give `defineEvent()` references (each event's payload
+   * must fit `P`), event names (untyped, kept for compatibility), or a list. @default none
    */
-  on?: string | readonly string[];
+  on?: EventSubscription<P>;
 }
 
 /** Options that apply to every task unless the task sets its own. */

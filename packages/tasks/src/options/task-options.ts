@@ -1,6 +1,8 @@
 import type { StandardSchemaV1 } from '@standard-schema/spec';
 import type { KeepJobs as BullKeepJobs } from 'bullmq';
+import { eventNameOf } from '../define-event';
 import { InvalidTaskOptionsError } from '../errors';
+import type { EventSubscription } from '../interfaces/event-ref.interface';
 import type { TaskHooks } from '../interfaces/task-hooks.interface';
 import type { KeepJobs, TaskDefaults, TaskOptions } from '../interfaces/task-options.interface';
 import {
@@ -238,7 +240,7 @@ export function resolveTaskOptions(
       onFailure: merged.onFailure,
       onDeadLetter: merged.onDeadLetter,
     },
-    on: merged.on === undefined ? [] : [...new Set([merged.on].flat())],
+    on: eventNames(merged.on, fail),
   };
 }
 
@@ -282,17 +284,26 @@ export function checkRateLimit(
   return limit;
 }
 
-/** Event names follow the task-name rules: no ':' or spaces, so they can be part of job ids. */
+/**
+ * `on` takes `defineEvent()` references and event names, alone or in a list. Event names
+ * follow the task-name rules: no ':' or spaces, so they can be part of job ids.
+ */
 function checkEventNames(value: unknown, path: string, fail: Fail): void {
-  const names = Array.isArray(value) ? value : [value];
   if (Array.isArray(value) && value.length === 0) fail(`${path} must name at least one event`);
-  for (const name of names) {
-    if (typeof name !== 'string' || !TASK_NAME_PATTERN.test(name)) {
+  for (const event of Array.isArray(value) ? value : [value]) {
+    eventNameOf(event, (problem) =>
       fail(
-        `${path} must be an event name or a list of them (1–200 characters of letters, digits and . _ - /); got ${describe(name)}`,
-      );
-    }
+        `${path} must be an event reference (defineEvent()), an event name or a list of them; ${problem}`,
+      ),
+    );
   }
+}
+
+/** The names of the events in a checked `on` option, without duplicates. */
+function eventNames(on: EventSubscription | undefined, fail: Fail): string[] {
+  if (on === undefined) return [];
+  const events: readonly unknown[] = Array.isArray(on) ? on : [on];
+  return [...new Set(events.map((event) => eventNameOf(event, fail)))];
 }
 
 function toBullKeepJobs(value: KeepJobs, path: string, fail: Fail): BullKeepJobs | boolean {
