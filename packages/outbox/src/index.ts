@@ -20,4 +20,9 @@ export type {
   OutboxModuleOptions,
   OutboxRelayOptions,
 } from './interfaces/module-options.interface';
+export type {
+  PGliteHandle,
+  PgPoolHandle,
+  TypeOrmDataSourceHandle,
+} from './interfaces/database-handles.interface';
 export * from './errors';

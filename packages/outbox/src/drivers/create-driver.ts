@@ -1,3 +1,4 @@
+import type { PGlite } from '@electric-sql/pglite';
 import type { Pool } from 'pg';
 import { InvalidOutboxOptionsError } from '../errors';
 import type { ResolvedDatabase } from '../options/module-options';
@@ -22,11 +23,18 @@ export async function createDriver(
       );
     }
     // TypeORM's PostgreSQL driver keeps a pg Pool; the relay borrows it and leaves it open.
-    const pool = (dataSource.driver as unknown as { master?: Pool }).master;
+    const pool = (dataSource as unknown as { driver: { master?: Pool } }).driver.master;
     if (!pool) throw new InvalidOutboxOptionsError('the TypeORM DataSource has no pg pool');
     return PgDriver.create({ pool }, await load('pg'));
   }
-  return database.kind === 'pg'
-    ? PgDriver.create(database, await load('pg'))
-    : PgliteDriver.create(database, load);
+  // The options hold the app's objects typed structurally (see database-handles.interface.ts);
+  // here they are the drivers' own types again.
+  if (database.kind === 'pg') {
+    const source = database.pool ? { pool: database.pool as unknown as Pool } : database;
+    return PgDriver.create(source, await load('pg'));
+  }
+  const source = database.instance
+    ? { instance: database.instance as unknown as PGlite }
+    : { dataDir: database.dataDir };
+  return PgliteDriver.create(source, load);
 }

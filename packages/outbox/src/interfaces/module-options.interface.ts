@@ -1,7 +1,9 @@
-import type { PGlite } from '@electric-sql/pglite';
 import type { Duration, EventRef } from '@conveyor/tasks';
-import type { Pool } from 'pg';
-import type { DataSource } from 'typeorm';
+import type {
+  PGliteHandle,
+  PgPoolHandle,
+  TypeOrmDataSourceHandle,
+} from './database-handles.interface';
 
 /** Tuning of the relay that moves committed outbox rows into BullMQ. */
 export interface OutboxRelayOptions {
@@ -57,19 +59,19 @@ export interface OutboxModuleOptions {
   /** PostgreSQL connection string; the module owns and closes its `pg` pool. */
   url?: string;
   /** A `pg` pool the app owns (and closes). */
-  pool?: Pool;
+  pool?: PgPoolHandle;
   /**
    * Embedded PostgreSQL: a `PGlite` instance the app owns, or `{ dataDir }` for one the module
    * creates (in memory when `dataDir` is omitted). The default when neither `url` nor `pool` is
    * given.
    */
-  pglite?: PGlite | { dataDir?: string };
+  pglite?: PGliteHandle | { dataDir?: string };
   /**
    * A TypeORM `DataSource` on PostgreSQL, initialised; the relay uses its pool. Pair it with
    * `transactionHost: 'app'` and the app's `TransactionalAdapterTypeOrm`, so the outbox
    * writes in the app's TypeORM transactions.
    */
-  typeorm?: DataSource;
+  typeorm?: TypeOrmDataSourceHandle;
   /** Outbox table, optionally schema-qualified (`app.outbox`). @default 'conveyor_outbox' */
   table?: string;
   /**

@@ -1,8 +1,10 @@
-import type { PGlite } from '@electric-sql/pglite';
 import { checkKnownKeys, eventNameOf, type Fail, parseDuration } from '@conveyor/tasks';
-import type { Pool } from 'pg';
-import type { DataSource } from 'typeorm';
 import { InvalidOutboxOptionsError } from '../errors';
+import type {
+  PGliteHandle,
+  PgPoolHandle,
+  TypeOrmDataSourceHandle,
+} from '../interfaces/database-handles.interface';
 import type { OutboxModuleOptions } from '../interfaces/module-options.interface';
 import { DEFAULT_OUTBOX_TABLE } from '../outbox.constants';
 import { quoteTable } from '../store/sql';
@@ -34,9 +36,9 @@ const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
 
 export type ResolvedDatabase =
   | { kind: 'pg'; url: string; pool?: undefined }
-  | { kind: 'pg'; pool: Pool; url?: undefined }
-  | { kind: 'typeorm'; dataSource: DataSource }
-  | { kind: 'pglite'; instance: PGlite }
+  | { kind: 'pg'; pool: PgPoolHandle; url?: undefined }
+  | { kind: 'typeorm'; dataSource: TypeOrmDataSourceHandle }
+  | { kind: 'pglite'; instance: PGliteHandle }
   | { kind: 'pglite'; dataDir?: string; instance?: undefined };
 
 export interface ResolvedRelayOptions {
@@ -106,8 +108,8 @@ export function resolveOutboxOptions(options: OutboxModuleOptions): ResolvedOutb
       fail('pool must be a pg Pool');
     }
     database = { kind: 'pg', pool: options.pool };
-  } else if (options.pglite && typeof (options.pglite as PGlite).query === 'function') {
-    database = { kind: 'pglite', instance: options.pglite as PGlite };
+  } else if (options.pglite && typeof (options.pglite as PGliteHandle).query === 'function') {
+    database = { kind: 'pglite', instance: options.pglite as PGliteHandle };
   } else {
     const p = (options.pglite ?? {}) as Record<string, unknown>;
     checkKnownKeys(p, ['dataDir'], 'pglite', fail);
