@@ -19,7 +19,8 @@ import { fileURLToPath } from 'node:url';
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '..', '..');
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
-const PACKAGES = ['tasks', 'health', 'metrics'];
+const PACKAGES = ['tasks', 'outbox', 'health', 'metrics'];
+const DATABASE_URL = process.env.DATABASE_URL ?? 'postgresql://root@127.0.0.1:5432/test';
 
 /** The apps: how each is set up, as a team on that NestJS version has it. */
 const APPS = [
@@ -69,12 +70,23 @@ function sh(command, args, cwd) {
   }
 }
 
-/** The first `npm i` / `npm install` command of a package's README, as words. */
+/**
+ * The first `npm i` / `npm install` command of a package's README, as words: continued lines
+ * (`\\`) joined, `#` comments dropped.
+ */
 function readmeInstall(name) {
   const readme = readFileSync(path.join(root, 'packages', name, 'README.md'), 'utf8');
-  const line = /^npm (?:i|install) .+$/m.exec(readme);
-  if (!line) throw new Error(`packages/${name}/README.md has no npm install command`);
-  return line[0].split(/\s+/).slice(1);
+  const lines = readme.split('\n');
+  const start = lines.findIndex((line) => /^npm (?:i|install) /.test(line));
+  if (start < 0) throw new Error(`packages/${name}/README.md has no npm install command`);
+  const words = [];
+  for (let i = start; i < lines.length; i++) {
+    const text = lines[i].replace(/#.*$/, '').trim();
+    const continued = text.endsWith('\\');
+    words.push(...text.replace(/\\$/, '').split(/\s+/).filter(Boolean));
+    if (!continued) break;
+  }
+  return words.slice(1);
 }
 
 function pack(destination) {
@@ -172,9 +184,17 @@ async function runApp(app, tarballs, work) {
   times.tsc = sh('npx', ['tsc', '-p', '.'], dir);
 
   const prefix = `consumer-${randomUUID().slice(0, 8)}`;
+  const table = `consumer_${randomUUID().slice(0, 8)}`;
   const child = spawn(process.execPath, ['dist/main.js'], {
     cwd: dir,
-    env: { ...process.env, REDIS_URL, CONVEYOR_PREFIX: prefix, SHUTDOWN_TIMEOUT: '2s' },
+    env: {
+      ...process.env,
+      REDIS_URL,
+      DATABASE_URL,
+      OUTBOX_TABLE: table,
+      CONVEYOR_PREFIX: prefix,
+      SHUTDOWN_TIMEOUT: '2s',
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   try {
@@ -187,6 +207,23 @@ async function runApp(app, tarballs, work) {
     });
     check(sum.status === 201, `${app.name}: POST /add answered ${sum.status}`);
     check((await sum.json()).sum === 5, `${app.name}: the task ran in the app's worker: 2 + 3 = 5`);
+    const emitted = await fetch(`${base}/sums`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ a: 4, b: 5 }),
+    });
+    check(
+      emitted.status === 201,
+      `${app.name}: POST /sums (an outbox event) answered ${emitted.status}`,
+    );
+    check(
+      await eventually(async () =>
+        /conveyor_tasks_succeeded_total\{[^}]*task="math\.add"[^}]*\} 2/.test(
+          await (await fetch(`${base}/metrics`)).text(),
+        ),
+      ),
+      `${app.name}: the relay published the event and its task ran`,
+    );
     const ready = await fetch(`${base}/health/ready`);
     const readyBody = await ready.json();
     check(ready.status === 200, `${app.name}: GET /health/ready answered ${ready.status}`);
@@ -195,8 +232,8 @@ async function runApp(app, tarballs, work) {
     const text = await metrics.text();
     check(metrics.status === 200, `${app.name}: GET /metrics answered ${metrics.status}`);
     check(
-      /conveyor_tasks_succeeded_total\{[^}]*task="math\.add"[^}]*\} 1/.test(text),
-      `${app.name}: /metrics counts the completed task`,
+      /conveyor_tasks_succeeded_total\{[^}]*task="math\.add"[^}]*\} 2/.test(text),
+      `${app.name}: /metrics counts both runs`,
     );
   } finally {
     child.kill('SIGTERM');
@@ -204,8 +241,34 @@ async function runApp(app, tarballs, work) {
       child.exitCode !== null ? resolve() : child.once('exit', resolve),
     );
     cleanRedis(prefix);
+    dropTable(table);
   }
   process.stdout.write(`${app.name}: ${JSON.stringify(times)} ms\n`);
+}
+
+/** Polls `probe` every 100 ms for up to 15 s; resolves with whether it came true. */
+async function eventually(probe) {
+  const deadline = Date.now() + 15_000;
+  while (Date.now() < deadline) {
+    if (await probe()) return true;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  return false;
+}
+
+function dropTable(table) {
+  execFileSync(
+    process.execPath,
+    [
+      '-e',
+      `const { Client } = require('pg');
+       const c = new Client(process.argv[1]);
+       c.connect().then(() => c.query('DROP TABLE IF EXISTS "' + process.argv[2] + '"')).finally(() => c.end());`,
+      DATABASE_URL,
+      table,
+    ],
+    { cwd: root, stdio: 'inherit' },
+  );
 }
 
 function cleanRedis(prefix) {

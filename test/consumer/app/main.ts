@@ -2,20 +2,23 @@
 // tarballs of @conveyor/* installed from the READMEs' commands. The same source builds as
 // CommonJS (NestJS 11) and as ESM (NestJS 12): run.mjs adds the `.js` the ESM build needs.
 import 'reflect-metadata';
-import { Body, Controller, Injectable, Module, Post } from '@nestjs/common';
+import { Body, Controller, Injectable, Module, Post, UseInterceptors } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { HealthModule } from '@conveyor/health';
 import { MetricsModule } from '@conveyor/metrics';
-import { defineTask, Task, TaskProducer, TasksModule } from '@conveyor/tasks';
+import { Outbox, OutboxInterceptor, OutboxModule } from '@conveyor/outbox';
+import { defineEvent, defineTask, Task, TaskProducer, TasksModule } from '@conveyor/tasks';
 
 export const Add = defineTask<{ a: number; b: number }, number>('math.add', {
   attempts: 2,
   maxConcurrent: 4,
 });
 
+export const SumRequested = defineEvent<{ a: number; b: number }>('math.sum-requested');
+
 @Injectable()
 export class MathTasks {
-  @Task(Add)
+  @Task(Add, { on: SumRequested })
   add({ a, b }: { a: number; b: number }): number {
     return a + b;
   }
@@ -32,6 +35,19 @@ export class AddController {
   }
 }
 
+// Written in the request's transaction, relayed after the commit.
+@Controller('sums')
+@UseInterceptors(OutboxInterceptor)
+export class SumsController {
+  constructor(private readonly outbox: Outbox) {}
+
+  @Post()
+  async request(@Body() body: { a: number; b: number }): Promise<{ jobIds: string[] }> {
+    const { jobIds } = await this.outbox.emit(SumRequested, body);
+    return { jobIds };
+  }
+}
+
 @Module({
   imports: [
     TasksModule.forRoot({
@@ -39,10 +55,16 @@ export class AddController {
       prefix: process.env.CONVEYOR_PREFIX ?? 'consumer',
       shutdownTimeout: process.env.SHUTDOWN_TIMEOUT ?? '5s',
     }),
+    OutboxModule.forRoot({
+      url: process.env.DATABASE_URL ?? 'postgresql://root@127.0.0.1:5432/test',
+      table: process.env.OUTBOX_TABLE ?? 'conveyor_outbox',
+      createTable: true,
+      relay: { pollInterval: '50ms' },
+    }),
     HealthModule.forRoot(),
     MetricsModule.forRoot(),
   ],
-  controllers: [AddController],
+  controllers: [AddController, SumsController],
   providers: [MathTasks],
 })
 export class AppModule {}
