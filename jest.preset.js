@@ -57,5 +57,6 @@ module.exports = {
   moduleFileExtensions: ['ts', 'js', 'json'],
   moduleNameMapper: {
     '^@conveyor/([a-z-]+)$': path.join(root, 'packages/$1/src/index.ts'),
+    '^@conveyor/([a-z-]+)/internal$': path.join(root, 'packages/$1/src/internal.ts'),
   },
 };

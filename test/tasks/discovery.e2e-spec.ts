@@ -7,8 +7,8 @@ import {
   Task,
   TaskProducer,
   TasksModule,
-  TasksRegistry,
 } from '@conveyor/tasks';
+import { TasksRegistry } from '@conveyor/tasks/internal';
 import { REDIS_URL, uniquePrefix } from '../support/redis';
 import { startTasksApp, stopAll } from '../support/tasks-app';
 

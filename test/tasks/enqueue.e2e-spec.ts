@@ -1,4 +1,5 @@
-import { TaskProducer, TasksRegistry } from '@conveyor/tasks';
+import { TaskProducer } from '@conveyor/tasks';
+import { TasksRegistry } from '@conveyor/tasks/internal';
 import { closeRawQueue, rawQueue } from '../support/redis';
 import { startTasksApp, stopAll, type TestApp } from '../support/tasks-app';
 import { Add, Greet, MathTasks, Shout, TextTasks } from './fixtures';

@@ -1,5 +1,5 @@
 import { once } from 'node:events';
-import { ConveyorRedis } from '@conveyor/tasks';
+import { ConveyorRedis } from '@conveyor/tasks/internal';
 import { PrivateRedis } from '../support/private-redis';
 import { eventually } from '../support/tasks-app';
 

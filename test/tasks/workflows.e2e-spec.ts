@@ -1,5 +1,4 @@
 import {
-  TasksRegistry,
   chain,
   chord,
   group,
@@ -11,6 +10,7 @@ import {
   UnknownTaskError,
   type WorkflowHandle,
 } from '@conveyor/tasks';
+import { TasksRegistry } from '@conveyor/tasks/internal';
 import { countJobs } from '../support/redis';
 import { eventually, startTasksApp, stopAll, type TestApp } from '../support/tasks-app';
 import {

@@ -1,4 +1,4 @@
-import { checkKnownKeys, type Fail, parseDuration } from '@conveyor/tasks';
+import { checkKnownKeys, type Fail, parseDuration } from '@conveyor/tasks/internal';
 import { InvalidHealthOptionsError } from './errors/invalid-health-options.error';
 import type { HealthModuleOptions, QueueThresholds } from './interfaces/health-options.interface';
 

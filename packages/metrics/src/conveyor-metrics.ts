@@ -6,12 +6,8 @@ import {
   type OnModuleInit,
 } from '@nestjs/common';
 import { ModuleRef } from '@nestjs/core';
-import {
-  QueueInspector,
-  type QueueSnapshot,
-  TaskInstrumentation,
-  findOutboxStats,
-} from '@conveyor/tasks';
+import { QueueInspector, type QueueSnapshot, TaskInstrumentation } from '@conveyor/tasks';
+import { findOutboxStats } from '@conveyor/tasks/internal';
 import { Counter, Gauge, type Metric, register, type Registry } from 'prom-client';
 import { SeriesCounter, SeriesHistogram, type TaskCount, TaskSeriesTable } from './task-series';
 import type { MetricsModuleOptions } from './interfaces/metrics-options.interface';

@@ -1,4 +1,4 @@
-import { captureTrace, conveyorTracer, type TraceCarrier } from '@conveyor/tasks';
+import { captureTrace, conveyorTracer, type TraceCarrier } from '@conveyor/tasks/internal';
 import {
   type Context,
   context,

@@ -1,7 +1,7 @@
 import { type DynamicModule, Module } from '@nestjs/common';
 import { ClsPluginTransactional, TransactionHost } from '@nestjs-cls/transactional';
 import { ClsModule } from 'nestjs-cls';
-import { OUTBOX_STATS } from '@conveyor/tasks';
+import { OUTBOX_STATS } from '@conveyor/tasks/internal';
 import { createDriver } from './drivers/create-driver';
 import type { OutboxDriver } from './drivers/outbox-driver.interface';
 import type { OutboxModuleOptions } from './interfaces/module-options.interface';

@@ -1,19 +1,21 @@
 import { Inject, Injectable } from '@nestjs/common';
 import {
-  buildJobOptions,
   type EnqueueOptions,
   type EventPayloadOf,
   type EventRef,
+  type TaskRef,
+  UnknownTaskError,
+  validatePayload,
+} from '@conveyor/tasks';
+import {
+  buildJobOptions,
   eventNameOf,
   type TaskDefinition,
-  type TaskRef,
   TasksRegistry,
-  UnknownTaskError,
   checkPayload,
   checkSchema,
   payloadJobId,
-  validatePayload,
-} from '@conveyor/tasks';
+} from '@conveyor/tasks/internal';
 import type { JobsOptions } from 'bullmq';
 import { InvalidEventError, NoTransactionError, UnknownEventError } from './errors';
 import type { ResolvedOutboxOptions } from './options/module-options';

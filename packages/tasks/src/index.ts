@@ -1,5 +1,4 @@
 export { TasksModule } from './tasks.module';
-export { TASKS_MODULE_OPTIONS } from './tasks.module-definition';
 export { Task, type TaskHandlerFn, type TaskHandlerOptions } from './decorators/task.decorator';
 export { defineTask } from './define-task';
 export { TaskProducer } from './producer/task-producer';
@@ -14,23 +13,12 @@ export type {
 export type { TaskEvent, TaskHooks } from './interfaces/task-hooks.interface';
 export { TaskContext, type TaskLogger } from './worker/task-context';
 export { TaskWorkers } from './worker/task-workers';
-export { TasksRegistry, type RegisteredTask, type TaskDefinition } from './tasks.registry';
 export { ConveyorQueues } from './producer/conveyor-queues';
 export type { CronSchedule, IntervalSchedule, TaskSchedule } from './schedules/schedule-spec';
 export type { ScheduleInfo } from './schedules/task-schedules';
-export { RESOLVED_TASKS_OPTIONS } from './tasks.constants';
 export { TaskInstrumentation, type Sending } from './instrumentation/task-instrumentation';
 export type { TaskFailure, TaskObserver } from './instrumentation/task-observer.interface';
 export { QueueInspector, type QueueSnapshot } from './instrumentation/queue-inspector';
-export { OUTBOX_STATS, findOutboxStats } from './instrumentation/outbox-stats';
-export {
-  captureTrace,
-  conveyorTracer,
-  restoreTrace,
-  type TraceCarrier,
-} from './instrumentation/task-tracing';
-export type { ResolvedModuleOptions, ResolvedQueueOptions } from './options/module-options';
-export type { ResolvedTaskOptions } from './options/task-options';
 export type { Duration, DurationString } from './interfaces/duration.interface';
 export type { EnqueueOptions } from './interfaces/enqueue-options.interface';
 export type {
@@ -67,20 +55,9 @@ export { WorkflowHandle, type WorkflowStepInfo } from './workflows/workflow-hand
 export { isStepFailure, type StepFailure } from './workflows/step-input';
 export * from './errors';
 
-// Shared with @conveyor/outbox so that writing a job to the outbox runs exactly the checks of
-// TaskProducer.enqueue. Internal: not part of the stable API.
-export { checkPayload, checkSchema, validatePayload } from './payload/validate-payload';
-export { buildJobOptions, payloadJobId } from './producer/job-options';
-export { checkKnownKeys, parseDuration, type Fail } from './options/validation';
-export { CLOSE_GRACE_MS, settleWithin, type Settlement } from './lifecycle/settle-within';
-export { ConveyorRedis } from './redis/conveyor-redis';
-export { KeyLayout, WORKFLOW_QUEUE, type HashTags } from './redis/key-layout';
-export {
-  isCluster,
-  openConnection,
-  type RedisClient,
-  type ResolvedConnection,
-} from './redis/open-connection';
+// What a payload check runs (also used by TaskPayloadPipe), for apps that check early.
+export { validatePayload } from './payload/validate-payload';
+export type { HashTags } from './redis/key-layout';
 
 // HTTP
 export {
@@ -94,6 +71,3 @@ export type { TaskBadRequestBody, TaskUnavailableBody } from './http/error-bodie
 export { defineEvent, isEventRef } from './define-event';
 export type { EventPayloadOf, EventRef, EventSubscription } from './interfaces/event-ref.interface';
 export { InvalidEventError } from './errors/invalid-event.error';
-// Shared with @conveyor/outbox for Outbox.emit. Internal: not part of the stable API.
-export { eventNameOf } from './define-event';
-export { nearest } from './options/validation';

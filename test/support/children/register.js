@@ -9,8 +9,10 @@ const { transformSync } = require('@swc/core');
 const root = path.resolve(__dirname, '../../..');
 const resolve = Module._resolveFilename;
 Module._resolveFilename = function (request, ...rest) {
-  const match = /^@conveyor\/([a-z-]+)$/.exec(request);
-  if (match) request = path.join(root, 'packages', match[1], 'src', 'index.ts');
+  const match = /^@conveyor\/([a-z-]+)(\/internal)?$/.exec(request);
+  if (match) {
+    request = path.join(root, 'packages', match[1], 'src', match[2] ? 'internal.ts' : 'index.ts');
+  }
   return resolve.call(this, request, ...rest);
 };
 

@@ -3,7 +3,7 @@ import { ModuleRef } from '@nestjs/core';
 import { HEALTH_OPTIONS } from '../health.constants';
 import type { ResolvedHealthOptions } from '../health.options';
 import type { OutboxRelay } from '@conveyor/outbox';
-import { findOutboxStats } from '@conveyor/tasks';
+import { findOutboxStats } from '@conveyor/tasks/internal';
 import { withTimeout } from '../with-timeout';
 import { indicatorCheck, type IndicatorResult } from './indicator-check';
 

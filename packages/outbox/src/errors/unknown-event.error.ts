@@ -1,4 +1,5 @@
-import { ConveyorError, nearest } from '@conveyor/tasks';
+import { ConveyorError } from '@conveyor/tasks';
+import { nearest } from '@conveyor/tasks/internal';
 
 /**
  * `Outbox.emit()` of an event that no task in this app subscribes to (`@Task(ref, { on })`),

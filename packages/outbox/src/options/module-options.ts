@@ -1,4 +1,4 @@
-import { checkKnownKeys, eventNameOf, type Fail, parseDuration } from '@conveyor/tasks';
+import { checkKnownKeys, eventNameOf, type Fail, parseDuration } from '@conveyor/tasks/internal';
 import { InvalidOutboxOptionsError } from '../errors';
 import type {
   PGliteHandle,

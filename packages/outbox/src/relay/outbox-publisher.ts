@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
-import { captureTrace, conveyorTracer, restoreTrace, TaskInstrumentation } from '@conveyor/tasks';
+import { TaskInstrumentation } from '@conveyor/tasks';
+import { captureTrace, conveyorTracer, restoreTrace } from '@conveyor/tasks/internal';
 import { type Span, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import type { Queue } from 'bullmq';
 import type { OutboxRow } from '../store/outbox-store.interface';

@@ -4,7 +4,7 @@ import {
   RESOLVED_TASKS_OPTIONS,
   type RedisClient,
   type ResolvedModuleOptions,
-} from '@conveyor/tasks';
+} from '@conveyor/tasks/internal';
 import { Queue } from 'bullmq';
 
 /** Redis does not answer the relay: down, refusing its password, or not connected yet. */

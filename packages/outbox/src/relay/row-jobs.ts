@@ -1,4 +1,5 @@
-import { checkPayload, InvalidPayloadError } from '@conveyor/tasks';
+import { InvalidPayloadError } from '@conveyor/tasks';
+import { checkPayload } from '@conveyor/tasks/internal';
 import type { JobsOptions } from 'bullmq';
 import { MalformedOutboxRowError } from '../errors/malformed-outbox-row.error';
 import { eventJobId, taskJobId } from '../outbox.service';

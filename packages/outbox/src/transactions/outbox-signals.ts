@@ -5,7 +5,7 @@ import {
   type BeforeApplicationShutdown,
   type OnApplicationShutdown,
 } from '@nestjs/common';
-import { CLOSE_GRACE_MS, settleWithin } from '@conveyor/tasks';
+import { CLOSE_GRACE_MS, settleWithin } from '@conveyor/tasks/internal';
 import type { OutboxDriver } from '../drivers/outbox-driver.interface';
 import { OUTBOX_DRIVER, RESOLVED_OUTBOX_OPTIONS } from '../outbox.constants';
 import type { ResolvedOutboxOptions } from '../options/module-options';
