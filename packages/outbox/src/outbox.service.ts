@@ -70,12 +70,13 @@ export class Outbox {
    * errors; nothing is written when one is thrown). Throws `NoTransactionError` outside a
    * transaction.
    */
+  // The name form first, as in TaskProducer.enqueue(): the reference form's error is the one shown.
+  enqueue(task: string, payload: unknown, options?: EnqueueOptions): Promise<OutboxEntry>;
   enqueue<P, R, H>(
     task: TaskRef<P, R, H>,
     payload: P,
     options?: EnqueueOptions,
   ): Promise<OutboxEntry>;
-  enqueue(task: string, payload: unknown, options?: EnqueueOptions): Promise<OutboxEntry>;
   async enqueue(
     task: TaskRef | string,
     payload: unknown,

@@ -57,14 +57,16 @@ export class TaskProducer {
   ) {}
 
   /** Adds one job. Resolves once Redis has it. */
-  enqueue<P, R, H>(
-    task: TaskRef<P, R, H>,
-    payload: P,
-    options?: EnqueueOptions,
-  ): Promise<TaskHandle<R>>;
+  // The name form first: when no overload matches, TypeScript elaborates the last one, and the
+  // reference form's error is the one that names the payload's wrong or missing field.
   enqueue<R = unknown>(
     task: string,
     payload: unknown,
+    options?: EnqueueOptions,
+  ): Promise<TaskHandle<R>>;
+  enqueue<P, R, H>(
+    task: TaskRef<P, R, H>,
+    payload: P,
     options?: EnqueueOptions,
   ): Promise<TaskHandle<R>>;
   async enqueue(
@@ -100,14 +102,15 @@ export class TaskProducer {
    * Adds many jobs of one task in a single round trip; all payloads are validated first, so
    * either every job is added or none is.
    */
-  enqueueMany<P, R, H>(
-    task: TaskRef<P, R, H>,
-    payloads: readonly P[],
-    options?: EnqueueOptions,
-  ): Promise<TaskHandle<R>[]>;
+  // The name form first, as for enqueue(): the reference form's error is the one shown.
   enqueueMany<R = unknown>(
     task: string,
     payloads: readonly unknown[],
+    options?: EnqueueOptions,
+  ): Promise<TaskHandle<R>[]>;
+  enqueueMany<P, R, H>(
+    task: TaskRef<P, R, H>,
+    payloads: readonly P[],
     options?: EnqueueOptions,
   ): Promise<TaskHandle<R>[]>;
   async enqueueMany(
@@ -241,12 +244,13 @@ export class TaskProducer {
    * @example
    * await producer.schedule('digest-42', SendDigest, { cron: '0 8 * * 1', tz: 'Europe/Paris', payload: { userId: 42 } });
    */
+  // The name form first, as for enqueue(): the reference form's error is the one shown.
+  schedule(id: string, task: string, schedule: TaskSchedule): Promise<ScheduleInfo>;
   schedule<P, R, H>(
     id: string,
     task: TaskRef<P, R, H>,
     schedule: TaskSchedule<P>,
   ): Promise<ScheduleInfo>;
-  schedule(id: string, task: string, schedule: TaskSchedule): Promise<ScheduleInfo>;
   async schedule(
     id: string,
     task: TaskRef | string,
