@@ -79,6 +79,52 @@ async function retrying<T>(call: () => Promise<T>, onError: () => void): Promise
   }
 }
 
+/**
+ * The rest of a failover scenario, once the first batch is enqueued and replicated: waits until
+ * a quarter of it has run, kills the master (`kill` returns what `failover` waits on), enqueues
+ * a second batch through the same API process (retrying while the failover is under way), and
+ * checks the ledger: every job of both batches ran.
+ */
+async function killMidRunAndFinish<V>(run: {
+  scenario: string;
+  ledger: Ledger;
+  producer: TaskProducer;
+  first: number[];
+  perKind: number;
+  kill: () => Promise<V>;
+  failover: (victim: V) => Promise<void>;
+  extra?: Record<string, number>;
+}): Promise<void> {
+  const { ledger, producer, first, perKind } = run;
+  await until(async () => (await ledger.done()) >= first.length / 4, 60_000, 'a quarter', 20);
+  const victim = await run.kill();
+  const killedAt = await ledger.done();
+  expect(killedAt).toBeLessThan(first.length);
+  await run.failover(victim);
+
+  let enqueueErrors = 0;
+  const second = await retrying(
+    () => workload.enqueue(producer, perKind, perKind),
+    () => (enqueueErrors += 1),
+  );
+  const expected = [...first, ...second];
+  await until(async () => (await ledger.done()) >= expected.length, 120_000, 'every job');
+  const figures = await ledger.check(expected);
+  report({
+    scenario: run.scenario,
+    items: expected.length,
+    faults: 1,
+    ran: figures.ran,
+    lost: figures.lost.length,
+    runs: figures.runs,
+    duplicatesAbsorbed: figures.duplicatesAbsorbed,
+    doneAtKill: killedAt,
+    enqueueErrorsRetried: enqueueErrors,
+    ...run.extra,
+  });
+  expect(figures.lost).toEqual([]);
+}
+
 async function startApi(
   prefix: string,
   options: Partial<TasksModuleOptions>,
@@ -150,34 +196,20 @@ describe('fault: a Redis master SIGKILLed mid-run, with failover', () => {
 
     // Mid-run: a quarter has run; the rate-limited queue (20 a second) still has jobs parked
     // and waiting on the master that dies.
-    await until(async () => (await ledger.done()) >= first.length / 4, 60_000, 'a quarter', 20);
-    const victim = await cluster.masterOf(`{${prefix}:mail}`);
-    await cluster.kill(victim);
-    const killedAt = await ledger.done();
-    expect(killedAt).toBeLessThan(first.length);
-    await cluster.waitForFailover(victim);
-
-    let enqueueErrors = 0;
-    const second = await retrying(
-      () => workload.enqueue(producer, perKind, perKind),
-      () => (enqueueErrors += 1),
-    );
-    const expected = [...first, ...second];
-    await until(async () => (await ledger.done()) >= expected.length, 120_000, 'every job');
-    const figures = await ledger.check(expected);
-    report({
+    await killMidRunAndFinish({
       scenario: 'redis cluster: master SIGKILLed, replica promoted',
-      items: expected.length,
-      faults: 1,
-      ran: figures.ran,
-      lost: figures.lost.length,
-      runs: figures.runs,
-      duplicatesAbsorbed: figures.duplicatesAbsorbed,
-      doneAtKill: killedAt,
-      enqueueErrorsRetried: enqueueErrors,
-      mastersWithKeys: spread.length,
+      ledger,
+      producer,
+      first,
+      perKind,
+      kill: async () => {
+        const victim = await cluster.masterOf(`{${prefix}:mail}`);
+        await cluster.kill(victim);
+        return victim;
+      },
+      failover: (victim) => cluster.waitForFailover(victim),
+      extra: { mastersWithKeys: spread.length },
     });
-    expect(figures.lost).toEqual([]);
     // The workers were never restarted: they ran the second batch after the failover.
     expect(workers.every((worker) => worker.output().includes('READY'))).toBe(true);
   });
@@ -261,31 +293,14 @@ describe('fault: a Redis master SIGKILLed mid-run, with failover', () => {
 
     const first = await workload.enqueue(producer, 0, perKind);
     await sentinel.waitForReplication();
-    await until(async () => (await ledger.done()) >= first.length / 4, 60_000, 'a quarter', 20);
-    const victim = await sentinel.killMaster();
-    const killedAt = await ledger.done();
-    expect(killedAt).toBeLessThan(first.length);
-    await sentinel.waitForFailover(victim);
-
-    let enqueueErrors = 0;
-    const second = await retrying(
-      () => workload.enqueue(producer, perKind, perKind),
-      () => (enqueueErrors += 1),
-    );
-    const expected = [...first, ...second];
-    await until(async () => (await ledger.done()) >= expected.length, 120_000, 'every job');
-    const figures = await ledger.check(expected);
-    report({
+    await killMidRunAndFinish({
       scenario: 'redis sentinel: master SIGKILLed, replica promoted',
-      items: expected.length,
-      faults: 1,
-      ran: figures.ran,
-      lost: figures.lost.length,
-      runs: figures.runs,
-      duplicatesAbsorbed: figures.duplicatesAbsorbed,
-      doneAtKill: killedAt,
-      enqueueErrorsRetried: enqueueErrors,
+      ledger,
+      producer,
+      first,
+      perKind,
+      kill: () => sentinel.killMaster(),
+      failover: (victim) => sentinel.waitForFailover(victim),
     });
-    expect(figures.lost).toEqual([]);
   });
 });
