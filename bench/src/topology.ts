@@ -468,15 +468,10 @@ async function spreadPrefix(
   tagOf: (prefix: string, queue: QueueName) => string,
   portOf: Map<string, number>,
 ): Promise<string> {
-  for (let i = 0; i < 1_000; i++) {
-    const prefix = i === 0 ? base : `${base}${i}`;
-    const ports = await Promise.all(QUEUES.map((q) => cluster.masterOf(tagOf(prefix, q))));
-    if (new Set(ports).size === QUEUES.length) {
-      QUEUES.forEach((q, j) => portOf.set(tagOf(prefix, q), ports[j]));
-      return prefix;
-    }
-  }
-  throw new Error(`no prefix from ${base} spreads ${QUEUES.join(', ')} over three masters`);
+  const tagsOf = (prefix: string) => QUEUES.map((q) => tagOf(prefix, q));
+  const prefix = await cluster.spreadPrefix((i) => (i === 0 ? base : `${base}${i}`), tagsOf);
+  for (const tag of tagsOf(prefix)) portOf.set(tag, await cluster.masterOf(tag));
+  return prefix;
 }
 
 async function threeMasters(): Promise<{ topology: Topology; destroy: () => Promise<void> }> {
@@ -493,11 +488,8 @@ async function threeMasters(): Promise<{ topology: Topology; destroy: () => Prom
   const portOf = new Map<string, number>();
   const raw = await spreadPrefix(cluster, 'raw', (p, q) => `{${p}-${q}}`, portOf);
   const bench = await spreadPrefix(cluster, 'bench', (p, q) => `{${p}:${q}}`, portOf);
-  // App-wide keys (schedules, the cancel channel) keep the app's own tag, and the workflow
-  // queue of the `default` queue (which every app has) a tag of its own: where they fall.
-  for (const tag of [`{${bench}}`, `{${bench}:default}`]) {
-    portOf.set(tag, await cluster.masterOf(tag));
-  }
+  // App-wide keys (schedules, the cancel channel) keep the app's own tag: where it falls.
+  portOf.set(`{${bench}}`, await cluster.masterOf(`{${bench}}`));
   const topology: Topology = {
     name: '3 masters',
     masters,
@@ -524,8 +516,7 @@ async function threeMasters(): Promise<{ topology: Topology; destroy: () => Prom
 
 /**
  * Each master's label: the queues a contender keeps there, and for Conveyor with
- * `hashTags: 'queue'` where its app-wide tag (`app`: schedules, cancel channel) and the
- * workflow queue of its `default` queue (`wf-default`, idle here) fall.
+ * `hashTags: 'queue'` where its app-wide tag (`app`: schedules, cancel channel) falls.
  */
 function placement(contender: Contender): Map<number, string> {
   const { topology, engine } = contender;
@@ -538,7 +529,6 @@ function placement(contender: Contender): Map<number, string> {
   if (engine === 'conveyor' && topology.conveyor.hashTags === 'queue') {
     const { prefix } = topology.conveyor;
     labels.get(topology.portOf.get(`{${prefix}}`)!)!.push('app');
-    labels.get(topology.portOf.get(`{${prefix}:default}`)!)!.push('wf-default');
   }
   return new Map([...labels].map(([port, names]) => [port, names.join('+') || '-']));
 }

@@ -17,6 +17,8 @@ import {
   Rated,
   Summed,
   TOPOLOGY_QUEUES,
+  TOPOLOGY_QUEUES_ONE_TAG,
+  topologyTags,
 } from '../support/children/topology-tasks';
 import { items, Ledger, report, sleep, until } from './ledger';
 
@@ -172,14 +174,7 @@ describe('fault: a Redis master SIGKILLed mid-run, with failover', () => {
     const cluster = await PrivateCluster.start({ masters: 3, replicas: 1 });
     owned.push(() => cluster.destroy());
     // A prefix whose queue tags fall on three masters.
-    let prefix = uniquePrefix();
-    for (let tries = 0; tries < 100; tries++) {
-      const masters = await Promise.all(
-        ['mail', 'tenants', 'billing'].map((tag) => cluster.masterOf(`{${prefix}:${tag}}`)),
-      );
-      if (new Set(masters).size === 3) break;
-      prefix = uniquePrefix();
-    }
+    const prefix = await cluster.spreadPrefix(uniquePrefix, topologyTags);
     const ledger = new Ledger(prefix);
     owned.push(() => ledger.close());
     const connection = { cluster: { nodes: cluster.startupNodes } };
@@ -284,10 +279,7 @@ describe('fault: a Redis master SIGKILLed mid-run, with failover', () => {
     const connection = { sentinels: sentinel.sentinels, name: sentinel.name };
     const workers = await startWorkers(prefix, connection, 'prefix');
     owned.push(() => Promise.all(workers.map((worker) => worker.kill())));
-    const queues = Object.fromEntries(
-      Object.entries(TOPOLOGY_QUEUES).map(([name, { hashTag: _, ...rest }]) => [name, rest]),
-    );
-    const api = await startApi(prefix, { connection, queues });
+    const api = await startApi(prefix, { connection, queues: TOPOLOGY_QUEUES_ONE_TAG });
     owned.push(() => api.close());
     const producer = api.get(TaskProducer);
 

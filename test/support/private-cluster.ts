@@ -313,6 +313,25 @@ export class PrivateCluster {
     return master.port;
   }
 
+  /**
+   * The first prefix of `candidate(0)`, `candidate(1)`, … whose tags (`tagsOf(prefix)`) each
+   * fall on a different master, so a test can put queues on distinct masters. Throws after
+   * `tries` candidates.
+   */
+  async spreadPrefix(
+    candidate: (attempt: number) => string,
+    tagsOf: (prefix: string) => string[],
+    tries = 1_000,
+  ): Promise<string> {
+    for (let attempt = 0; attempt < tries; attempt++) {
+      const prefix = candidate(attempt);
+      const tags = tagsOf(prefix);
+      const ports = await Promise.all(tags.map((tag) => this.masterOf(tag)));
+      if (new Set(ports).size === tags.length) return prefix;
+    }
+    throw new Error(`no prefix among ${tries} puts its tags on ${tagsOf('…').length} masters`);
+  }
+
   /** Crashes a node (SIGKILL); it stays down until `restart()`. */
   async kill(port: number): Promise<void> {
     const node = this.node(port);

@@ -20,6 +20,7 @@ import {
   Rated,
   Summed,
   TOPOLOGY_QUEUES,
+  topologyTags,
   topologyTasks,
 } from '../support/children/topology-tasks';
 
@@ -49,18 +50,6 @@ describe('Redis Cluster', () => {
 
   afterAll(() => cluster?.destroy());
 
-  /** A prefix whose three queue tags fall on three different masters. */
-  async function spreadPrefix(): Promise<string> {
-    for (let tries = 0; tries < 100; tries++) {
-      const candidate = uniquePrefix();
-      const masters = await Promise.all(
-        ['mail', 'tenants', 'billing'].map((tag) => cluster.masterOf(`{${candidate}:${tag}}`)),
-      );
-      if (new Set(masters).size === 3) return candidate;
-    }
-    throw new Error('no prefix spreads the three tags over three masters');
-  }
-
   async function start(connection: unknown): Promise<TestingModule> {
     const module = await Test.createTestingModule({
       imports: [
@@ -79,7 +68,8 @@ describe('Redis Cluster', () => {
   }
 
   it('runs rate-limited, per-key, idempotent and chord jobs with the queues spread over the masters', async () => {
-    prefix = await spreadPrefix();
+    // The three tags (mail, tenants, billing) on three masters.
+    prefix = await cluster.spreadPrefix(uniquePrefix, topologyTags);
     ledger = new Ledger(prefix);
     app = await start({ cluster: { nodes: cluster.startupNodes } });
     const producer = app.get(TaskProducer);

@@ -8,12 +8,7 @@ export { checkKnownKeys, nearest, parseDuration, type Fail } from './options/val
 export { CLOSE_GRACE_MS, settleWithin, type Settlement } from './lifecycle/settle-within';
 export { ConveyorRedis } from './redis/conveyor-redis';
 export { KeyLayout, WORKFLOW_QUEUE } from './redis/key-layout';
-export {
-  isCluster,
-  openConnection,
-  type RedisClient,
-  type ResolvedConnection,
-} from './redis/open-connection';
+export { openConnection, type RedisClient, type ResolvedConnection } from './redis/open-connection';
 export { TasksRegistry, type RegisteredTask, type TaskDefinition } from './tasks.registry';
 export { RESOLVED_TASKS_OPTIONS } from './tasks.constants';
 export { TASKS_MODULE_OPTIONS } from './tasks.module-definition';

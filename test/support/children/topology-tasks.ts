@@ -70,6 +70,17 @@ export const TOPOLOGY_QUEUES: NonNullable<TasksModuleOptions['queues']> = {
   },
 };
 
+/** The same queues for `hashTags: 'prefix'` (one tag for the app: Sentinel, one Redis). */
+export const TOPOLOGY_QUEUES_ONE_TAG: NonNullable<TasksModuleOptions['queues']> =
+  Object.fromEntries(
+    Object.entries(TOPOLOGY_QUEUES).map(([name, { hashTag: _, ...rest }]) => [name, rest]),
+  );
+
+/** The hash tags of the topology queues under `prefix` with `hashTags: 'queue'`. */
+export function topologyTags(prefix: string): string[] {
+  return ['mail', 'tenants', 'billing'].map((group) => `{${prefix}:${group}}`);
+}
+
 /** The chord item a callback records: its first member's number, moved to its range. */
 export function chordItem(memberResults: number[]): number {
   return ITEM.chord + Math.min(...memberResults) - ITEM.member;

@@ -6,7 +6,7 @@ import 'reflect-metadata';
 import { Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { TasksModule } from '@conveyor/tasks';
-import { TOPOLOGY_QUEUES, topologyTasks } from './topology-tasks';
+import { TOPOLOGY_QUEUES, TOPOLOGY_QUEUES_ONE_TAG, topologyTasks } from './topology-tasks';
 
 const prefix = process.env.CONVEYOR_PREFIX!;
 const connection = JSON.parse(process.env.CONVEYOR_CONNECTION!) as never;
@@ -19,14 +19,7 @@ const spread = process.env.HASH_TAGS !== 'prefix';
       prefix,
       ...(spread
         ? { hashTags: 'queue', queues: TOPOLOGY_QUEUES }
-        : {
-            queues: Object.fromEntries(
-              Object.entries(TOPOLOGY_QUEUES).map(([name, { hashTag: _, ...rest }]) => [
-                name,
-                rest,
-              ]),
-            ),
-          }),
+        : { queues: TOPOLOGY_QUEUES_ONE_TAG }),
       shutdownTimeout: 5_000,
       leaseDuration: '3s',
     }),

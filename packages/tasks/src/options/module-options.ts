@@ -1,4 +1,4 @@
-import { Cluster, type ClusterNode, type ClusterOptions, type RedisOptions } from 'ioredis';
+import type { Cluster, ClusterNode, ClusterOptions, RedisOptions } from 'ioredis';
 import { InvalidModuleOptionsError } from '../errors';
 import type { TaskDefaults } from '../interfaces/task-options.interface';
 import type {
@@ -195,7 +195,8 @@ function resolveConnection(value: unknown, fail: Fail): ResolvedConnection {
       `connection must be a Redis URL ('redis://host:6379', 'rediss://…' for TLS), ioredis options, { cluster: { nodes, options } } or an ioredis Cluster, got ${describe(value)}`,
     );
   }
-  if (value instanceof Cluster || (value as Cluster).isCluster === true) {
+  // Duck-typed: an app's ioredis may be another copy than ours.
+  if ((value as Cluster).isCluster === true) {
     // A template: Conveyor opens its own connections like it (and never closes this one).
     const cluster = value as unknown as { startupNodes: ClusterNode[]; options: ClusterOptions };
     return { cluster: { nodes: [...cluster.startupNodes], options: { ...cluster.options } } };

@@ -35,8 +35,3 @@ export function openConnection(
   const settings = { connectionName, ...connection.options, ...overrides };
   return connection.url ? new ConveyorRedis(connection.url, settings) : new ConveyorRedis(settings);
 }
-
-/** Whether `client` is a Redis Cluster connection. */
-export function isCluster(client: RedisClient): client is Cluster {
-  return (client as Cluster).isCluster === true;
-}
