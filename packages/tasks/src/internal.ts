@@ -22,3 +22,20 @@ export {
   type TraceCarrier,
 } from './instrumentation/task-tracing';
 export { eventNameOf } from './define-event';
+
+// What @conveyor/testing runs tasks inline with: the same discovery, option checks, hooks,
+// time limits, retry decisions and workflow planning as a worker.
+export { resolveModuleOptions } from './options/module-options';
+export { TasksExplorer } from './tasks.explorer';
+export { TasksMetadataAccessor } from './tasks-metadata.accessor';
+export { TaskSchedules, DECLARED_SCHEDULE_PREFIX } from './schedules/task-schedules';
+export type { ResolvedSchedule } from './schedules/schedule-spec';
+export { TaskHooksRunner, type DeadLetteredJob } from './worker/task-hooks-runner';
+export { InFlightRun } from './worker/in-flight-run';
+export type { ContextJob } from './worker/task-context';
+export { backoffDelay } from './worker/backoff';
+export { isFinalFailure } from './outcome/run-outcome';
+export { storeLimitScope } from './producer/job-options';
+export type { TaskHandleSource } from './producer/task-handle';
+export { WorkflowPlanner, type PlannedStep, type WorkflowPlan } from './workflows/workflow-plan';
+export type { WorkflowSource } from './workflows/workflow-handle';

@@ -112,7 +112,7 @@ export class TaskInstrumentation {
     }
   }
 
-  deadLettered(job: Job): void {
+  deadLettered(job: Pick<Job, 'name' | 'queueName'>): void {
     for (const o of this.observers) {
       try {
         o.deadLettered?.(job.name, job.queueName);

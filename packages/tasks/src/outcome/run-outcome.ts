@@ -56,12 +56,7 @@ export class RunOutcome {
     const err = error instanceof Error ? error : new Error(String(error));
     const attempt = job.attemptsMade + 1;
     const attempts = job.opts.attempts ?? 1;
-    const final =
-      err instanceof UnrecoverableTaskError ||
-      err instanceof InvalidPayloadError ||
-      err instanceof InvalidLimitKeyError ||
-      err.name === 'UnrecoverableTaskError' ||
-      !this.shouldRetry(task, err);
+    const final = isFinalFailure(task, err, this.logger);
     const last = final || attempt >= attempts;
     this.loggerFor(task.name).warn(
       `job ${job.id} attempt ${attempt}/${attempts} failed${last ? ', dead-lettered' : ', will retry'}: ${err.name}: ${err.message}`,
@@ -95,22 +90,40 @@ export class RunOutcome {
     return new DelayedError();
   }
 
-  private shouldRetry(task: RegisteredTask, error: Error): boolean {
-    if (!task.options.retryIf) return true;
-    try {
-      return task.options.retryIf(error) !== false;
-    } catch (predicateError) {
-      this.logger.error(
-        `retryIf of task ${task.name} threw (${(predicateError as Error).message}); retrying as usual`,
-      );
-      return true;
-    }
-  }
-
   loggerFor(taskName: string): Logger {
     let logger = this.taskLoggers.get(taskName);
     if (!logger) this.taskLoggers.set(taskName, (logger = new Logger(`Task ${taskName}`)));
     return logger;
+  }
+}
+
+/**
+ * True when a failure must not be retried, whatever attempts are left: the handler said so
+ * (`UnrecoverableTaskError`), the payload can never pass (`InvalidPayloadError`,
+ * `InvalidLimitKeyError`), or the task's `retryIf` refused it. A `retryIf` that throws is
+ * logged and the job retried as usual.
+ */
+export function isFinalFailure(
+  task: Pick<RegisteredTask, 'name' | 'options'>,
+  error: Error,
+  logger: Pick<Logger, 'error'>,
+): boolean {
+  if (
+    error instanceof UnrecoverableTaskError ||
+    error instanceof InvalidPayloadError ||
+    error instanceof InvalidLimitKeyError ||
+    error.name === 'UnrecoverableTaskError'
+  ) {
+    return true;
+  }
+  if (!task.options.retryIf) return false;
+  try {
+    return task.options.retryIf(error) === false;
+  } catch (predicateError) {
+    logger.error(
+      `retryIf of task ${task.name} threw (${(predicateError as Error).message}); retrying as usual`,
+    );
+    return false;
   }
 }
 

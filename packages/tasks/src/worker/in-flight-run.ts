@@ -15,7 +15,7 @@ export interface RunLimits {
  * really has, which is when the run's slots may be given back. The `AbortController` behind
  * `signal` is made only when a handler reads it: most never do, and Node's are not free.
  */
-export class InFlightRun implements SignalSource {
+export class InFlightRun<J extends { id?: string } = Job> implements SignalSource {
   /** Set when shutdown gives the job back: the run's end is then not a failure. */
   handingBack = false;
   private controller?: AbortController;
@@ -26,7 +26,7 @@ export class InFlightRun implements SignalSource {
   private handlerSettled = false;
 
   constructor(
-    readonly job: Job,
+    readonly job: J,
     readonly token: string | undefined,
   ) {}
 

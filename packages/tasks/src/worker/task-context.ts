@@ -9,6 +9,14 @@ export interface TaskLogger {
   debug(message: string): void;
 }
 
+/**
+ * What a context reads of its job: a BullMQ `Job`, or the record of a job run inline
+ * (`@conveyor/testing`).
+ */
+export type ContextJob = Pick<Job, 'id' | 'name' | 'attemptsMade' | 'opts' | 'timestamp'> & {
+  updateProgress(value: number | object): Promise<void>;
+};
+
 /** Where a context's signal comes from: made on first use (most handlers never ask). */
 export interface SignalSource {
   readonly signal: AbortSignal;
@@ -24,7 +32,7 @@ export class TaskContext {
   private logInstance?: TaskLogger;
 
   constructor(
-    private readonly job: Job,
+    private readonly job: ContextJob,
     /** Name of the queue the job came from. */
     readonly queue: string,
     private readonly signalSource: SignalSource,

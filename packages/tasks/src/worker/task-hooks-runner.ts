@@ -6,6 +6,9 @@ import { TaskInstrumentation } from '../instrumentation/task-instrumentation';
 import { RESOLVED_TASKS_OPTIONS } from '../tasks.constants';
 import type { RegisteredTask } from '../tasks.registry';
 
+/** What the dead-letter hook reads of a job: a BullMQ `Job`, or a job run inline. */
+export type DeadLetteredJob = Pick<Job, 'id' | 'name' | 'queueName' | 'data' | 'attemptsMade'>;
+
 /**
  * Calls the task's hooks, then the module's. A hook that throws is logged and forgotten: a
  * callback must never change what happens to a job.
@@ -15,7 +18,7 @@ export class TaskHooksRunner {
   private readonly logger = new Logger('Conveyor');
   // Jobs whose dead-lettering the runner has reported, so the worker's 'failed' event (which
   // also fires for jobs failed outside a run, e.g. after too many lost workers) skips them.
-  private readonly reported = new WeakSet<Job>();
+  private readonly reported = new WeakSet<object>();
 
   constructor(
     @Inject(RESOLVED_TASKS_OPTIONS) private readonly options: ResolvedModuleOptions,
@@ -40,7 +43,7 @@ export class TaskHooksRunner {
 
   deadLetter(
     task: RegisteredTask | undefined,
-    job: Job,
+    job: DeadLetteredJob,
     error: Error,
     attempt = Math.max(1, job.attemptsMade),
   ): Promise<void> {
