@@ -28,8 +28,13 @@ export { eventNameOf } from './define-event';
 export { resolveModuleOptions } from './options/module-options';
 export { TasksExplorer } from './tasks.explorer';
 export { TasksMetadataAccessor } from './tasks-metadata.accessor';
-export { TaskSchedules, DECLARED_SCHEDULE_PREFIX } from './schedules/task-schedules';
-export type { ResolvedSchedule } from './schedules/schedule-spec';
+export {
+  TaskSchedules,
+  DECLARED_SCHEDULE_PREFIX,
+  checkScheduleId,
+  checkSchedulePayload,
+} from './schedules/task-schedules';
+export { nextRunOf, resolveSchedule, type ResolvedSchedule } from './schedules/schedule-spec';
 export { TaskHooksRunner, type DeadLetteredJob } from './worker/task-hooks-runner';
 export { InFlightRun } from './worker/in-flight-run';
 export type { ContextJob } from './worker/task-context';
@@ -39,3 +44,4 @@ export { storeLimitScope } from './producer/job-options';
 export type { TaskHandleSource } from './producer/task-handle';
 export { WorkflowPlanner, type PlannedStep, type WorkflowPlan } from './workflows/workflow-plan';
 export type { WorkflowSource } from './workflows/workflow-handle';
+export { matchesDeadLetter } from './dead-letters/dead-letters.service';

@@ -120,7 +120,7 @@ export class DeadLetters {
     const all: DeadLetter[] = [];
     for (let offset = 0; ; offset += PAGE) {
       const page = await this.list(queue, { offset, limit: PAGE });
-      all.push(...page.filter((letter) => matches(letter, filter)));
+      all.push(...page.filter((letter) => matchesDeadLetter(letter, filter)));
       if (page.length < PAGE) return all;
     }
   }
@@ -161,7 +161,7 @@ function toDeadLetter(queue: string, job: Job): DeadLetter {
   };
 }
 
-function matches(letter: DeadLetter, filter: DeadLetterFilter): boolean {
+export function matchesDeadLetter(letter: DeadLetter, filter: DeadLetterFilter): boolean {
   const failedAt = letter.failedAt?.getTime() ?? 0;
   return (
     (filter.taskName === undefined || letter.taskName === filter.taskName) &&

@@ -90,3 +90,12 @@ function checkTimeZone(tz: unknown, fail: Fail): string {
   }
   return tz;
 }
+
+/** When a resolved schedule runs next after `from`, as BullMQ's job scheduler computes it. */
+export function nextRunOf(schedule: ResolvedSchedule, from: Date = new Date()): Date {
+  const { pattern, tz, every } = schedule.repeat;
+  if (every !== undefined) return new Date((Math.floor(from.getTime() / every) + 1) * every);
+  return CronExpressionParser.parse(pattern!, { tz, currentDate: from, strict: false })
+    .next()
+    .toDate();
+}

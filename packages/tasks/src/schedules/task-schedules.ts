@@ -95,7 +95,7 @@ export class TaskSchedules implements OnApplicationBootstrap, OnApplicationShutd
   async onApplicationBootstrap(): Promise<void> {
     // Payloads are checked before taking the lock: a bad one fails startup and changes nothing.
     for (const { taskName, schedule } of this.declared.values()) {
-      await this.checkPayload(this.registry.definition(taskName), schedule.payload);
+      await checkSchedulePayload(this.registry.definition(taskName), schedule.payload);
     }
     const scope = this.registry.handledQueues();
     if (!scope.size) return;
@@ -184,18 +184,8 @@ export class TaskSchedules implements OnApplicationBootstrap, OnApplicationShutd
     definition: TaskDefinition,
     schedule: ResolvedSchedule,
   ): Promise<ScheduleInfo> {
-    if (
-      typeof id !== 'string' ||
-      !SCHEDULE_ID_PATTERN.test(id) ||
-      id.startsWith(DECLARED_SCHEDULE_PREFIX)
-    ) {
-      throw new InvalidScheduleError(
-        definition.name,
-        `schedule id must be 1–200 characters without ':' or spaces, starting with a letter or digit, ` +
-          `and must not start with '${DECLARED_SCHEDULE_PREFIX}' (reserved for declared schedules); got ${JSON.stringify(id)}`,
-      );
-    }
-    await this.checkPayload(definition, schedule.payload);
+    checkScheduleId(definition.name, id);
+    await checkSchedulePayload(definition, schedule.payload);
     const access = this.shared;
     const entry: OwnedScheduler = {
       queue: definition.options.queue,
@@ -281,17 +271,6 @@ export class TaskSchedules implements OnApplicationBootstrap, OnApplicationShutd
     });
   }
 
-  private async checkPayload(definition: TaskDefinition, payload: unknown): Promise<void> {
-    try {
-      await validatePayload(definition.name, payload, definition.options);
-    } catch (error) {
-      throw new InvalidScheduleError(
-        definition.name,
-        `schedule.payload: ${(error as Error).message}`,
-      );
-    }
-  }
-
   private async describe(
     access: Access,
     id: string,
@@ -342,5 +321,35 @@ export class TaskSchedules implements OnApplicationBootstrap, OnApplicationShutd
 
   private async record(access: Access, id: string, entry: OwnedScheduler): Promise<void> {
     await access.client.hset(this.ownedKey, id, JSON.stringify(entry));
+  }
+}
+
+/** Checks the id of a schedule added at run time; declared schedules own `conveyor.*`. */
+export function checkScheduleId(taskName: string, id: unknown): void {
+  if (
+    typeof id !== 'string' ||
+    !SCHEDULE_ID_PATTERN.test(id) ||
+    id.startsWith(DECLARED_SCHEDULE_PREFIX)
+  ) {
+    throw new InvalidScheduleError(
+      taskName,
+      `schedule id must be 1–200 characters without ':' or spaces, starting with a letter or digit, ` +
+        `and must not start with '${DECLARED_SCHEDULE_PREFIX}' (reserved for declared schedules); got ${JSON.stringify(id)}`,
+    );
+  }
+}
+
+/** Checks a schedule's payload as every run's enqueue will. */
+export async function checkSchedulePayload(
+  definition: TaskDefinition,
+  payload: unknown,
+): Promise<void> {
+  try {
+    await validatePayload(definition.name, payload, definition.options);
+  } catch (error) {
+    throw new InvalidScheduleError(
+      definition.name,
+      `schedule.payload: ${(error as Error).message}`,
+    );
   }
 }

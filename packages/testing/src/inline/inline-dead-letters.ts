@@ -1,0 +1,151 @@
+import { Inject, Injectable } from '@nestjs/common';
+import {
+  type DeadLetter,
+  type DeadLetterFilter,
+  DeadLetterNotFoundError,
+  type DeadLetters,
+  InvalidTaskOptionsError,
+  type ReplayReport,
+  TaskHandle,
+  UnknownTaskError,
+} from '@conveyor/tasks';
+import { matchesDeadLetter, TasksRegistry } from '@conveyor/tasks/internal';
+import { type ResolvedTestingOptions, TESTING_OPTIONS } from '../testing-options';
+import { InlineJobs } from './inline-jobs';
+import type { TestJob } from './test-job';
+
+type DeadLettersApi = { [K in keyof DeadLetters]: DeadLetters[K] };
+
+/**
+ * What the testing module provides as `DeadLetters`: the jobs run here that failed for good,
+ * with the same queries, checks and errors. A replay runs the job again at once in inline
+ * mode, and queues it for `TestTasks.drain()` in manual mode.
+ */
+@Injectable()
+export class InlineDeadLetters implements DeadLettersApi {
+  constructor(
+    private readonly jobs: InlineJobs,
+    private readonly registry: TasksRegistry,
+    @Inject(TESTING_OPTIONS) private readonly options: ResolvedTestingOptions,
+  ) {}
+
+  queueNames(): string[] {
+    return [
+      ...new Set([...(this.options.tasks.queues?.keys() ?? []), ...this.registry.handledQueues()]),
+    ].sort();
+  }
+
+  async count(queue?: string): Promise<number> {
+    const names = queue === undefined ? this.queueNames() : [this.checkQueue(queue)];
+    return this.dead().filter((job) => names.includes(job.queue)).length;
+  }
+
+  async list(queue: string, page: { offset?: number; limit?: number } = {}): Promise<DeadLetter[]> {
+    const offset = page.offset ?? 0;
+    const limit = page.limit ?? 50;
+    if (
+      !Number.isInteger(offset) ||
+      offset < 0 ||
+      !Number.isInteger(limit) ||
+      limit < 1 ||
+      limit > 1000
+    ) {
+      throw new InvalidTaskOptionsError(
+        undefined,
+        'page needs an integer offset ≥ 0 and limit from 1 to 1000',
+      );
+    }
+    this.checkQueue(queue);
+    return this.dead()
+      .filter((job) => job.queue === queue)
+      .reverse()
+      .slice(offset, offset + limit)
+      .map(toDeadLetter);
+  }
+
+  async show(queue: string, id: string): Promise<DeadLetter | undefined> {
+    const job = this.jobs.find(this.checkQueue(queue), id);
+    return job?.state === 'dead-lettered' ? toDeadLetter(job) : undefined;
+  }
+
+  async replay(queue: string, id: string): Promise<TaskHandle> {
+    const letter = await this.show(queue, id);
+    if (!letter) throw new DeadLetterNotFoundError(queue, id);
+    if (!this.registry.get(letter.taskName)) {
+      throw new UnknownTaskError(letter.taskName, this.registry.names());
+    }
+    await this.jobs.replay(queue, id);
+    return new TaskHandle(id, letter.taskName, queue, this.jobs);
+  }
+
+  async replayWhere(queue: string, filter: DeadLetterFilter = {}): Promise<ReplayReport> {
+    const report: ReplayReport = { replayed: [], refused: [] };
+    for (const letter of await this.matching(queue, filter)) {
+      try {
+        await this.replay(queue, letter.id);
+        report.replayed.push(letter.id);
+      } catch (error) {
+        report.refused.push({ id: letter.id, reason: (error as Error).message });
+      }
+    }
+    return report;
+  }
+
+  async purge(queue: string, id: string): Promise<boolean> {
+    if (!(await this.show(queue, id))) return false;
+    return this.jobs.remove(queue, id);
+  }
+
+  async purgeWhere(queue: string, filter: DeadLetterFilter = {}): Promise<number> {
+    let purged = 0;
+    for (const letter of await this.matching(queue, filter)) {
+      if (await this.purge(queue, letter.id)) purged++;
+    }
+    return purged;
+  }
+
+  private async matching(queue: string, filter: DeadLetterFilter): Promise<DeadLetter[]> {
+    this.checkQueue(queue);
+    return this.dead()
+      .filter((job) => job.queue === queue)
+      .map(toDeadLetter)
+      .filter((letter) => matchesDeadLetter(letter, filter));
+  }
+
+  /** Dead-lettered jobs, in the order they failed. */
+  private dead(): TestJob[] {
+    return this.jobs
+      .all()
+      .filter((job) => job.state === 'dead-lettered' && job.workflowId === undefined)
+      .sort((a, b) => (a.finishedAt?.getTime() ?? 0) - (b.finishedAt?.getTime() ?? 0));
+  }
+
+  private checkQueue(queue: string): string {
+    if (typeof queue !== 'string' || !this.queueNames().includes(queue)) {
+      throw new InvalidTaskOptionsError(
+        undefined,
+        `unknown queue ${JSON.stringify(queue)}; this app knows: ${this.queueNames().join(', ')}`,
+      );
+    }
+    return queue;
+  }
+}
+
+function toDeadLetter(job: TestJob): DeadLetter {
+  return {
+    id: job.id,
+    queue: job.queue,
+    taskName: job.taskName,
+    payload: job.payload,
+    options: {
+      attempts: job.attempts,
+      priority: job.priority || undefined,
+      delay: job.delayMs || undefined,
+    },
+    error: { ...job.error! },
+    attemptsMade: job.attemptsMade,
+    enqueuedAt: job.enqueuedAt,
+    lastRunAt: job.startedAt,
+    failedAt: job.finishedAt,
+  };
+}

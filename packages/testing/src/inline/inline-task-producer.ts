@@ -1,0 +1,222 @@
+import { Inject, Injectable } from '@nestjs/common';
+import {
+  type CancelOutcome,
+  type ChordOptions,
+  chain,
+  chord,
+  type EnqueueOptions,
+  group,
+  InvalidPayloadError,
+  InvalidTaskOptionsError,
+  type LastResult,
+  type NodeResults,
+  type ScheduleInfo,
+  TaskHandle,
+  type TaskProducer,
+  type TaskRef,
+  type TaskSchedule,
+  UnknownTaskError,
+  validatePayload,
+  type WorkflowHandle,
+  type WorkflowNode,
+  type WorkflowStep,
+} from '@conveyor/tasks';
+import {
+  buildJobOptions,
+  checkPayload,
+  checkSchema,
+  payloadJobId,
+  resolveSchedule,
+  storeLimitScope,
+  type TaskDefinition,
+  TasksRegistry,
+} from '@conveyor/tasks/internal';
+import { type ResolvedTestingOptions, TESTING_OPTIONS } from '../testing-options';
+import { InlineJobs } from './inline-jobs';
+import { InlineSchedules } from './inline-schedules';
+import { InlineWorkflows } from './inline-workflows';
+
+/** `TaskProducer`'s public surface, which the inline producer matches method for method. */
+type ProducerApi = { [K in keyof TaskProducer]: TaskProducer[K] };
+
+/**
+ * What the testing module provides as `TaskProducer`. Every call checks its task, payload and
+ * options exactly as `TaskProducer` does and fails with the same errors; the job then runs in
+ * this process (see `InlineJobs`) instead of going to Redis.
+ */
+@Injectable()
+export class InlineTaskProducer implements ProducerApi {
+  constructor(
+    private readonly registry: TasksRegistry,
+    private readonly jobs: InlineJobs,
+    private readonly workflows: InlineWorkflows,
+    private readonly taskSchedules: InlineSchedules,
+    @Inject(TESTING_OPTIONS) private readonly options: ResolvedTestingOptions,
+  ) {}
+
+  enqueue<R = unknown>(
+    task: string,
+    payload: unknown,
+    options?: EnqueueOptions,
+  ): Promise<TaskHandle<R>>;
+  enqueue<P, R, H>(
+    task: TaskRef<P, R, H>,
+    payload: P,
+    options?: EnqueueOptions,
+  ): Promise<TaskHandle<R>>;
+  async enqueue(
+    task: TaskRef | string,
+    payload: unknown,
+    options?: EnqueueOptions,
+  ): Promise<TaskHandle> {
+    const definition = this.definition(task);
+    const { name, options: taskOptions } = definition;
+    const jobOptions = buildJobOptions(name, taskOptions, options);
+    checkPayload(name, payload, taskOptions.maxPayloadBytes);
+    if (taskOptions.schema) await checkSchema(name, taskOptions.schema, payload);
+    if (taskOptions.idempotent && jobOptions.jobId === undefined) {
+      jobOptions.jobId = payloadJobId(name, payload);
+    }
+    storeLimitScope(jobOptions, name, taskOptions, payload);
+    return this.add(definition, payload, jobOptions);
+  }
+
+  enqueueMany<R = unknown>(
+    task: string,
+    payloads: readonly unknown[],
+    options?: EnqueueOptions,
+  ): Promise<TaskHandle<R>[]>;
+  enqueueMany<P, R, H>(
+    task: TaskRef<P, R, H>,
+    payloads: readonly P[],
+    options?: EnqueueOptions,
+  ): Promise<TaskHandle<R>[]>;
+  async enqueueMany(
+    task: TaskRef | string,
+    payloads: readonly unknown[],
+    options?: EnqueueOptions,
+  ): Promise<TaskHandle[]> {
+    const definition = this.definition(task);
+    const { name, options: taskOptions } = definition;
+    if (!Array.isArray(payloads)) {
+      throw new InvalidPayloadError(name, [
+        `enqueueMany takes an array of payloads, got ${typeof payloads}`,
+      ]);
+    }
+    const opts = buildJobOptions(name, taskOptions, options, true);
+    await Promise.all(
+      payloads.map((payload, i) =>
+        validatePayload(name, payload, taskOptions).catch((error: unknown) => {
+          if (error instanceof InvalidPayloadError) {
+            throw new InvalidPayloadError(
+              name,
+              error.problems.map((p) => `[${i}] ${p}`),
+            );
+          }
+          throw error;
+        }),
+      ),
+    );
+    const jobOptions = payloads.map((payload) =>
+      storeLimitScope(
+        taskOptions.idempotent ? { ...opts, jobId: payloadJobId(name, payload) } : { ...opts },
+        name,
+        taskOptions,
+        payload,
+      ),
+    );
+    const handles: TaskHandle[] = [];
+    for (const [i, payload] of payloads.entries()) {
+      handles.push(await this.add(definition, payload, jobOptions[i]));
+    }
+    return handles;
+  }
+
+  handle<P, R, H>(task: TaskRef<P, R, H>, jobId: string): TaskHandle<R>;
+  handle<R = unknown>(task: string, jobId: string): TaskHandle<R>;
+  handle(task: TaskRef | string, jobId: string): TaskHandle {
+    const definition = this.definition(task);
+    return new TaskHandle(jobId, definition.name, definition.options.queue, this.jobs);
+  }
+
+  async cancel(job: TaskHandle | string, reason?: string): Promise<CancelOutcome> {
+    if (job instanceof TaskHandle) return job.cancel(reason);
+    const found = this.jobs.all().filter((held) => held.id === job);
+    const queues = [...new Set(found.map((held) => held.queue))];
+    if (queues.length > 1) {
+      throw new InvalidTaskOptionsError(
+        undefined,
+        `job id ${job} exists in queues ${queues.join(', ')}; cancel through its TaskHandle instead`,
+      );
+    }
+    return queues.length ? this.jobs.cancel(queues[0], job, reason) : 'not-found';
+  }
+
+  chain<const T extends readonly WorkflowNode[]>(nodes: T): Promise<WorkflowHandle<LastResult<T>>> {
+    return this.workflows.start(chain(nodes));
+  }
+
+  group<const T extends readonly WorkflowNode[]>(
+    nodes: T,
+  ): Promise<WorkflowHandle<NodeResults<T>>> {
+    return this.workflows.start(group(nodes));
+  }
+
+  chord<R>(
+    nodes: readonly WorkflowNode[],
+    callback: WorkflowStep<R>,
+    options?: ChordOptions,
+  ): Promise<WorkflowHandle<R>> {
+    return this.workflows.start(chord(nodes, callback, options));
+  }
+
+  workflow<R>(node: WorkflowNode<R>): Promise<WorkflowHandle<R>> {
+    return this.workflows.start(node);
+  }
+
+  schedule(id: string, task: string, schedule: TaskSchedule): Promise<ScheduleInfo>;
+  schedule<P, R, H>(
+    id: string,
+    task: TaskRef<P, R, H>,
+    schedule: TaskSchedule<P>,
+  ): Promise<ScheduleInfo>;
+  async schedule(
+    id: string,
+    task: TaskRef | string,
+    schedule: TaskSchedule,
+  ): Promise<ScheduleInfo> {
+    const definition = this.definition(task);
+    return this.taskSchedules.add(id, definition, resolveSchedule(definition.name, schedule));
+  }
+
+  async unschedule(id: string): Promise<void> {
+    this.taskSchedules.remove(id);
+  }
+
+  async schedules(): Promise<ScheduleInfo[]> {
+    return this.taskSchedules.list();
+  }
+
+  /** Holds the job and, in inline mode, runs it before resolving. */
+  private async add(
+    definition: TaskDefinition,
+    payload: unknown,
+    jobOptions: { jobId?: string; attempts?: number; priority?: number; delay?: number },
+  ): Promise<TaskHandle> {
+    const { job, added } = this.jobs.add(
+      definition.name,
+      definition.options.queue,
+      payload,
+      jobOptions,
+    );
+    if (added && this.options.mode === 'inline') await this.jobs.run(job);
+    return new TaskHandle(job.id, definition.name, definition.options.queue, this.jobs);
+  }
+
+  private definition(task: TaskRef | string): TaskDefinition {
+    if (typeof task !== 'string' && (typeof task !== 'object' || task === null)) {
+      throw new UnknownTaskError(String(task), this.registry.names());
+    }
+    return this.registry.definition(task);
+  }
+}
