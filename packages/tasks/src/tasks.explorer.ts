@@ -1,4 +1,4 @@
-import { Inject, Injectable, Logger, type OnModuleInit } from '@nestjs/common';
+import { Inject, Injectable, type OnModuleInit } from '@nestjs/common';
 import { DiscoveryService, MetadataScanner } from '@nestjs/core';
 import type { InstanceWrapper } from '@nestjs/core/injector/instance-wrapper';
 import { isTaskRef } from './define-task';
@@ -13,11 +13,12 @@ import { TaskSchedules } from './schedules/task-schedules';
 import { RESOLVED_TASKS_OPTIONS } from './tasks.constants';
 import { TasksMetadataAccessor } from './tasks-metadata.accessor';
 import { TasksRegistry } from './tasks.registry';
+import { ConveyorLogger } from './logging/conveyor-logger';
 
 /** Finds every `@Task()` method on the app's providers at startup and registers it. No I/O. */
 @Injectable()
 export class TasksExplorer implements OnModuleInit {
-  private readonly logger = new Logger('Conveyor');
+  private readonly logger = new ConveyorLogger('Conveyor');
 
   constructor(
     private readonly discovery: DiscoveryService,
@@ -30,7 +31,8 @@ export class TasksExplorer implements OnModuleInit {
 
   onModuleInit(): void {
     for (const wrapper of this.discovery.getProviders()) this.explore(wrapper);
-    this.logger.log(`registered ${this.registry.names().length} task handler(s)`);
+    const tasks = this.registry.names();
+    this.logger.log(`registered ${tasks.length} task handler(s)`, { tasks });
   }
 
   private explore(wrapper: InstanceWrapper): void {

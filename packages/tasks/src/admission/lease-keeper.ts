@@ -1,6 +1,6 @@
-import { Logger } from '@nestjs/common';
 import type { AdmissionScope } from './admission-plan';
 import type { AdmissionScripts } from './lua-scripts';
+import { ConveyorLogger, errorField } from '../logging/conveyor-logger';
 
 /** The slot leases one run holds (see `lua/admit.lua`). */
 export interface Lease {
@@ -34,7 +34,7 @@ interface Held {
  * reported through the run's `onLost`, once, and is not renewed again.
  */
 export class LeaseKeeper {
-  private readonly logger = new Logger('Conveyor');
+  private readonly logger = new ConveyorLogger('Conveyor');
   private readonly held = new Map<Lease, Held>();
   private timer?: NodeJS.Timeout;
   private renewing = false;
@@ -113,7 +113,10 @@ export class LeaseKeeper {
       const now = Date.now();
       if (now - this.lastErrorLog >= 10_000) {
         this.lastErrorLog = now;
-        this.logger.warn(`could not renew run leases: ${(error as Error).message}`);
+        this.logger.warn(`could not renew run leases: ${(error as Error).message}`, {
+          runs: entries.length,
+          error: errorField(error),
+        });
       }
       // Without an answer for a whole lease period, the lease has run out on Redis's clock too.
       for (const entry of entries) {
@@ -127,6 +130,7 @@ export class LeaseKeeper {
     this.drop(entry.lease);
     this.logger.warn(
       `job ${entry.lease.jobId} lost its run lease (${why}); another run of it, or of its key, may start`,
+      { jobId: entry.lease.jobId, reason: why, leaseMs: this.leaseMs },
     );
     entry.onLost();
   }

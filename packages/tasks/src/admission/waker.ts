@@ -1,5 +1,5 @@
-import { Logger } from '@nestjs/common';
 import type { AdmissionScripts } from './lua-scripts';
+import { ConveyorLogger, errorField } from '../logging/conveyor-logger';
 
 /**
  * How often a consumed queue's wake set is looked at even when no timer is due: often where
@@ -15,7 +15,7 @@ const DUE_SCOPES_PER_CALL = 100;
  * Releases wake their own scope directly; this is for what no release announces.
  */
 export class Waker {
-  private readonly logger = new Logger('Conveyor');
+  private readonly logger = new ConveyorLogger('Conveyor');
   private readonly queues = new Map<string, { timer?: NodeJS.Timeout; at: number }>();
   private readonly polls: NodeJS.Timeout[] = [];
   private lastErrorLog = 0;
@@ -70,7 +70,9 @@ export class Waker {
       const now = Date.now();
       if (now - this.lastErrorLog >= 10_000) {
         this.lastErrorLog = now;
-        this.logger.warn(`could not wake parked jobs: ${(error as Error).message}`);
+        this.logger.warn(`could not wake parked jobs: ${(error as Error).message}`, {
+          error: errorField(error),
+        });
       }
       return 0;
     }

@@ -1,4 +1,4 @@
-import { type ArgumentsHost, Catch, type ExceptionFilter, Logger, Optional } from '@nestjs/common';
+import { type ArgumentsHost, Catch, type ExceptionFilter, Optional } from '@nestjs/common';
 import { type Observable, throwError } from 'rxjs';
 import {
   EnqueueFailedError,
@@ -7,6 +7,7 @@ import {
   InvalidScheduleError,
   InvalidTaskOptionsError,
 } from '../errors';
+import { ConveyorLogger } from '../logging/conveyor-logger';
 import { checkKnownKeys, checkObject, describe, type Fail } from '../options/validation';
 import { badRequestBody, type ClientFaultError, type TaskUnavailableBody } from './error-bodies';
 
@@ -56,7 +57,7 @@ interface ExpressResponse {
  */
 @Catch(InvalidPayloadError, InvalidLimitKeyError, InvalidScheduleError, EnqueueFailedError)
 export class ConveyorExceptionFilter implements ExceptionFilter {
-  private static readonly logger = new Logger('ConveyorExceptionFilter');
+  private static readonly logger = new ConveyorLogger('ConveyorExceptionFilter');
   private readonly retryAfterSeconds: number;
 
   constructor(@Optional() options: ConveyorExceptionFilterOptions = {}) {
@@ -83,7 +84,11 @@ export class ConveyorExceptionFilter implements ExceptionFilter {
     const response = host.switchToHttp().getResponse<ExpressResponse>();
     if (exception instanceof EnqueueFailedError) {
       // A server-side failure: Nest logs its 500s, and this stands in for one.
-      ConveyorExceptionFilter.logger.error(exception.message, exception.stack);
+      ConveyorExceptionFilter.logger.error(
+        exception.message,
+        { task: exception.taskName, queue: exception.queue, reason: exception.reason },
+        exception,
+      );
     }
     if (response.headersSent) {
       // As Nest's own filter does: a status can no longer be sent, so end what was.

@@ -1,7 +1,8 @@
-import { Injectable, Logger } from '@nestjs/common';
+import { Injectable } from '@nestjs/common';
 import type { Job, JobsOptions } from 'bullmq';
 import { failSpan, startSendSpan } from './task-tracing';
 import type { TaskFailure, TaskObserver } from './task-observer.interface';
+import { ConveyorLogger } from '../logging/conveyor-logger';
 
 /**
  * The seam between task execution and metrics: the producer and the runner report each
@@ -15,7 +16,7 @@ import type { TaskFailure, TaskObserver } from './task-observer.interface';
  */
 @Injectable()
 export class TaskInstrumentation {
-  private readonly logger = new Logger('Conveyor');
+  private readonly logger = new ConveyorLogger('Conveyor');
   private observers: TaskObserver[] = [];
   private lastErrorLog = 0;
   private unloggedErrors = 0;
@@ -137,11 +138,13 @@ export class TaskInstrumentation {
     const more = this.unloggedErrors
       ? ` (and ${this.unloggedErrors} more since the last report)`
       : '';
+    const skipped = this.unloggedErrors;
     this.lastErrorLog = now;
     this.unloggedErrors = 0;
     this.logger.error(
       `a task observer threw in ${event}, ignored: ${(error as Error)?.message ?? String(error)}${more}`,
-      (error as Error)?.stack,
+      { observerEvent: event, unreported: skipped },
+      error,
     );
   }
 }

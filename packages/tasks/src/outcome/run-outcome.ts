@@ -8,7 +8,15 @@ import {
 } from '../errors';
 import type { TaskEvent } from '../interfaces/task-hooks.interface';
 import { TaskInstrumentation } from '../instrumentation/task-instrumentation';
+import {
+  ConveyorLogger,
+  errorField,
+  type LogFields,
+  runFields,
+  writeLog,
+} from '../logging/conveyor-logger';
 import type { RegisteredTask } from '../tasks.registry';
+import { backoffDelay } from '../worker/backoff';
 import { TaskHooksRunner } from '../worker/task-hooks-runner';
 
 /**
@@ -19,8 +27,10 @@ import { TaskHooksRunner } from '../worker/task-hooks-runner';
  */
 @Injectable()
 export class RunOutcome {
-  private readonly logger = new Logger('Conveyor');
+  private readonly logger = new ConveyorLogger('Conveyor');
   private readonly taskLoggers = new Map<string, Logger>();
+  // The delay before the retry that a failure's log line announces, until BullMQ asks for it.
+  private readonly retryDelays = new WeakMap<Job, number>();
 
   constructor(
     private readonly hooks: TaskHooksRunner,
@@ -49,17 +59,38 @@ export class RunOutcome {
     if (handedBack) {
       // Shutdown gave the job back to its queue; whatever the handler threw on its way out
       // (usually the signal's reason) is not a failure of the job.
-      this.loggerFor(task.name).log(`job ${job.id} handed back to queue '${job.queueName}'`);
+      writeLog(
+        this.loggerFor(task.name),
+        'log',
+        `job ${job.id} handed back to queue '${job.queueName}'`,
+        { ...runFields(task.name, job), durationMs: runningFor(job) },
+      );
       return new WaitingError();
     }
     if (error instanceof TaskCancelledError) return this.endCancelled(job, error, token);
     const err = error instanceof Error ? error : new Error(String(error));
     const attempt = job.attemptsMade + 1;
     const attempts = job.opts.attempts ?? 1;
-    const final = isFinalFailure(task, err, this.logger);
+    const final = isFinalFailure(task, err, this.loggerFor(task.name));
     const last = final || attempt >= attempts;
-    this.loggerFor(task.name).warn(
+    const fields: LogFields = {
+      ...runFields(task.name, job),
+      maxAttempts: attempts,
+      durationMs: runningFor(job),
+      willRetry: !last,
+    };
+    if (!last) {
+      // Drawn now (the jitter is random) so the line can say it; the worker's backoff reads it.
+      const retryInMs = backoffDelay(task.options.backoff, attempt);
+      this.retryDelays.set(job, retryInMs);
+      fields.retryInMs = retryInMs;
+    }
+    fields.error = errorField(err);
+    writeLog(
+      this.loggerFor(task.name),
+      'warn',
       `job ${job.id} attempt ${attempt}/${attempts} failed${last ? ', dead-lettered' : ', will retry'}: ${err.name}: ${err.message}`,
+      fields,
     );
     this.instrumentation.failed(job, !last);
     if (this.hooks.wants(task, 'onFailure')) {
@@ -84,12 +115,30 @@ export class RunOutcome {
     } catch (removeError) {
       this.logger.warn(
         `cancelled job ${job.id} could not be removed: ${(removeError as Error).message}`,
+        runFields(job.name, job),
+        removeError,
       );
     }
-    this.loggerFor(job.name).log(`job ${job.id} cancelled: ${error.reason}`);
+    writeLog(this.loggerFor(job.name), 'log', `job ${job.id} cancelled: ${error.reason}`, {
+      ...runFields(job.name, job),
+      durationMs: runningFor(job),
+      reason: error.reason,
+    });
     return new DelayedError();
   }
 
+  /**
+   * The delay before the retry of `job` after failed attempt `attemptsMade`: the one its
+   * failure's log line announced, or, for a failure that did not pass through a run, a new one.
+   */
+  retryDelay(task: RegisteredTask, job: Job, attemptsMade: number): number {
+    const planned = this.retryDelays.get(job);
+    if (planned === undefined) return backoffDelay(task.options.backoff, attemptsMade);
+    this.retryDelays.delete(job);
+    return planned;
+  }
+
+  /** The Nest logger of a task's lines (context `Task <name>`), made once per task. */
   loggerFor(taskName: string): Logger {
     let logger = this.taskLoggers.get(taskName);
     if (!logger) this.taskLoggers.set(taskName, (logger = new Logger(`Task ${taskName}`)));
@@ -120,11 +169,20 @@ export function isFinalFailure(
   try {
     return task.options.retryIf(error) === false;
   } catch (predicateError) {
-    logger.error(
+    writeLog(
+      logger,
+      'error',
       `retryIf of task ${task.name} threw (${(predicateError as Error).message}); retrying as usual`,
+      { task: task.name, error: errorField(predicateError) },
+      (predicateError as Error)?.stack,
     );
     return false;
   }
+}
+
+/** How long this attempt has run, from BullMQ's start of it. */
+function runningFor(job: Job): number {
+  return job.processedOn ? Math.max(0, Date.now() - job.processedOn) : 0;
 }
 
 /** What the hooks receive about a run. */

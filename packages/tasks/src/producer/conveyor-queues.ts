@@ -1,4 +1,4 @@
-import { Inject, Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
+import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
 import { type ConnectionOptions, Queue, QueueEvents } from 'bullmq';
 import { CLOSE_GRACE_MS, settleWithin } from '../lifecycle/settle-within';
 import type { ResolvedModuleOptions } from '../options/module-options';
@@ -7,6 +7,7 @@ import type { RedisClient } from '../redis/open-connection';
 import { quit, RedisConnections } from '../redis/redis-connections';
 import { RedisUnavailable } from '../redis/redis-unavailable';
 import { RESOLVED_TASKS_OPTIONS } from '../tasks.constants';
+import { ConveyorLogger, errorField } from '../logging/conveyor-logger';
 
 /**
  * BullMQ `Queue` objects (one per queue name, sharing one Redis client) and `QueueEvents`
@@ -15,7 +16,7 @@ import { RESOLVED_TASKS_OPTIONS } from '../tasks.constants';
  */
 @Injectable()
 export class ConveyorQueues implements OnApplicationShutdown {
-  private readonly logger = new Logger('Conveyor');
+  private readonly logger = new ConveyorLogger('Conveyor');
   private readonly queues = new Map<string, Queue>();
   private readonly events = new Map<string, EventsEntry>();
   private readonly lastEventsErrorLog = new Map<string, number>();
@@ -168,7 +169,10 @@ export class ConveyorQueues implements OnApplicationShutdown {
     const now = Date.now();
     if (now - (this.lastEventsErrorLog.get(queue) ?? 0) < 10_000) return;
     this.lastEventsErrorLog.set(queue, now);
-    this.logger.error(`events of queue '${queue}': ${error.message}`);
+    this.logger.error(`events of queue '${queue}': ${error.message}`, {
+      queue,
+      error: errorField(error),
+    });
   }
 
   /** Closes every queue, event listener and connection, each bounded (Redis may be down). */

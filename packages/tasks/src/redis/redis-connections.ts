@@ -1,9 +1,10 @@
-import { Inject, Injectable, Logger } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import type { RedisOptions } from 'ioredis';
 import { CLOSE_GRACE_MS, settleWithin } from '../lifecycle/settle-within';
 import { openConnection, type RedisClient } from './open-connection';
 import type { ResolvedModuleOptions } from '../options/module-options';
 import { RESOLVED_TASKS_OPTIONS } from '../tasks.constants';
+import { ConveyorLogger, errorField } from '../logging/conveyor-logger';
 
 /**
  * The module's Redis clients, created on first use and shared by every queue and worker:
@@ -21,7 +22,7 @@ import { RESOLVED_TASKS_OPTIONS } from '../tasks.constants';
  */
 @Injectable()
 export class RedisConnections {
-  private readonly logger = new Logger('Conveyor');
+  private readonly logger = new ConveyorLogger('Conveyor');
   private clientInstance?: RedisClient;
   private workerClientInstance?: RedisClient;
   private lastErrorLog = 0;
@@ -88,7 +89,10 @@ export class RedisConnections {
     const now = Date.now();
     if (now - this.lastErrorLog < 10_000) return;
     this.lastErrorLog = now;
-    this.logger.error(`Redis (${role} connection): ${error.message}`);
+    this.logger.error(`Redis (${role} connection): ${error.message}`, {
+      connection: role,
+      error: errorField(error),
+    });
   }
 }
 

@@ -1,12 +1,17 @@
 import type { Logger } from '@nestjs/common';
 import type { Job } from 'bullmq';
+import { type LogFields, writeLog } from '../logging/conveyor-logger';
 
-/** A logger whose lines name the task and the job. */
+/**
+ * A logger whose lines carry the run's `task`, `queue`, `jobId` and `attempt` as fields, and
+ * any `fields` a line adds. Where the app's logger shows no fields (Nest 10/11's text
+ * ConsoleLogger), the message starts with `job <id>: ` instead.
+ */
 export interface TaskLogger {
-  log(message: string): void;
-  warn(message: string): void;
-  error(message: string, stack?: string): void;
-  debug(message: string): void;
+  log(message: string, fields?: LogFields): void;
+  warn(message: string, fields?: LogFields): void;
+  error(message: string, stack?: string, fields?: LogFields): void;
+  debug(message: string, fields?: LogFields): void;
 }
 
 /**
@@ -56,16 +61,28 @@ export class TaskContext {
     return this.signalSource.signal;
   }
 
-  /** A logger that prefixes each line with the job id; context: the task name. */
+  /** A logger whose lines carry this run's task, queue, job id and attempt; context: `Task <name>`. */
   get log(): TaskLogger {
     if (!this.logInstance) {
       const { logger } = this;
       const prefix = `job ${this.job.id}: `;
+      const run: LogFields = {
+        task: this.job.name,
+        queue: this.queue,
+        jobId: this.job.id,
+        attempt: this.attempt,
+      };
+      // The run's own fields win: a handler's `jobId` must not hide which job wrote the line.
+      const fieldsOf = (own?: LogFields) => (own ? { ...own, ...run } : run);
       this.logInstance = {
-        log: (message) => logger.log(prefix + message),
-        warn: (message) => logger.warn(prefix + message),
-        error: (message, stack) => logger.error(prefix + message, stack),
-        debug: (message) => logger.debug(prefix + message),
+        log: (message, fields) =>
+          writeLog(logger, 'log', message, fieldsOf(fields), undefined, prefix),
+        warn: (message, fields) =>
+          writeLog(logger, 'warn', message, fieldsOf(fields), undefined, prefix),
+        error: (message, stack, fields) =>
+          writeLog(logger, 'error', message, fieldsOf(fields), stack, prefix),
+        debug: (message, fields) =>
+          writeLog(logger, 'debug', message, fieldsOf(fields), undefined, prefix),
       };
     }
     return this.logInstance;

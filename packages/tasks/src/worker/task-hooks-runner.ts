@@ -1,10 +1,11 @@
-import { Inject, Injectable, Logger } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import type { Job } from 'bullmq';
 import type { TaskEvent, TaskHooks } from '../interfaces/task-hooks.interface';
 import type { ResolvedModuleOptions } from '../options/module-options';
 import { TaskInstrumentation } from '../instrumentation/task-instrumentation';
 import { RESOLVED_TASKS_OPTIONS } from '../tasks.constants';
 import type { RegisteredTask } from '../tasks.registry';
+import { ConveyorLogger } from '../logging/conveyor-logger';
 
 /** What the dead-letter hook reads of a job: a BullMQ `Job`, or a job run inline. */
 export type DeadLetteredJob = Pick<Job, 'id' | 'name' | 'queueName' | 'data' | 'attemptsMade'>;
@@ -15,7 +16,7 @@ export type DeadLetteredJob = Pick<Job, 'id' | 'name' | 'queueName' | 'data' | '
  */
 @Injectable()
 export class TaskHooksRunner {
-  private readonly logger = new Logger('Conveyor');
+  private readonly logger = new ConveyorLogger('Conveyor');
   // Jobs whose dead-lettering the runner has reported, so the worker's 'failed' event (which
   // also fires for jobs failed outside a run, e.g. after too many lost workers) skips them.
   private readonly reported = new WeakSet<object>();
@@ -73,7 +74,14 @@ export class TaskHooksRunner {
       } catch (error) {
         this.logger.error(
           `${name} hook of task ${event.taskName} threw: ${(error as Error)?.message ?? error}`,
-          (error as Error)?.stack,
+          {
+            task: event.taskName,
+            queue: event.queue,
+            jobId: event.jobId,
+            attempt: event.attempt,
+            hook: name,
+          },
+          error,
         );
       }
     }

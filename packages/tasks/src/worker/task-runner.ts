@@ -1,10 +1,11 @@
-import { type BeforeApplicationShutdown, Injectable, Logger } from '@nestjs/common';
+import { type BeforeApplicationShutdown, Injectable } from '@nestjs/common';
 import { DelayedError, type Job, WaitingError } from 'bullmq';
 import { admissionPlan, type AdmissionPlan } from '../admission/admission-plan';
 import type { Lease } from '../admission/lease-keeper';
 import { RunAdmission, type RunEnd } from '../admission/run-admission';
 import { TaskCancelledError, TaskLockLostError, UnknownTaskError } from '../errors';
 import { TaskInstrumentation } from '../instrumentation/task-instrumentation';
+import { ConveyorLogger, runFields } from '../logging/conveyor-logger';
 import { RunOutcome, unrecoverable } from '../outcome/run-outcome';
 import { checkSchema } from '../payload/validate-payload';
 import { type RegisteredTask, TasksRegistry } from '../tasks.registry';
@@ -27,7 +28,7 @@ export class ShutdownAbortReason extends Error {
  */
 @Injectable()
 export class TaskRunner implements BeforeApplicationShutdown {
-  private readonly logger = new Logger('Conveyor');
+  private readonly logger = new ConveyorLogger('Conveyor');
   private readonly inFlight = new Map<string, InFlightRun>();
   // Cancels announced before their job reached this worker's runner (the fetch took the job
   // before the flag was set); kept a minute, long enough for that gap.
@@ -153,12 +154,15 @@ export class TaskRunner implements BeforeApplicationShutdown {
         .catch((error: Error) =>
           this.logger.warn(
             `could not release the slots of job ${run.job.id} (they expire with their lease): ${error.message}`,
+            runFields(task.name, run.job),
+            error,
           ),
         );
     // A failed run's worker fetches its next job as it records the failure.
     if (run.handlerStopped) return release(!run.handingBack && !this.stopping);
     this.logger.warn(
       `job ${run.job.id} ended while its handler still runs; its slots stay held until the handler stops`,
+      runFields(task.name, run.job),
     );
     void run.whenHandlerStops().then(() => release(false));
   }
@@ -183,7 +187,11 @@ export class TaskRunner implements BeforeApplicationShutdown {
           await run.job.moveToWait(run.token);
         } catch (error) {
           // Without the move the job stays active; BullMQ's stalled check returns it later.
-          this.logger.warn(`could not hand back job ${run.job.id}: ${(error as Error).message}`);
+          this.logger.warn(
+            `could not hand back job ${run.job.id}: ${(error as Error).message}`,
+            runFields(run.job.name, run.job),
+            error,
+          );
         }
         run.interrupt(new WaitingError());
       }),

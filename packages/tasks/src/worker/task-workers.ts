@@ -2,7 +2,6 @@ import {
   type BeforeApplicationShutdown,
   Inject,
   Injectable,
-  Logger,
   type OnApplicationBootstrap,
 } from '@nestjs/common';
 import { type Job, Worker } from 'bullmq';
@@ -15,7 +14,8 @@ import { quit, RedisConnections } from '../redis/redis-connections';
 import { RESOLVED_TASKS_OPTIONS } from '../tasks.constants';
 import { TasksRegistry } from '../tasks.registry';
 import { traceRun } from '../instrumentation/task-tracing';
-import { backoffDelay } from './backoff';
+import { ConveyorLogger, errorField } from '../logging/conveyor-logger';
+import { RunOutcome } from '../outcome/run-outcome';
 import { TaskHooksRunner } from './task-hooks-runner';
 import { TaskRunner } from './task-runner';
 import { RunAdmission } from '../admission/run-admission';
@@ -26,7 +26,7 @@ import { RunAdmission } from '../admission/run-admission';
  */
 @Injectable()
 export class TaskWorkers implements OnApplicationBootstrap, BeforeApplicationShutdown {
-  private readonly logger = new Logger('Conveyor');
+  private readonly logger = new ConveyorLogger('Conveyor');
   private readonly workers = new Map<string, Worker>();
   private stopping?: Promise<void>;
   private subscriber?: RedisClient;
@@ -39,6 +39,7 @@ export class TaskWorkers implements OnApplicationBootstrap, BeforeApplicationShu
     private readonly hooks: TaskHooksRunner,
     private readonly cancellation: TaskCancellation,
     private readonly admission: RunAdmission,
+    private readonly outcome: RunOutcome,
   ) {}
 
   /** Queues this process consumes. */
@@ -54,7 +55,7 @@ export class TaskWorkers implements OnApplicationBootstrap, BeforeApplicationShu
   onApplicationBootstrap(): void {
     for (const queue of this.selectQueues()) this.start(queue);
     if (!this.workers.size) return;
-    this.logger.log(`consuming queues: ${this.queues.join(', ')}`);
+    this.logger.log(`consuming queues: ${this.queues.join(', ')}`, { queues: this.queues });
     this.listenForCancels();
   }
 
@@ -76,7 +77,9 @@ export class TaskWorkers implements OnApplicationBootstrap, BeforeApplicationShu
       }
     });
     subscriber.subscribe(this.cancellation.channel).catch((error: Error) => {
-      this.logger.error(`cannot listen for cancels: ${error.message}`);
+      this.logger.error(`cannot listen for cancels: ${error.message}`, {
+        error: errorField(error),
+      });
     });
   }
 
@@ -122,7 +125,7 @@ export class TaskWorkers implements OnApplicationBootstrap, BeforeApplicationShu
       settings: {
         backoffStrategy: (attemptsMade: number, _type?: string, _err?: Error, job?: unknown) => {
           const task = this.registry.get((job as Job | undefined)?.name ?? '');
-          return task ? backoffDelay(task.options.backoff, attemptsMade) : 0;
+          return task ? this.outcome.retryDelay(task, job as Job, attemptsMade) : 0;
         },
       },
       autorun: false,
@@ -134,7 +137,11 @@ export class TaskWorkers implements OnApplicationBootstrap, BeforeApplicationShu
       const now = Date.now();
       if (now - lastErrorLog < 10_000) return;
       lastErrorLog = now;
-      this.logger.error(`worker of queue '${queue}': ${error.message}`);
+      // A Redis that is down: its stack would say nothing the message does not.
+      this.logger.error(`worker of queue '${queue}': ${error.message}`, {
+        queue,
+        error: errorField(error),
+      });
     });
     worker.on('lockRenewalFailed', (jobIds: string[]) => this.runner.lockLost(queue, jobIds));
     // Jobs failed outside a run (too many lost workers) reach their dead-letter hooks here.
@@ -146,7 +153,7 @@ export class TaskWorkers implements OnApplicationBootstrap, BeforeApplicationShu
     worker
       .run()
       .catch((error: Error) =>
-        this.logger.error(`worker of queue '${queue}' stopped: ${error.message}`),
+        this.logger.error(`worker of queue '${queue}' stopped: ${error.message}`, { queue }, error),
       );
   }
 
@@ -171,6 +178,7 @@ export class TaskWorkers implements OnApplicationBootstrap, BeforeApplicationShu
           ? `shutdown deadline passed: handed ${count} job(s) in flight back to their queues`
           : 'shutdown deadline passed and Redis does not answer: jobs in flight stay active ' +
               'and return to their queues once their locks expire',
+        { handedBack: count, shutdownTimeoutMs: this.options.shutdownTimeoutMs },
       );
       // BullMQ's close() is already under way (a second close(true) returns the same
       // promise): a disconnect is what ends the commands it waits for. With Redis down even

@@ -2,7 +2,6 @@ import {
   type BeforeApplicationShutdown,
   Inject,
   Injectable,
-  Logger,
   type OnApplicationBootstrap,
   type OnApplicationShutdown,
 } from '@nestjs/common';
@@ -16,6 +15,7 @@ import { TasksRegistry } from '../tasks.registry';
 import { envelopeOf, fillFanOutInput, STEP_ENVELOPE_KEY, stepPayload } from './step-input';
 import { FAN_OUT, GROUP_COLLECTOR } from './workflow-plan';
 import { WorkflowProducer } from './workflow-producer';
+import { ConveyorLogger, errorField } from '../logging/conveyor-logger';
 
 /**
  * Runs Conveyor's own workflow jobs (a group's collector, which returns its members' results
@@ -28,7 +28,7 @@ import { WorkflowProducer } from './workflow-producer';
 export class WorkflowWorker
   implements OnApplicationBootstrap, BeforeApplicationShutdown, OnApplicationShutdown
 {
-  private readonly logger = new Logger('Conveyor');
+  private readonly logger = new ConveyorLogger('Conveyor');
   private workers: Worker[] = [];
   private connection?: RedisClient;
   private stopped?: Promise<unknown>;
@@ -64,7 +64,10 @@ export class WorkflowWorker
       worker.on('error', (error) => {
         if (Date.now() - lastErrorLog < 10_000) return;
         lastErrorLog = Date.now();
-        this.logger.error(`workflow worker: ${error.message}`);
+        this.logger.error(`workflow worker: ${error.message}`, {
+          queue,
+          error: errorField(error),
+        });
       });
       return worker;
     });
