@@ -1,11 +1,11 @@
 import {
   Inject,
   Injectable,
-  Logger,
   type OnApplicationBootstrap,
   type OnApplicationShutdown,
 } from '@nestjs/common';
 import { Queue } from 'bullmq';
+import { ConveyorLogger, errorField } from '../logging/conveyor-logger';
 import type { RedisClient } from '../redis/open-connection';
 import {
   ConveyorError,
@@ -75,7 +75,7 @@ interface Access {
  */
 @Injectable()
 export class TaskSchedules implements OnApplicationBootstrap, OnApplicationShutdown {
-  private readonly logger = new Logger('Conveyor');
+  private readonly logger = new ConveyorLogger('Conveyor');
   private retry?: NodeJS.Timeout;
   private stopped = false;
   private readonly declared = new Map<string, { taskName: string; schedule: ResolvedSchedule }>();
@@ -136,6 +136,7 @@ export class TaskSchedules implements OnApplicationBootstrap, OnApplicationShutd
     this.logger.error(
       `could not reconcile schedules (${(error as Error)?.message ?? String(error)}); ` +
         `retrying in ${delayMs / 1000} s`,
+      { queues: [...scope], retryInMs: delayMs, error: errorField(error) },
     );
     this.retryIn(scope, delayMs, Math.min(delayMs * 2, 60_000));
   }
@@ -251,10 +252,16 @@ export class TaskSchedules implements OnApplicationBootstrap, OnApplicationShutd
       held();
       await access.queue(entry.queue).removeJobScheduler(id);
       await access.client.hdel(this.ownedKey, id);
-      this.logger.log(`removed schedule ${id}: no handler declares it any more`);
+      this.logger.log(`removed schedule ${id}: no handler declares it any more`, {
+        schedule: id,
+        task: entry.taskName,
+        queue: entry.queue,
+      });
     }
-    if (this.declared.size)
-      this.logger.log(`schedules in place: ${[...this.declared.keys()].join(', ')}`);
+    if (this.declared.size) {
+      const schedules = [...this.declared.keys()];
+      this.logger.log(`schedules in place: ${schedules.join(', ')}`, { schedules });
+    }
   }
 
   private async upsert(
