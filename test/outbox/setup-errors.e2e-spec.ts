@@ -22,9 +22,9 @@ const SHIPPED_SQL = 'node_modules/@conveyor/outbox/sql/conveyor_outbox.sql';
 /** A relay that polls and backs off fast, so a test sees many rounds in little time. */
 const FAST_RELAY = { pollInterval: '50ms', retryDelay: '50ms', maxBackoff: '100ms' } as const;
 
-/** Keeps what the app logs, level and message. */
+/** Keeps what the app logs: level, message, and the fields Conveyor's lines carry. */
 class CapturingLogger implements LoggerService {
-  readonly lines: Array<{ level: string; message: string }> = [];
+  readonly lines: Array<{ level: string; message: string; raw: unknown }> = [];
   log = (message: unknown) => this.keep('log', message);
   error = (message: unknown) => this.keep('error', message);
   warn = (message: unknown) => this.keep('warn', message);
@@ -37,8 +37,15 @@ class CapturingLogger implements LoggerService {
       .map((line) => line.message);
   }
 
+  /** What a LoggerService other than Nest's receives: `{ msg, ...fields }`. */
+  fieldsOf(level: string, text: string): unknown[] {
+    return this.lines
+      .filter((line) => line.level === level && line.message.includes(text))
+      .map((line) => line.raw);
+  }
+
   private keep(level: string, message: unknown): void {
-    this.lines.push({ level, message: String(message) });
+    this.lines.push({ level, message: String(message), raw: message });
   }
 }
 
@@ -97,6 +104,12 @@ describe('a missing outbox table on PostgreSQL', () => {
     expect(reports[0]).toContain(`createTableSql(${JSON.stringify(table)})`);
     expect(reports[0]).toContain(SHIPPED_SQL);
     expect(reports[0]).toContain('without a restart');
+    expect(logger.fieldsOf('error', `"${table}" does not exist`)[0]).toMatchObject({
+      failedRounds: 1,
+      outageMs: 0,
+      retryInMs: expect.any(Number),
+      error: { name: 'OutboxTableMissingError', message: expect.stringContaining(table) },
+    });
     // What a readiness check reads says the same.
     await expect(ref.get(OutboxRelay).stats()).rejects.toBeInstanceOf(OutboxTableMissingError);
   });
@@ -139,6 +152,12 @@ describe('a missing outbox table on PostgreSQL', () => {
       'the row to be published',
     );
     expect(logger.of('log', 'publishing again')).toHaveLength(1);
+    const [recovered] = logger.fieldsOf('log', 'publishing again') as Array<{
+      failedRounds: number;
+      outageMs: number;
+    }>;
+    expect(recovered.failedRounds).toBeGreaterThanOrEqual(1);
+    expect(recovered.outageMs).toBeGreaterThan(0);
     expect(await ref.get(OutboxRelay).stats()).toMatchObject({
       pending: 0,
       published: 1,

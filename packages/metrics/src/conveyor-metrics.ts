@@ -1,13 +1,7 @@
-import {
-  Inject,
-  Injectable,
-  Logger,
-  type OnApplicationShutdown,
-  type OnModuleInit,
-} from '@nestjs/common';
+import { Inject, Injectable, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import { ModuleRef } from '@nestjs/core';
 import { QueueInspector, type QueueSnapshot, TaskInstrumentation } from '@conveyor/tasks';
-import { findOutboxStats } from '@conveyor/tasks/internal';
+import { ConveyorLogger, errorField, findOutboxStats } from '@conveyor/tasks/internal';
 import { Counter, Gauge, type Metric, register, type Registry } from 'prom-client';
 import { SeriesCounter, SeriesHistogram, type TaskCount, TaskSeriesTable } from './task-series';
 import type { MetricsModuleOptions } from './interfaces/metrics-options.interface';
@@ -28,7 +22,7 @@ const STATES = ['waiting', 'active', 'delayed', 'completed', 'failed', 'waiting-
 @Injectable()
 export class ConveyorMetrics implements OnModuleInit, OnApplicationShutdown {
   readonly registry: Registry;
-  private readonly logger = new Logger('ConveyorMetrics');
+  private readonly logger = new ConveyorLogger('ConveyorMetrics');
   private readonly timeoutMs: number;
   private readonly owned: Metric[] = [];
   private outbox?: OutboxStatsSource;
@@ -210,7 +204,7 @@ export class ConveyorMetrics implements OnModuleInit, OnApplicationShutdown {
   }
 
   private warn(metric: string, error: Error): void {
-    this.logger.warn(`${metric} not read: ${error.message}`);
+    this.logger.warn(`${metric} not read: ${error.message}`, { metric, error: errorField(error) });
   }
 
   /** One snapshot per scrape: the gauges collect together and share its round trip. */

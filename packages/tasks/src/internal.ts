@@ -45,3 +45,6 @@ export type { TaskHandleSource } from './producer/task-handle';
 export { WorkflowPlanner, type PlannedStep, type WorkflowPlan } from './workflows/workflow-plan';
 export type { WorkflowSource } from './workflows/workflow-handle';
 export { matchesDeadLetter } from './dead-letters/dead-letters.service';
+
+// Conveyor's structured log lines, for every package's logs.
+export { ConveyorLogger, errorField, type LogFields } from './logging/conveyor-logger';

@@ -1,4 +1,4 @@
-import { Logger } from '@nestjs/common';
+import { ConveyorLogger, errorField } from '@conveyor/tasks/internal';
 import type { Client, ClientConfig, Pool, PoolClient } from 'pg';
 import type { DriverModule } from './load-driver';
 import {
@@ -11,7 +11,7 @@ import {
 /** PostgreSQL through node-postgres. Closes the pool only if it created it. */
 export class PgDriver implements OutboxDriver {
   readonly kind = 'pg';
-  private readonly logger = new Logger('ConveyorOutbox');
+  private readonly logger = new ConveyorLogger('ConveyorOutbox');
   private closed = false;
 
   private constructor(
@@ -123,6 +123,7 @@ export class PgDriver implements OutboxDriver {
         if (error)
           this.logger.warn(
             `outbox LISTEN connection lost (${error.message}); polling until it is back`,
+            { channel, retryInMs: delay, error: errorField(error) },
           );
         void c.end().catch(() => undefined);
         retry = setTimeout(() => void connect().catch(() => reconnect()), delay);

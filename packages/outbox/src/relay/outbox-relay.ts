@@ -1,10 +1,10 @@
 import {
   Inject,
   Injectable,
-  Logger,
   type BeforeApplicationShutdown,
   type OnApplicationBootstrap,
 } from '@nestjs/common';
+import { ConveyorLogger, errorField, type LogFields } from '@conveyor/tasks/internal';
 import type { OutboxDriver } from '../drivers/outbox-driver.interface';
 import { OutboxTableMissingError } from '../errors';
 import { OUTBOX_DRIVER, OUTBOX_STORE, RESOLVED_OUTBOX_OPTIONS } from '../outbox.constants';
@@ -65,7 +65,7 @@ interface BatchOutcome {
  */
 @Injectable()
 export class OutboxRelay implements OnApplicationBootstrap, BeforeApplicationShutdown {
-  private readonly logger = new Logger('ConveyorOutbox');
+  private readonly logger = new ConveyorLogger('ConveyorOutbox');
   private readonly relayOptions: ResolvedRelayOptions | false;
   private loop?: Promise<void>;
   private stopping = false;
@@ -77,6 +77,9 @@ export class OutboxRelay implements OnApplicationBootstrap, BeforeApplicationShu
   private failures = 0;
   private lastError: string | null = null;
   private lastFailureLog = 0;
+  // When the current run of failed rounds began, and how long the next wait is.
+  private failingSince = 0;
+  private backoffMs = 0;
   private lastRetention = 0;
 
   constructor(
@@ -133,25 +136,24 @@ export class OutboxRelay implements OnApplicationBootstrap, BeforeApplicationShu
       try {
         const outcome = await this.relayUntilShort(relay, true);
         if (outcome.error === undefined) this.succeeded();
-        else this.failed(outcome.error);
+        else this.failed(relay, outcome.error);
         await this.retention(relay);
       } catch (error) {
         // Shutting down closes the database and Redis under a round still running.
         if (this.stopping) break;
         this.failed(
+          relay,
           error instanceof OutboxTableMissingError
             ? `${error.message} The relay keeps looking for it and publishes once it is ` +
                 'there, without a restart.'
             : (error as Error).message,
+          error,
         );
       }
       if (this.stopping) break;
       if (this.failures > 0) {
         // Redis or PostgreSQL trouble: back off, and do not let commits wake us meanwhile.
-        await this.sleep(
-          relayBackoffMs(this.failures, relay.retryDelayMs, relay.maxBackoffMs),
-          false,
-        );
+        await this.sleep(this.backoffMs, false);
       } else if (!this.pendingWake) {
         await this.sleep(relay.pollIntervalMs, true);
       }
@@ -160,24 +162,35 @@ export class OutboxRelay implements OnApplicationBootstrap, BeforeApplicationShu
 
   private succeeded(): void {
     if (this.failures > 0) {
-      this.logger.log(`outbox relay publishing again after ${this.failures} failed round(s)`);
+      this.logger.log(`outbox relay publishing again after ${this.failures} failed round(s)`, {
+        failedRounds: this.failures,
+        outageMs: Date.now() - this.failingSince,
+      });
     }
     this.failures = 0;
     this.lastError = null;
   }
 
-  private failed(message: string): void {
-    this.failures++;
+  /** `error`: what the round threw, when it threw (a batch Redis refused throws nothing). */
+  private failed(relay: ResolvedRelayOptions, message: string, error?: unknown): void {
+    const now = Date.now();
+    if (this.failures++ === 0) this.failingSince = now;
     this.lastError = message;
+    this.backoffMs = relayBackoffMs(this.failures, relay.retryDelayMs, relay.maxBackoffMs);
     // Once when it starts, then now and then: a long outage is one line per 30 s, not one
     // per round.
-    const now = Date.now();
     if (this.failures > 1 && now - this.lastFailureLog < FAILURE_LOG_EVERY_MS) return;
     this.lastFailureLog = now;
     this.logger.error(
       this.failures === 1
         ? `outbox relay round failed, backing off: ${message}`
         : `outbox relay still failing (${this.failures} rounds in a row), backing off: ${message}`,
+      {
+        failedRounds: this.failures,
+        outageMs: now - this.failingSince,
+        retryInMs: this.backoffMs,
+        error: error === undefined ? { name: 'Error', message } : errorField(error),
+      },
     );
   }
 
@@ -264,27 +277,29 @@ export class OutboxRelay implements OnApplicationBootstrap, BeforeApplicationShu
     failed: PublishOutcome['failed'],
     maxAttempts: number,
   ): void {
+    const byId = new Map(rows.map((row) => [row.id, row]));
     const attempts = new Map(rows.map((row) => [row.id, row.attempts + 1]));
     const retried: string[] = [];
     const setAside: string[] = [];
-    let retryError: string | undefined;
-    let setAsideError: string | undefined;
+    let retryError: Error | undefined;
+    let setAsideError: Error | undefined;
     for (const { ids, error, cause } of failed) {
       if (cause !== 'row') continue;
       for (const id of ids) {
         if ((attempts.get(id) ?? 0) >= maxAttempts) {
           setAside.push(id);
-          setAsideError ??= error.message;
+          setAsideError ??= error;
         } else {
           retried.push(id);
-          retryError ??= error.message;
+          retryError ??= error;
         }
       }
     }
     if (retried.length > 0) {
       this.logger.warn(
         `outbox ${rowList(retried)} not published, will retry (set aside after ${maxAttempts} ` +
-          `attempts): ${retryError}`,
+          `attempts): ${retryError!.message}`,
+        rowFields(retried, byId, maxAttempts, retryError!),
       );
     }
     if (setAside.length > 0) {
@@ -292,7 +307,8 @@ export class OutboxRelay implements OnApplicationBootstrap, BeforeApplicationShu
         `outbox ${rowList(setAside)} set aside after ${maxAttempts} failed attempts; no relay ` +
           `publishes ${setAside.length === 1 ? 'it' : 'them'} until an operator makes ` +
           `${setAside.length === 1 ? 'it' : 'them'} available again (README: "Rows set aside"): ` +
-          setAsideError,
+          setAsideError!.message,
+        rowFields(setAside, byId, maxAttempts, setAsideError!),
       );
     }
   }
@@ -333,12 +349,34 @@ export class OutboxRelay implements OnApplicationBootstrap, BeforeApplicationShu
       this.logger.warn(
         `outbox relay: the batch in flight did not finish within ${boundMs} ms of shutdown; ` +
           'its rows are claimed again when their lease runs out',
+        { waitedMs: boundMs },
       );
     }
     const stopListening = this.stopListening;
     this.stopListening = undefined;
     await settlesWithin(stopListening?.(), boundMs);
   }
+}
+
+/**
+ * The fields of a line about failed rows: how many, the first ten ids, and the task (and
+ * queue) or event of the first, whose error the line quotes.
+ */
+function rowFields(
+  ids: readonly string[],
+  byId: ReadonlyMap<string, OutboxRow>,
+  maxAttempts: number,
+  error: Error,
+): LogFields {
+  const first = byId.get(ids[0])!;
+  return {
+    rows: ids.length,
+    rowIds: ids.slice(0, 10),
+    ...(first.kind === 'event' ? { event: first.name } : { task: first.name, queue: first.queue }),
+    attempt: first.attempts + 1,
+    maxAttempts,
+    error: errorField(error),
+  };
 }
 
 /** `row 7`, `rows 7, 9, 12`, or the first ten and how many more. */

@@ -1,11 +1,10 @@
 import {
   Inject,
   Injectable,
-  Logger,
   type BeforeApplicationShutdown,
   type OnApplicationShutdown,
 } from '@nestjs/common';
-import { CLOSE_GRACE_MS, settleWithin } from '@conveyor/tasks/internal';
+import { CLOSE_GRACE_MS, ConveyorLogger, errorField, settleWithin } from '@conveyor/tasks/internal';
 import type { OutboxDriver } from '../drivers/outbox-driver.interface';
 import { OUTBOX_DRIVER, RESOLVED_OUTBOX_OPTIONS } from '../outbox.constants';
 import type { ResolvedOutboxOptions } from '../options/module-options';
@@ -35,7 +34,7 @@ export const LISTENERS_CHECK_MS = 1_000;
  */
 @Injectable()
 export class OutboxSignals implements BeforeApplicationShutdown, OnApplicationShutdown {
-  private readonly logger = new Logger('ConveyorOutbox');
+  private readonly logger = new ConveyorLogger('ConveyorOutbox');
   private readonly written = new WeakSet<object>();
   private readonly wakers = new Set<() => void>();
   private timer?: NodeJS.Timeout;
@@ -134,6 +133,7 @@ export class OutboxSignals implements BeforeApplicationShutdown, OnApplicationSh
     this.lastErrorLog = Date.now();
     this.logger.warn(
       `outbox NOTIFY failed (relays will find the rows by polling): ${error.message}`,
+      { channel: this.options.channel, error: errorField(error) },
     );
   }
 
