@@ -5,7 +5,9 @@
 // packages, then the install commands of the packages' READMEs as written (the first `npm i` /
 // `npm install` line of each, with `@conveyor/<name>` replaced by its tarball; no
 // --legacy-peer-deps), `tsc` with `strict` and `skipLibCheck: false`, boot the app, run a
-// task through HTTP, and read /health/ready and /metrics. Exits non-zero on the first failure.
+// task through HTTP, and read /health/ready and /metrics; then run, with Jest, the files the
+// @conveyor/testing README marks `<!-- consumer-test: <path> -->` (its Jest config and unit
+// tests), as written. Exits non-zero on the first failure.
 //
 //   node test/consumer/run.mjs            # both apps
 //   node test/consumer/run.mjs esm-nest12 # one
@@ -19,7 +21,7 @@ import { fileURLToPath } from 'node:url';
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '..', '..');
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
-const PACKAGES = ['tasks', 'outbox', 'health', 'metrics'];
+const PACKAGES = ['tasks', 'outbox', 'health', 'metrics', 'testing'];
 const DATABASE_URL = process.env.DATABASE_URL ?? 'postgresql://root@127.0.0.1:5432/test';
 
 /** The apps: how each is set up, as a team on that NestJS version has it. */
@@ -29,14 +31,19 @@ const APPS = [
     nest: '^10.0.0',
     packageType: 'commonjs',
     compilerOptions: { module: 'commonjs', moduleResolution: 'node10' },
-    // The health README's line for NestJS 10: Terminus 11 and 12 need NestJS 11+.
-    pins: { '@nestjs/terminus': '@nestjs/terminus@^10.0.0' },
+    // The health README's line for NestJS 10: Terminus 11 and 12 need NestJS 11+; the testing
+    // README's: @nestjs/testing of the app's major.
+    pins: {
+      '@nestjs/terminus': '@nestjs/terminus@^10.0.0',
+      '@nestjs/testing': '@nestjs/testing@^10.0.0',
+    },
   },
   {
     name: 'cjs-nest11',
     nest: '^11.0.0',
     packageType: 'commonjs',
     compilerOptions: { module: 'commonjs', moduleResolution: 'node10' },
+    pins: { '@nestjs/testing': '@nestjs/testing@^11.0.0' },
   },
   {
     name: 'esm-nest12',
@@ -71,22 +78,38 @@ function sh(command, args, cwd) {
 }
 
 /**
- * The first `npm i` / `npm install` command of a package's README, as words: continued lines
- * (`\\`) joined, `#` comments dropped.
+ * The install commands of a package's README, as words: its first `npm i` / `npm install`
+ * line and the `npm` lines after it in the same code block; continued lines (`\\`) joined,
+ * `#` comments dropped.
  */
-function readmeInstall(name) {
+function readmeInstalls(name) {
   const readme = readFileSync(path.join(root, 'packages', name, 'README.md'), 'utf8');
   const lines = readme.split('\n');
   const start = lines.findIndex((line) => /^npm (?:i|install) /.test(line));
   if (start < 0) throw new Error(`packages/${name}/README.md has no npm install command`);
-  const words = [];
-  for (let i = start; i < lines.length; i++) {
+  const commands = [];
+  let words = [];
+  for (let i = start; i < lines.length && !lines[i].startsWith('```'); i++) {
     const text = lines[i].replace(/#.*$/, '').trim();
-    const continued = text.endsWith('\\');
     words.push(...text.replace(/\\$/, '').split(/\s+/).filter(Boolean));
-    if (!continued) break;
+    if (text.endsWith('\\')) continue;
+    if (words[0] === 'npm') commands.push(words.slice(1));
+    words = [];
   }
-  return words.slice(1);
+  return commands;
+}
+
+/**
+ * The files a README marks for this test: each `<!-- consumer-test: <path> -->` and the fenced
+ * code block after it, as written.
+ */
+function readmeFiles(name) {
+  const readme = readFileSync(path.join(root, 'packages', name, 'README.md'), 'utf8');
+  const files = [];
+  const marker = /<!-- consumer-test: (\S+) -->\s*\n```\w*\n([\s\S]*?)\n```/g;
+  for (const [, file, body] of readme.matchAll(marker)) files.push({ file, body: `${body}\n` });
+  if (!files.length) throw new Error(`packages/${name}/README.md marks no consumer-test file`);
+  return files;
 }
 
 function pack(destination) {
@@ -178,10 +201,19 @@ async function runApp(app, tarballs, work) {
   // The READMEs' own commands, in the order a reader meets them.
   times.conveyor = 0;
   for (const name of PACKAGES) {
-    const words = readmeInstall(name).map((word) => tarballs.get(word) ?? app.pins?.[word] ?? word);
-    times.conveyor += sh('npm', words, dir);
+    for (const command of readmeInstalls(name)) {
+      const words = command.map((word) => tarballs.get(word) ?? app.pins?.[word] ?? word);
+      times.conveyor += sh('npm', words, dir);
+    }
   }
   times.tsc = sh('npx', ['tsc', '-p', '.'], dir);
+  // The testing README's Jest set-up and unit tests, inline and manual mode, no Redis.
+  for (const { file, body } of readmeFiles('testing')) {
+    mkdirSync(path.dirname(path.join(dir, file)), { recursive: true });
+    writeFileSync(path.join(dir, file), body);
+  }
+  times.jest = sh('npx', ['jest', '--ci'], dir);
+  check(true, `${app.name}: the @conveyor/testing README's Jest tests pass`);
 
   const prefix = `consumer-${randomUUID().slice(0, 8)}`;
   const table = `consumer_${randomUUID().slice(0, 8)}`;
