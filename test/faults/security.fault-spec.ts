@@ -44,7 +44,16 @@ class CapturingLogger implements LoggerService {
   private push(level: string, args: unknown[]): void {
     this.lines.push({
       level,
-      text: args.map((a) => (a instanceof Error ? a.stack : String(a))).join(' '),
+      // Conveyor gives a logger like this one `{ msg, ...fields }`: its fields are read too.
+      text: args
+        .map((a) =>
+          a instanceof Error
+            ? a.stack
+            : a !== null && typeof a === 'object'
+              ? `${String(a)} ${JSON.stringify(a)}`
+              : String(a),
+        )
+        .join(' '),
     });
   }
 }
