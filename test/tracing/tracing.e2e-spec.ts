@@ -184,4 +184,31 @@ describe('tracing', () => {
     expect(second.attributes['conveyor.attempt']).toBe(2);
     expect(second.status.code).not.toBe(SpanStatusCode.ERROR);
   });
+
+  it('puts every job of an enqueueMany batch under its one producer span', async () => {
+    const root = trace.getTracer('test').startSpan('caller');
+    const handles = await context.with(trace.setSpan(context.active(), root), () =>
+      app.get(TaskProducer).enqueueMany(Ship, [{ orderId: 'b-1' }, { orderId: 'b-2' }]),
+    );
+    root.end();
+    await Promise.all(handles.map((handle) => handle.result({ timeout: '20s' })));
+    const runs = (await eventually(
+      () => {
+        const found = tracing.spans().filter((s) => s.name === 'process shipping');
+        return found.length === 2 ? found : undefined;
+      },
+      10_000,
+      'both jobs to end',
+    ))!;
+    const sends = tracing.spans().filter((s) => s.name === 'send shipping');
+    expect(sends).toHaveLength(1);
+    for (const run of runs) {
+      expect(run.spanContext().traceId).toBe(root.spanContext().traceId);
+      expect(parentOf(run)).toBe(sends[0].spanContext().spanId);
+    }
+    expect(handled.map((h) => h.traceId)).toEqual([
+      root.spanContext().traceId,
+      root.spanContext().traceId,
+    ]);
+  });
 });

@@ -40,7 +40,7 @@ export { InFlightRun } from './worker/in-flight-run';
 export type { ContextJob } from './worker/task-context';
 export { backoffDelay } from './worker/backoff';
 export { isFinalFailure } from './outcome/run-outcome';
-export { storeLimitScope } from './producer/job-options';
+export { prepareEnqueue, prepareEnqueueMany } from './producer/job-options';
 export type { TaskHandleSource } from './producer/task-handle';
 export { WorkflowPlanner, type PlannedStep, type WorkflowPlan } from './workflows/workflow-plan';
 export type { WorkflowSource } from './workflows/workflow-handle';

@@ -1,9 +1,11 @@
 import { createHash } from 'node:crypto';
 import type { JobsOptions } from 'bullmq';
 import { limitScope, STORED_SCOPE } from '../admission/admission-plan';
-import { InvalidTaskOptionsError } from '../errors';
 import type { EnqueueOptions } from '../interfaces/enqueue-options.interface';
 import { MAX_PRIORITY, type ResolvedTaskOptions } from '../options/task-options';
+import { checkPayload, checkSchema, validatePayload } from '../payload/validate-payload';
+import type { TaskDefinition } from '../tasks.registry';
+import { InvalidPayloadError, InvalidTaskOptionsError } from '../errors';
 import { stableJson } from '../payload/stable-json';
 import {
   checkInteger,
@@ -125,4 +127,67 @@ export function storeLimitScope(
   const scope = limitScope(taskName, task, payload);
   if (scope) (jobOptions as Record<string, unknown>)[STORED_SCOPE] = scope;
   return jobOptions;
+}
+
+/**
+ * Everything `TaskProducer.enqueue` checks before Redis, and the job options it then sends: the
+ * options (`InvalidTaskOptionsError`), the payload's JSON safety and size and the task's
+ * schema (`InvalidPayloadError`), an `idempotent` task's job id, a keyed task's limit scope
+ * (`InvalidLimitKeyError`). Synchronous for a task without a schema: that is every job's path,
+ * and a promise there is not free.
+ */
+export function prepareEnqueue(
+  definition: TaskDefinition,
+  payload: unknown,
+  options: EnqueueOptions | undefined,
+): JobsOptions | Promise<JobsOptions> {
+  const { name, options: task } = definition;
+  const jobOptions = buildJobOptions(name, task, options);
+  checkPayload(name, payload, task.maxPayloadBytes);
+  const finish = (): JobsOptions => {
+    if (task.idempotent && jobOptions.jobId === undefined) {
+      jobOptions.jobId = payloadJobId(name, payload);
+    }
+    return storeLimitScope(jobOptions, name, task, payload);
+  };
+  return task.schema ? checkSchema(name, task.schema, payload).then(finish) : finish();
+}
+
+/**
+ * What `TaskProducer.enqueueMany` checks before Redis: every payload first (a problem names its
+ * index), so that either every job is added or none is. Returns each job's options.
+ */
+export async function prepareEnqueueMany(
+  definition: TaskDefinition,
+  payloads: readonly unknown[],
+  options: EnqueueOptions | undefined,
+): Promise<JobsOptions[]> {
+  const { name, options: task } = definition;
+  if (!Array.isArray(payloads)) {
+    throw new InvalidPayloadError(name, [
+      `enqueueMany takes an array of payloads, got ${describe(payloads)}`,
+    ]);
+  }
+  const opts = buildJobOptions(name, task, options, true);
+  await Promise.all(
+    payloads.map((payload, i) =>
+      validatePayload(name, payload, task).catch((error: unknown) => {
+        if (error instanceof InvalidPayloadError) {
+          throw new InvalidPayloadError(
+            name,
+            error.problems.map((p) => `[${i}] ${p}`),
+          );
+        }
+        throw error;
+      }),
+    ),
+  );
+  return payloads.map((payload) =>
+    storeLimitScope(
+      task.idempotent ? { ...opts, jobId: payloadJobId(name, payload) } : { ...opts },
+      name,
+      task,
+      payload,
+    ),
+  );
 }

@@ -1,18 +1,12 @@
 import { Inject, Injectable } from '@nestjs/common';
-import type { Job } from 'bullmq';
-import {
-  EnqueueFailedError,
-  InvalidPayloadError,
-  InvalidTaskOptionsError,
-  UnknownTaskError,
-} from '../errors';
+import type { Job, JobsOptions } from 'bullmq';
+import { EnqueueFailedError, InvalidTaskOptionsError, UnknownTaskError } from '../errors';
 import type { ResolvedModuleOptions } from '../options/module-options';
 import { RESOLVED_TASKS_OPTIONS } from '../tasks.constants';
 import { type CancelOutcome, TaskCancellation } from './task-cancellation';
 import type { EnqueueOptions } from '../interfaces/enqueue-options.interface';
 import type { TaskRef } from '../interfaces/task-ref.interface';
 import { describe } from '../options/validation';
-import { checkPayload, checkSchema, validatePayload } from '../payload/validate-payload';
 import { resolveSchedule, type TaskSchedule } from '../schedules/schedule-spec';
 import { type ScheduleInfo, TaskSchedules } from '../schedules/task-schedules';
 import { type TaskDefinition, TasksRegistry } from '../tasks.registry';
@@ -29,7 +23,7 @@ import {
 } from '../workflows/workflow-nodes';
 import { WorkflowProducer } from '../workflows/workflow-producer';
 import { ConveyorQueues } from './conveyor-queues';
-import { buildJobOptions, payloadJobId, storeLimitScope } from './job-options';
+import { prepareEnqueue, prepareEnqueueMany } from './job-options';
 import { JobResults } from './job-results';
 import { TaskHandle } from './task-handle';
 import { TaskInstrumentation } from '../instrumentation/task-instrumentation';
@@ -76,15 +70,8 @@ export class TaskProducer {
   ): Promise<TaskHandle> {
     const definition = this.definition(task);
     const { name, options: taskOptions } = definition;
-    const jobOptions = buildJobOptions(name, taskOptions, options);
-    // Written out rather than through validatePayload: a task without a schema then costs
-    // its enqueue no promise, and this is every job's path.
-    checkPayload(name, payload, taskOptions.maxPayloadBytes);
-    if (taskOptions.schema) await checkSchema(name, taskOptions.schema, payload);
-    if (taskOptions.idempotent && jobOptions.jobId === undefined) {
-      jobOptions.jobId = payloadJobId(name, payload);
-    }
-    storeLimitScope(jobOptions, name, taskOptions, payload);
+    const prepared = prepareEnqueue(definition, payload, options);
+    const jobOptions = prepared instanceof Promise ? await prepared : prepared;
     const sent = this.instrumentation.sending(definition, jobOptions);
     let job: Job;
     try {
@@ -119,38 +106,17 @@ export class TaskProducer {
     options?: EnqueueOptions,
   ): Promise<TaskHandle[]> {
     const definition = this.definition(task);
-    if (!Array.isArray(payloads)) {
-      throw new InvalidPayloadError(definition.name, [
-        `enqueueMany takes an array of payloads, got ${describe(payloads)}`,
-      ]);
-    }
-    const opts = buildJobOptions(definition.name, definition.options, options, true);
-    await Promise.all(
-      payloads.map((payload, i) =>
-        validatePayload(definition.name, payload, definition.options).catch((error: unknown) => {
-          if (error instanceof InvalidPayloadError) {
-            throw new InvalidPayloadError(
-              definition.name,
-              error.problems.map((p) => `[${i}] ${p}`),
-            );
-          }
-          throw error;
-        }),
-      ),
-    );
+    const jobOptions = await prepareEnqueueMany(definition, payloads, options);
     if (payloads.length === 0) return [];
     const { name, options: taskOptions } = definition;
-    const jobs = payloads.map((data) => ({
+    // One send span for the batch; every job carries its trace context.
+    const traced: JobsOptions = {};
+    const sent = this.instrumentation.sending(definition, traced);
+    const jobs = payloads.map((data, i) => ({
       name,
       data,
-      opts: storeLimitScope(
-        taskOptions.idempotent ? { ...opts, jobId: payloadJobId(name, data) } : { ...opts },
-        name,
-        taskOptions,
-        data,
-      ),
+      opts: traced.telemetry ? { ...jobOptions[i], telemetry: traced.telemetry } : jobOptions[i],
     }));
-    const sent = this.instrumentation.sending(definition, opts);
     const queue = this.queues.queue(taskOptions.queue);
     const adding = this.queues.send(() => queue.addBulk(jobs));
     const added = await adding.catch((error: unknown) => {

@@ -6,7 +6,6 @@ import {
   chord,
   type EnqueueOptions,
   group,
-  InvalidPayloadError,
   InvalidTaskOptionsError,
   type LastResult,
   type NodeResults,
@@ -16,18 +15,14 @@ import {
   type TaskRef,
   type TaskSchedule,
   UnknownTaskError,
-  validatePayload,
   type WorkflowHandle,
   type WorkflowNode,
   type WorkflowStep,
 } from '@conveyor/tasks';
 import {
-  buildJobOptions,
-  checkPayload,
-  checkSchema,
-  payloadJobId,
+  prepareEnqueue,
+  prepareEnqueueMany,
   resolveSchedule,
-  storeLimitScope,
   type TaskDefinition,
   TasksRegistry,
 } from '@conveyor/tasks/internal';
@@ -70,15 +65,7 @@ export class InlineTaskProducer implements ProducerApi {
     options?: EnqueueOptions,
   ): Promise<TaskHandle> {
     const definition = this.definition(task);
-    const { name, options: taskOptions } = definition;
-    const jobOptions = buildJobOptions(name, taskOptions, options);
-    checkPayload(name, payload, taskOptions.maxPayloadBytes);
-    if (taskOptions.schema) await checkSchema(name, taskOptions.schema, payload);
-    if (taskOptions.idempotent && jobOptions.jobId === undefined) {
-      jobOptions.jobId = payloadJobId(name, payload);
-    }
-    storeLimitScope(jobOptions, name, taskOptions, payload);
-    return this.add(definition, payload, jobOptions);
+    return this.add(definition, payload, await prepareEnqueue(definition, payload, options));
   }
 
   enqueueMany<R = unknown>(
@@ -97,34 +84,7 @@ export class InlineTaskProducer implements ProducerApi {
     options?: EnqueueOptions,
   ): Promise<TaskHandle[]> {
     const definition = this.definition(task);
-    const { name, options: taskOptions } = definition;
-    if (!Array.isArray(payloads)) {
-      throw new InvalidPayloadError(name, [
-        `enqueueMany takes an array of payloads, got ${typeof payloads}`,
-      ]);
-    }
-    const opts = buildJobOptions(name, taskOptions, options, true);
-    await Promise.all(
-      payloads.map((payload, i) =>
-        validatePayload(name, payload, taskOptions).catch((error: unknown) => {
-          if (error instanceof InvalidPayloadError) {
-            throw new InvalidPayloadError(
-              name,
-              error.problems.map((p) => `[${i}] ${p}`),
-            );
-          }
-          throw error;
-        }),
-      ),
-    );
-    const jobOptions = payloads.map((payload) =>
-      storeLimitScope(
-        taskOptions.idempotent ? { ...opts, jobId: payloadJobId(name, payload) } : { ...opts },
-        name,
-        taskOptions,
-        payload,
-      ),
-    );
+    const jobOptions = await prepareEnqueueMany(definition, payloads, options);
     const handles: TaskHandle[] = [];
     for (const [i, payload] of payloads.entries()) {
       handles.push(await this.add(definition, payload, jobOptions[i]));
