@@ -10,7 +10,11 @@ export type {
   DeadLetterFilter,
   ReplayReport,
 } from './dead-letters/dead-letter.interface';
-export type { TaskEvent, TaskHooks } from './interfaces/task-hooks.interface';
+export type {
+  TaskEvent,
+  TaskFailureEvent,
+  TaskHooks,
+} from './interfaces/task-hooks.interface';
 export { TaskContext, type TaskLogger } from './worker/task-context';
 export { TaskWorkers } from './worker/task-workers';
 export { ConveyorQueues } from './producer/conveyor-queues';
@@ -24,11 +28,13 @@ export type { EnqueueOptions } from './interfaces/enqueue-options.interface';
 export type {
   QueueOptions,
   RateLimit,
+  RateLimitString,
   RedisConnection,
   TasksModuleOptions,
   WorkersSelection,
 } from './interfaces/module-options.interface';
 export type {
+  BackoffFunction,
   BackoffOptions,
   KeepJobs,
   TaskDefaults,

@@ -38,7 +38,7 @@ export { nextRunOf, resolveSchedule, type ResolvedSchedule } from './schedules/s
 export { TaskHooksRunner, type DeadLetteredJob } from './worker/task-hooks-runner';
 export { InFlightRun } from './worker/in-flight-run';
 export type { ContextJob } from './worker/task-context';
-export { backoffDelay } from './worker/backoff';
+export { backoffDelay, retryDelayOf } from './worker/backoff';
 export { isFinalFailure } from './outcome/run-outcome';
 export { prepareEnqueue, prepareEnqueueMany } from './producer/job-options';
 export type { TaskHandleSource } from './producer/task-handle';

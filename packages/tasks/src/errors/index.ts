@@ -17,3 +17,4 @@ export * from './enqueue-failed.error';
 export * from './task-lock-lost.error';
 export * from './invalid-limit-key.error';
 export * from './schedule-lock.error';
+export * from './retry-task.error';

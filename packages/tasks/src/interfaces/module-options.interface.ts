@@ -22,12 +22,22 @@ export interface RateLimit {
   per: Duration;
 }
 
+/**
+ * A rate limit in Celery's notation: at most N starts per second, minute or hour (`'10/s'`,
+ * `'100/m'`, `'1000/h'`). Any string type-checks (a value read from the environment is a
+ * `string`); it is checked at startup and a bad one fails with an error naming the option.
+ */
+export type RateLimitString = `${number}/${'s' | 'm' | 'h'}` | (string & {});
+
 /** Options of one queue. */
 export interface QueueOptions {
   /** Jobs this process runs at once from this queue. @default 1 */
   concurrency?: number;
-  /** Job starts allowed per period from this queue, across every worker process. */
-  rateLimit?: RateLimit;
+  /**
+   * Job starts allowed per period from this queue, across every worker process:
+   * `{ max, per }` or `'10/s'`, `'100/m'`, `'1000/h'`.
+   */
+  rateLimit?: RateLimit | RateLimitString;
   /**
    * How long a worker's lock on a running job lasts; it is renewed while the job runs. A worker
    * that dies (SIGKILL, lost host) gives its jobs back once their locks expire. @default '30s'

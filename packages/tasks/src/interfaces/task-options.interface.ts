@@ -2,7 +2,7 @@ import type { StandardSchemaV1 } from '@standard-schema/spec';
 import type { Duration } from './duration.interface';
 import type { EventSubscription } from './event-ref.interface';
 import type { TaskHooks } from './task-hooks.interface';
-import type { RateLimit } from './module-options.interface';
+import type { RateLimit, RateLimitString } from './module-options.interface';
 
 /** How long to wait before each retry. */
 export interface BackoffOptions {
@@ -20,6 +20,18 @@ export interface BackoffOptions {
   jitter?: number;
 }
 
+/**
+ * A backoff policy as a function: the delay before the retry that follows failed attempt
+ * `attempt` (from 1), given the error it failed with; e.g. longer waits for rate-limit errors
+ * than for timeouts. Its value is used as it is (no `max`, no `jitter`). A function that
+ * throws or returns something that is not a duration is logged as an error, and that retry
+ * waits the task's object `backoff` (or the built-in one) instead: the job is never lost.
+ *
+ * @example
+ * backoff: (attempt, error) => (error instanceof RateLimitedError ? '1m' : attempt * 1_000)
+ */
+export type BackoffFunction = (attempt: number, error: Error) => Duration;
+
 /** Keep or drop finished jobs in Redis (BullMQ's `removeOnComplete` / `removeOnFail`). */
 export type KeepJobs = boolean | { age?: Duration; count?: number };
 
@@ -32,8 +44,19 @@ export interface TaskOptions<P = unknown> extends TaskHooks {
   queue?: string;
   /** Runs in all, counting the first. @default 1 */
   attempts?: number;
-  /** Delay between attempts. @default { type: 'exponential', delay: '1s', jitter: 0.2 } */
-  backoff?: BackoffOptions;
+  /**
+   * Delay between attempts: a policy object, or a function of the attempt and its error for
+   * per-error policies. A `RetryTaskError` with a `delay` overrides it for that retry.
+   * @default { type: 'exponential', delay: '1s', jitter: 0.2 }
+   */
+  backoff?: BackoffOptions | BackoffFunction;
+  /**
+   * How many `RetryTaskError({ countAttempt: false })` retries one job may take without
+   * spending an attempt. Past it, such a retry counts like any failure (and the log line says
+   * so), so a handler that always asks for a retry still ends. 0: every retry counts.
+   * @default 25
+   */
+  maxUncountedRetries?: number;
   /** BullMQ priority: 1 is the highest, 2 097 152 the lowest; 0 means none. @default 0 */
   priority?: number;
   /**
@@ -57,7 +80,8 @@ export interface TaskOptions<P = unknown> extends TaskHooks {
   removeOnFail?: KeepJobs;
   /**
    * Decides whether an error is worth another attempt. Return `false` to fail the job at once.
-   * `UnrecoverableTaskError` never retries, whatever this says.
+   * `UnrecoverableTaskError` never retries and `RetryTaskError` always does (while attempts
+   * remain), whatever this says.
    */
   retryIf?: (error: Error) => boolean;
   /**
@@ -88,8 +112,11 @@ export interface TaskOptions<P = unknown> extends TaskHooks {
    * Jobs over the limit wait (they are delayed, not failed, and spend no attempt).
    */
   maxConcurrent?: number;
-  /** Starts allowed per period across every worker (per key with `concurrencyKey`). */
-  rateLimit?: RateLimit;
+  /**
+   * Starts allowed per period across every worker (per key with `concurrencyKey`):
+   * `{ max, per }` or Celery's `'10/s'`, `'100/m'`, `'1000/h'`.
+   */
+  rateLimit?: RateLimit | RateLimitString;
   /**
    * Groups jobs for fairness, e.g. by tenant: `maxConcurrent` and `rateLimit` then hold per
    * key, so one busy key cannot take every worker.

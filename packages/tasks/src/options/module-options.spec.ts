@@ -106,6 +106,22 @@ describe('resolveModuleOptions', () => {
     });
   });
 
+  it("takes a queue's rate limit as '10/s', '100/m' or '1000/h' too, and names a bad one", () => {
+    const resolved = resolveModuleOptions(
+      { connection: 'redis://h', queues: { email: { rateLimit: '100/m' } } },
+      {},
+    );
+    expect(resolved.queues!.get('email')?.rateLimit).toEqual({ max: 100, durationMs: 60_000 });
+    expect(() =>
+      resolveModuleOptions(
+        { connection: 'redis://h', queues: { email: { rateLimit: '100/min' } } },
+        {},
+      ),
+    ).toThrow(
+      /queues\.email\.rateLimit must be \{ max, per \} or a rate like '10\/s', '100\/m', '1000\/h'; got '100\/min'/,
+    );
+  });
+
   it('reads CONVEYOR_WORKERS when workers is left out, and lets the option win', () => {
     expect(
       resolveModuleOptions({ connection: 'redis://h' }, { CONVEYOR_WORKERS: 'none' }).workers,

@@ -62,3 +62,73 @@ describe('run limit options as a whole (defaults, definition and handler merged)
     ).toMatchObject({ limitKey: byTenant, rateLimit: { max: 5, perMs: 1000 } });
   });
 });
+
+describe('rate limits written as Celery does', () => {
+  it("reads '10/s', '100/m' and '1000/h' as the object form", () => {
+    expect(resolveTaskOptions('t', [{ rateLimit: '10/s' }]).rateLimit).toEqual({
+      max: 10,
+      perMs: 1_000,
+    });
+    expect(resolveTaskOptions('t', [{ rateLimit: '100/m' }]).rateLimit).toEqual(
+      resolveTaskOptions('t', [{ rateLimit: { max: 100, per: '1m' } }]).rateLimit,
+    );
+    expect(resolveTaskOptions('t', [{ rateLimit: ' 1000 / h ' }]).rateLimit).toEqual({
+      max: 1000,
+      perMs: 3_600_000,
+    });
+  });
+
+  it('rejects other strings with the option and the accepted forms', () => {
+    for (const bad of ['10/d', '10 per s', '/s', '0/s', '1.5/s', '10/']) {
+      expect(() => checkTaskOptions({ rateLimit: bad }, '', fail)).toThrow(InvalidTaskOptionsError);
+    }
+    expect(() => checkTaskOptions({ rateLimit: '10/d' }, '', fail)).toThrow(
+      `Invalid options for task "t": rateLimit must be { max, per } or a rate like '10/s', '100/m', '1000/h'; got '10/d'`,
+    );
+    expect(() => checkTaskOptions({ rateLimit: '0/s' }, '', fail)).toThrow(
+      /rateLimit \(the count in '0\/s'\) must be an integer from 1/,
+    );
+    expect(() => checkTaskOptions({ rateLimit: 10 }, 'defaults', fail)).toThrow(
+      /defaults\.rateLimit must be \{ max, per \} or a rate like '10\/s'.*got number 10/,
+    );
+  });
+});
+
+describe('backoff functions and uncounted retries', () => {
+  const byError = (attempt: number, error: Error) =>
+    error.name === 'RateLimited' ? '1m' : attempt;
+
+  it('accepts a function as backoff, keeping the nearest policy object as its fallback', () => {
+    expect(() => checkTaskOptions({ backoff: byError }, '', fail)).not.toThrow();
+    const own = resolveTaskOptions('t', [
+      { backoff: { type: 'fixed', delay: '2s' } },
+      { backoff: byError },
+    ]);
+    expect(own.backoffFn).toBe(byError);
+    expect(own.backoff).toEqual({ type: 'fixed', delayMs: 2_000, maxMs: undefined, jitter: 0 });
+    const builtIn = resolveTaskOptions('t', [{ backoff: byError }]);
+    expect(builtIn.backoff).toMatchObject({ type: 'exponential', delayMs: 1_000, jitter: 0.2 });
+    // A later policy object replaces an earlier function.
+    expect(
+      resolveTaskOptions('t', [{ backoff: byError }, { backoff: { type: 'fixed', delay: 5 } }])
+        .backoffFn,
+    ).toBeUndefined();
+  });
+
+  it('rejects a backoff that is neither a policy nor a function', () => {
+    expect(() => checkTaskOptions({ backoff: '5s' }, '', fail)).toThrow(
+      /backoff must be \{ type, delay, max\?, jitter\? \} or a function \(attempt, error\) => duration, got '5s'/,
+    );
+  });
+
+  it('bounds uncounted retries at 25 unless told, and checks the bound', () => {
+    expect(resolveTaskOptions('t', [{}]).maxUncountedRetries).toBe(25);
+    expect(resolveTaskOptions('t', [{ maxUncountedRetries: 0 }]).maxUncountedRetries).toBe(0);
+    expect(() => checkTaskOptions({ maxUncountedRetries: -1 }, 'defaults', fail, false)).toThrow(
+      /defaults\.maxUncountedRetries must be an integer from 0/,
+    );
+    expect(() => checkTaskOptions({ maxUncountedRetrys: 3 }, '', fail)).toThrow(
+      /did you mean 'maxUncountedRetries'/,
+    );
+  });
+});

@@ -4,7 +4,13 @@ import { eventNameOf } from '../define-event';
 import { InvalidTaskOptionsError } from '../errors';
 import type { EventSubscription } from '../interfaces/event-ref.interface';
 import type { TaskHooks } from '../interfaces/task-hooks.interface';
-import type { KeepJobs, TaskDefaults, TaskOptions } from '../interfaces/task-options.interface';
+import type {
+  BackoffFunction,
+  BackoffOptions,
+  KeepJobs,
+  TaskDefaults,
+  TaskOptions,
+} from '../interfaces/task-options.interface';
 import {
   checkInteger,
   checkKnownKeys,
@@ -18,6 +24,7 @@ import {
 export const DEFAULT_QUEUE = 'default';
 export const MAX_PRIORITY = 2_097_152;
 export const DEFAULT_MAX_PAYLOAD_BYTES = 512 * 1024;
+export const DEFAULT_MAX_UNCOUNTED_RETRIES = 25;
 export const TASK_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._\-/]{0,199}$/;
 export const QUEUE_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
 
@@ -25,6 +32,7 @@ const TASK_OPTION_KEYS = [
   'queue',
   'attempts',
   'backoff',
+  'maxUncountedRetries',
   'priority',
   'timeout',
   'hardTimeout',
@@ -62,7 +70,11 @@ const BACKOFF_KEYS = ['type', 'delay', 'max', 'jitter'];
 export interface ResolvedTaskOptions {
   queue: string;
   attempts: number;
+  /** The backoff policy object: the task's, or, when `backoff` is a function, its fallback. */
   backoff: { type: 'fixed' | 'exponential'; delayMs: number; maxMs?: number; jitter: number };
+  /** The task's `backoff` when it is a function (see `retryDelayOf`). */
+  backoffFn?: BackoffFunction;
+  maxUncountedRetries: number;
   priority: number;
   timeoutMs?: number;
   hardTimeoutMs?: number;
@@ -132,6 +144,9 @@ export function checkTaskOptions(options: unknown, path: string, fail: Fail, per
   if (o.queue !== undefined) checkQueueName(o.queue, at('queue'), fail);
   if (o.attempts !== undefined) checkInteger(o.attempts, at('attempts'), 1, 1_000_000, fail);
   if (o.priority !== undefined) checkInteger(o.priority, at('priority'), 0, MAX_PRIORITY, fail);
+  if (o.maxUncountedRetries !== undefined) {
+    checkInteger(o.maxUncountedRetries, at('maxUncountedRetries'), 0, 1_000_000, fail);
+  }
   if (o.maxPayloadBytes !== undefined) {
     checkInteger(o.maxPayloadBytes, at('maxPayloadBytes'), 1, 512 * 1024 * 1024, fail);
   }
@@ -173,7 +188,12 @@ export function checkTaskOptions(options: unknown, path: string, fail: Fail, per
     );
   }
   if (o.on !== undefined) checkEventNames(o.on, at('on'), fail);
-  if (o.backoff !== undefined) {
+  if (o.backoff !== undefined && typeof o.backoff !== 'function') {
+    if (!isPlainObject(o.backoff)) {
+      fail(
+        `${at('backoff')} must be { type, delay, max?, jitter? } or a function (attempt, error) => duration, got ${describe(o.backoff)}`,
+      );
+    }
     const b = checkObject(o.backoff, at('backoff'), fail);
     checkKnownKeys(b, BACKOFF_KEYS, at('backoff'), fail);
     if (b.type !== 'fixed' && b.type !== 'exponential') {
@@ -199,7 +219,11 @@ export function resolveTaskOptions(
     throw new InvalidTaskOptionsError(taskName, problem);
   };
   const merged: TaskOptions = Object.assign({}, BUILT_IN_DEFAULTS, ...layers.filter(Boolean));
-  const backoff = merged.backoff!;
+  // A backoff function falls back to the nearest policy object below it (or the built-in one).
+  const backoff = [BUILT_IN_DEFAULTS, ...layers]
+    .map((layer) => layer?.backoff)
+    .filter((b): b is BackoffOptions => b !== undefined && typeof b !== 'function')
+    .pop()!;
   const resultTtlMs = parseDuration(merged.resultTtl, 'resultTtl', fail);
   return {
     queue: merged.queue!,
@@ -211,6 +235,8 @@ export function resolveTaskOptions(
         backoff.max === undefined ? undefined : parseDuration(backoff.max, 'backoff.max', fail),
       jitter: backoff.jitter ?? 0,
     },
+    backoffFn: typeof merged.backoff === 'function' ? merged.backoff : undefined,
+    maxUncountedRetries: merged.maxUncountedRetries ?? DEFAULT_MAX_UNCOUNTED_RETRIES,
     priority: merged.priority!,
     timeoutMs:
       merged.timeout === undefined ? undefined : parseDuration(merged.timeout, 'timeout', fail),
@@ -231,10 +257,10 @@ export function resolveTaskOptions(
     idempotent: merged.idempotent ?? false,
     idempotencyTtlMs: parseDuration(merged.idempotencyTtl, 'idempotencyTtl', fail),
     ...runLimits(merged, fail),
-    rateLimit: merged.rateLimit && {
-      max: merged.rateLimit.max,
-      perMs: parseDuration(merged.rateLimit.per, 'rateLimit.per', fail),
-    },
+    rateLimit:
+      merged.rateLimit === undefined
+        ? undefined
+        : checkRateLimit(merged.rateLimit, 'rateLimit', fail),
     hooks: {
       onSuccess: merged.onSuccess,
       onFailure: merged.onFailure,
@@ -269,12 +295,26 @@ function runLimits(
   return { limitKey: key, maxConcurrent: o.maxConcurrent };
 }
 
+const RATE_STRING = /^(\d+)\s*\/\s*(s|m|h)$/;
+const RATE_PERIOD_MS: Record<string, number> = { s: 1_000, m: 60_000, h: 3_600_000 };
+const RATE_FORMS = "{ max, per } or a rate like '10/s', '100/m', '1000/h'";
+
+/** A rate limit as `{ max, per }` or Celery's `'N/s'`, `'N/m'`, `'N/h'`, in starts per ms window. */
 export function checkRateLimit(
   value: unknown,
   path: string,
   fail: Fail,
 ): { max: number; perMs: number } {
-  const r = checkObject(value, path, fail);
+  if (typeof value === 'string') {
+    const match = RATE_STRING.exec(value.trim());
+    if (!match) return fail(`${path} must be ${RATE_FORMS}; got '${value}'`);
+    return {
+      max: checkInteger(Number(match[1]), `${path} (the count in '${value}')`, 1, 1e9, fail),
+      perMs: RATE_PERIOD_MS[match[2]],
+    };
+  }
+  if (!isPlainObject(value)) fail(`${path} must be ${RATE_FORMS}; got ${describe(value)}`);
+  const r = value as Record<string, unknown>;
   checkKnownKeys(r, ['max', 'per'], path, fail);
   const limit = {
     max: checkInteger(r.max, `${path}.max`, 1, 1e9, fail),

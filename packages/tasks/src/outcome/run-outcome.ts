@@ -3,6 +3,7 @@ import { DelayedError, type Job, UnrecoverableError, WaitingError } from 'bullmq
 import {
   InvalidLimitKeyError,
   InvalidPayloadError,
+  RetryTaskError,
   TaskCancelledError,
   UnrecoverableTaskError,
 } from '../errors';
@@ -15,8 +16,9 @@ import {
   runFields,
   writeLog,
 } from '../logging/conveyor-logger';
+import { RedisConnections } from '../redis/redis-connections';
 import type { RegisteredTask } from '../tasks.registry';
-import { backoffDelay } from '../worker/backoff';
+import { retryDelayOf } from '../worker/backoff';
 import { TaskHooksRunner } from '../worker/task-hooks-runner';
 
 /**
@@ -35,6 +37,7 @@ export class RunOutcome {
   constructor(
     private readonly hooks: TaskHooksRunner,
     private readonly instrumentation: TaskInstrumentation,
+    private readonly redis: RedisConnections,
   ) {}
 
   async succeeded(task: RegisteredTask, job: Job, result: unknown): Promise<void> {
@@ -69,9 +72,16 @@ export class RunOutcome {
     }
     if (error instanceof TaskCancelledError) return this.endCancelled(job, error, token);
     const err = error instanceof Error ? error : new Error(String(error));
+    let uncountedSpent = false;
+    if (err instanceof RetryTaskError && !err.countAttempt) {
+      const delayed = await this.retryUncounted(task, job, err, token);
+      if (delayed) return delayed;
+      uncountedSpent = true;
+    }
+    const logger = this.loggerFor(task.name);
     const attempt = job.attemptsMade + 1;
     const attempts = job.opts.attempts ?? 1;
-    const final = isFinalFailure(task, err, this.loggerFor(task.name));
+    const final = isFinalFailure(task, err, logger);
     const last = final || attempt >= attempts;
     const fields: LogFields = {
       ...runFields(task.name, job),
@@ -79,25 +89,97 @@ export class RunOutcome {
       durationMs: runningFor(job),
       willRetry: !last,
     };
+    let retryInMs: number | undefined;
     if (!last) {
       // Drawn now (the jitter is random) so the line can say it; the worker's backoff reads it.
-      const retryInMs = backoffDelay(task.options.backoff, attempt);
+      retryInMs = retryDelayOf(task, attempt, err, logger);
       this.retryDelays.set(job, retryInMs);
       fields.retryInMs = retryInMs;
     }
+    if (uncountedSpent) fields.uncountedRetries = task.options.maxUncountedRetries;
     fields.error = errorField(err);
     writeLog(
-      this.loggerFor(task.name),
+      logger,
       'warn',
-      `job ${job.id} attempt ${attempt}/${attempts} failed${last ? ', dead-lettered' : ', will retry'}: ${err.name}: ${err.message}`,
+      `job ${job.id} attempt ${attempt}/${attempts} failed${last ? ', dead-lettered' : ', will retry'}: ${err.name}: ${err.message}` +
+        (uncountedSpent
+          ? ` (counted: the job has used its ${task.options.maxUncountedRetries} uncounted retries, maxUncountedRetries)`
+          : ''),
       fields,
     );
     this.instrumentation.failed(job, !last);
     if (this.hooks.wants(task, 'onFailure')) {
-      await this.hooks.failure(task, { ...taskEvent(task, job), error: err, willRetry: !last });
+      await this.hooks.failure(task, {
+        ...taskEvent(task, job),
+        error: err,
+        willRetry: !last,
+        ...(retryInMs === undefined ? {} : { retryInMs }),
+      });
     }
     if (last) await this.hooks.deadLetter(task, job, err, attempt);
     return final ? unrecoverable(err) : err;
+  }
+
+  /**
+   * A `RetryTaskError({ countAttempt: false })`: the job goes back to the delayed set without
+   * spending an attempt (BullMQ's `moveToDelayed`, as parking does), while the job has
+   * uncounted retries left. Their count lives in the job's own hash, so it holds across
+   * workers and goes with the job. `undefined`: this retry must count (the bound is reached,
+   * or Redis refused the move), and takes the normal failure path.
+   */
+  private async retryUncounted(
+    task: RegisteredTask,
+    job: Job,
+    err: RetryTaskError,
+    token: string | undefined,
+  ): Promise<DelayedError | undefined> {
+    const logger = this.loggerFor(task.name);
+    const bound = task.options.maxUncountedRetries;
+    if (bound === 0) return undefined;
+    let used: number;
+    let retryInMs: number;
+    try {
+      used = await this.redis.workerClient.hincrby(
+        `${job.queueQualifiedName}:${job.id}`,
+        UNCOUNTED_FIELD,
+        1,
+      );
+      if (used > bound) return undefined;
+      retryInMs = retryDelayOf(task, job.attemptsMade + 1, err, logger);
+      await job.moveToDelayed(Date.now() + retryInMs, token);
+    } catch (moveError) {
+      this.logger.warn(
+        `job ${job.id}: could not delay its uncounted retry (${(moveError as Error).message}); the retry counts as an attempt`,
+        runFields(task.name, job),
+        moveError,
+      );
+      return undefined;
+    }
+    writeLog(
+      logger,
+      'warn',
+      `job ${job.id} attempt ${job.attemptsMade + 1}/${job.opts.attempts ?? 1} asked for a retry, not counted (${used}/${bound}): ${err.message}`,
+      {
+        ...runFields(task.name, job),
+        maxAttempts: job.opts.attempts ?? 1,
+        durationMs: runningFor(job),
+        willRetry: true,
+        retryInMs,
+        countAttempt: false,
+        uncountedRetries: used,
+        error: errorField(err),
+      },
+    );
+    this.instrumentation.failed(job, true);
+    if (this.hooks.wants(task, 'onFailure')) {
+      await this.hooks.failure(task, {
+        ...taskEvent(task, job),
+        error: err,
+        willRetry: true,
+        retryInMs,
+      });
+    }
+    return new DelayedError();
   }
 
   /**
@@ -131,9 +213,11 @@ export class RunOutcome {
    * The delay before the retry of `job` after failed attempt `attemptsMade`: the one its
    * failure's log line announced, or, for a failure that did not pass through a run, a new one.
    */
-  retryDelay(task: RegisteredTask, job: Job, attemptsMade: number): number {
+  retryDelay(task: RegisteredTask, job: Job, attemptsMade: number, error?: Error): number {
     const planned = this.retryDelays.get(job);
-    if (planned === undefined) return backoffDelay(task.options.backoff, attemptsMade);
+    if (planned === undefined) {
+      return retryDelayOf(task, attemptsMade, error, this.loggerFor(task.name));
+    }
     this.retryDelays.delete(job);
     return planned;
   }
@@ -146,17 +230,22 @@ export class RunOutcome {
   }
 }
 
+/** The field of a job's hash that counts its uncounted retries (BullMQ ignores it). */
+const UNCOUNTED_FIELD = 'cvUncounted';
+
 /**
  * True when a failure must not be retried, whatever attempts are left: the handler said so
  * (`UnrecoverableTaskError`), the payload can never pass (`InvalidPayloadError`,
  * `InvalidLimitKeyError`), or the task's `retryIf` refused it. A `retryIf` that throws is
- * logged and the job retried as usual.
+ * logged and the job retried as usual. A `RetryTaskError` is never final: the handler asked
+ * for the retry, so `retryIf` is not asked.
  */
 export function isFinalFailure(
   task: Pick<RegisteredTask, 'name' | 'options'>,
   error: Error,
   logger: Pick<Logger, 'error'>,
 ): boolean {
+  if (error instanceof RetryTaskError || error.name === 'RetryTaskError') return false;
   if (
     error instanceof UnrecoverableTaskError ||
     error instanceof InvalidPayloadError ||
@@ -189,7 +278,7 @@ function runningFor(job: Job): number {
 function taskEvent(task: RegisteredTask, job: Job): TaskEvent {
   return {
     taskName: task.name,
-    queue: task.options.queue,
+    queue: job.queueName,
     jobId: job.id!,
     attempt: job.attemptsMade + 1,
     payload: job.data,

@@ -1,5 +1,6 @@
 import type { Logger } from '@nestjs/common';
 import type { Job } from 'bullmq';
+import { RetryTaskError, type RetryTaskOptions } from '../errors/retry-task.error';
 import { type LogFields, writeLog } from '../logging/conveyor-logger';
 
 /**
@@ -110,6 +111,18 @@ export class TaskContext {
   /** When the job was enqueued. */
   get enqueuedAt(): Date {
     return new Date(this.job.timestamp);
+  }
+
+  /**
+   * Ends this run and retries the job after `delay` instead of the backoff (it throws a
+   * `RetryTaskError`; `return ctx.retry(...)` or let it propagate). `countAttempt: false`
+   * spends no attempt, up to the task's `maxUncountedRetries`.
+   *
+   * @example
+   * if (res.status === 503) ctx.retry({ delay: '30s', cause: new Error('provider busy') });
+   */
+  retry(options: RetryTaskOptions = {}): never {
+    throw new RetryTaskError(options);
   }
 
   /** Records progress (a percentage or any JSON object), visible to `TaskHandle` readers and dashboards. */

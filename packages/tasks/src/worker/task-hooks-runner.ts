@@ -1,6 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { Job } from 'bullmq';
-import type { TaskEvent, TaskHooks } from '../interfaces/task-hooks.interface';
+import type { TaskEvent, TaskFailureEvent, TaskHooks } from '../interfaces/task-hooks.interface';
 import type { ResolvedModuleOptions } from '../options/module-options';
 import { TaskInstrumentation } from '../instrumentation/task-instrumentation';
 import { RESOLVED_TASKS_OPTIONS } from '../tasks.constants';
@@ -35,10 +35,7 @@ export class TaskHooksRunner {
     return this.call('onSuccess', task.options.hooks, event);
   }
 
-  failure(
-    task: RegisteredTask,
-    event: TaskEvent & { error: Error; willRetry: boolean },
-  ): Promise<void> {
+  failure(task: RegisteredTask, event: TaskFailureEvent): Promise<void> {
     return this.call('onFailure', task.options.hooks, event);
   }
 

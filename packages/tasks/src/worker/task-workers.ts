@@ -123,9 +123,9 @@ export class TaskWorkers implements OnApplicationBootstrap, BeforeApplicationShu
         ? { max: queueOptions.rateLimit.max, duration: queueOptions.rateLimit.durationMs }
         : undefined,
       settings: {
-        backoffStrategy: (attemptsMade: number, _type?: string, _err?: Error, job?: unknown) => {
+        backoffStrategy: (attemptsMade: number, _type?: string, err?: Error, job?: unknown) => {
           const task = this.registry.get((job as Job | undefined)?.name ?? '');
-          return task ? this.outcome.retryDelay(task, job as Job, attemptsMade) : 0;
+          return task ? this.outcome.retryDelay(task, job as Job, attemptsMade, err) : 0;
         },
       },
       autorun: false,
