@@ -15,6 +15,9 @@ import {
   checkPayload,
   checkSchema,
   payloadJobId,
+  RESOLVED_TASKS_OPTIONS,
+  type ResolvedModuleOptions,
+  routeJob,
 } from '@conveyor/tasks/internal';
 import type { JobsOptions } from 'bullmq';
 import { InvalidEventError, NoTransactionError, UnknownEventError } from './errors';
@@ -63,6 +66,7 @@ export class Outbox {
     private readonly registry: TasksRegistry,
     @Inject(OUTBOX_STORE) private readonly store: OutboxStore,
     @Inject(RESOLVED_OUTBOX_OPTIONS) private readonly options: ResolvedOutboxOptions,
+    @Inject(RESOLVED_TASKS_OPTIONS) private readonly tasks: ResolvedModuleOptions,
   ) {}
 
   /**
@@ -84,15 +88,15 @@ export class Outbox {
   ): Promise<OutboxEntry> {
     this.requireTransaction('enqueue');
     const definition = this.definition(task);
-    const job = toOutboxJob(
-      definition,
-      buildJobOptions(definition.name, definition.options, options),
-    );
+    const opts = buildJobOptions(definition.name, definition.options, options);
     // As TaskProducer.enqueue: a task without a schema costs no promise for its checks.
     checkPayload(definition.name, payload, definition.options.maxPayloadBytes);
     if (definition.options.schema) {
       await checkSchema(definition.name, definition.options.schema, payload);
     }
+    // The queue is chosen now, as TaskProducer.enqueue chooses it: the row stores it.
+    const queue = routeJob(definition, payload, options, this.tasks.routing, opts);
+    const job = toOutboxJob(definition, queue, opts);
     idempotentJob(definition, job, payload);
     const [id] = await traceWrite(job.queue, 'task', (trace) =>
       this.store.insert([
@@ -135,8 +139,13 @@ export class Outbox {
     }
     const jobs: OutboxJob[] = [];
     for (const task of subscribers) {
-      const job = toOutboxJob(task, buildJobOptions(task.name, task.options, undefined));
+      const opts = buildJobOptions(task.name, task.options, undefined);
       await validatePayload(task.name, payload, task.options);
+      const job = toOutboxJob(
+        task,
+        routeJob(task, payload, undefined, this.tasks.routing, opts),
+        opts,
+      );
       jobs.push(idempotentJob(task, job, payload));
     }
     const [id] = await traceWrite(name, 'event', (trace) =>
@@ -168,11 +177,11 @@ export class Outbox {
 }
 
 /** Job options as stored: a delay becomes an absolute time, so publish lag does not add to it. */
-function toOutboxJob(definition: TaskDefinition, opts: JobsOptions): OutboxJob {
+function toOutboxJob(definition: TaskDefinition, queue: string, opts: JobsOptions): OutboxJob {
   const { delay, ...rest } = opts;
   const stored: OutboxJob['opts'] = { ...rest };
   if (delay) stored.delayUntil = Date.now() + delay;
-  return { task: definition.name, queue: definition.options.queue, opts: stored };
+  return { task: definition.name, queue, opts: stored };
 }
 
 /**

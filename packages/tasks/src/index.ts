@@ -30,6 +30,8 @@ export type {
   RateLimit,
   RateLimitString,
   RedisConnection,
+  RouteTarget,
+  TaskRouter,
   TasksModuleOptions,
   WorkersSelection,
 } from './interfaces/module-options.interface';

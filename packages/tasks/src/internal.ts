@@ -3,7 +3,8 @@
 // TaskProducer.enqueue. Not part of the stable API: any release may change it. Apps import
 // from '@conveyor/tasks'.
 export { checkPayload, checkSchema } from './payload/validate-payload';
-export { buildJobOptions, payloadJobId } from './producer/job-options';
+export { buildJobOptions, payloadJobId, routeJob } from './producer/job-options';
+export { TaskRouting, type Route } from './routing/task-routing';
 export { checkKnownKeys, nearest, parseDuration, type Fail } from './options/validation';
 export { CLOSE_GRACE_MS, settleWithin, type Settlement } from './lifecycle/settle-within';
 export { ConveyorRedis } from './redis/conveyor-redis';
@@ -40,11 +41,16 @@ export { InFlightRun } from './worker/in-flight-run';
 export type { ContextJob } from './worker/task-context';
 export { backoffDelay, retryDelayOf } from './worker/backoff';
 export { isFinalFailure } from './outcome/run-outcome';
-export { prepareEnqueue, prepareEnqueueMany } from './producer/job-options';
+export { prepareEnqueue, prepareEnqueueMany, type PreparedJob } from './producer/job-options';
 export type { TaskHandleSource } from './producer/task-handle';
 export { WorkflowPlanner, type PlannedStep, type WorkflowPlan } from './workflows/workflow-plan';
 export type { WorkflowSource } from './workflows/workflow-handle';
-export { matchesDeadLetter } from './dead-letters/dead-letters.service';
+export {
+  checkPage,
+  matchesDeadLetter,
+  purgeEach,
+  replayEach,
+} from './dead-letters/dead-letters.service';
 
 // Conveyor's structured log lines, for every package's logs.
 export { ConveyorLogger, errorField, type LogFields } from './logging/conveyor-logger';

@@ -32,9 +32,10 @@ export class TasksRegistry {
     @Inject(RESOLVED_TASKS_OPTIONS) private readonly moduleOptions: ResolvedModuleOptions,
   ) {}
 
-  register(task: RegisteredTask): void {
-    const existing = this.tasks.get(task.name);
-    if (existing) throw new DuplicateTaskError(task.name, existing.owner, task.owner);
+  register(registered: RegisteredTask): void {
+    const existing = this.tasks.get(registered.name);
+    if (existing) throw new DuplicateTaskError(registered.name, existing.owner, registered.owner);
+    const task = { ...registered, options: this.routed(registered.name, registered.options) };
     this.checkQueueDeclared(task.name, task.options.queue);
     this.tasks.set(task.name, task);
   }
@@ -60,14 +61,22 @@ export class TasksRegistry {
   hasLimits(queue: string): boolean {
     return this.all().some(
       (task) =>
-        task.options.queue === queue &&
+        this.queuesOf(task).includes(queue) &&
         (task.options.maxConcurrent !== undefined || task.options.rateLimit !== undefined),
     );
   }
 
-  /** Queues that at least one handler in this process routes to. */
+  /**
+   * Queues that at least one handler in this process routes to: its routed queue, and every
+   * declared queue when a `router` may send its jobs there.
+   */
   handledQueues(): Set<string> {
-    return new Set(this.all().map((task) => task.options.queue));
+    return new Set(this.all().flatMap((task) => this.queuesOf(task)));
+  }
+
+  /** Every queue `task`'s jobs may be routed to. */
+  queuesOf(task: TaskDefinition): string[] {
+    return this.moduleOptions.routing.queuesOf(task.options.queue);
   }
 
   /**
@@ -85,12 +94,22 @@ export class TasksRegistry {
     if (!remote) {
       remote = {
         name,
-        options: resolveTaskOptions(name, [this.moduleOptions.defaults, task.options]),
+        options: this.routed(
+          name,
+          resolveTaskOptions(name, [this.moduleOptions.defaults, task.options]),
+        ),
       };
       this.checkQueueDeclared(name, remote.options.queue);
       this.remoteRefs.set(task, remote);
     }
     return remote;
+  }
+
+  /** A task's options with the first matching `routes` glob applied (queue, priority). */
+  private routed(name: string, options: ResolvedTaskOptions): ResolvedTaskOptions {
+    const route = this.moduleOptions.routing.staticRoute(name);
+    if (!route) return options;
+    return { ...options, queue: route.queue, priority: route.priority ?? options.priority };
   }
 
   private checkQueueDeclared(taskName: string, queue: string): void {

@@ -31,15 +31,20 @@ export class TaskInstrumentation {
 
   /**
    * Opens an enqueue: starts its producer span (storing the trace context in `opts`) and
-   * returns what closes it once Redis answered: `done(added)` or `failed(error)`.
+   * returns what closes it once Redis answered: `done(added)` or `failed(error)`. `queue` is
+   * where the job was routed, which may not be the task's own.
    */
-  sending(task: { name: string; options: { queue: string } }, opts: JobsOptions): Sending {
-    const span = startSendSpan(task.name, task.options.queue, opts);
+  sending(
+    task: { name: string; options: { queue: string } },
+    opts: JobsOptions,
+    queue = task.options.queue,
+  ): Sending {
+    const span = startSendSpan(task.name, queue, opts);
     if (!span && !this.observers.length) return PASS_THROUGH;
     return {
       done: (added: unknown): void => {
         span?.end();
-        this.enqueued(task.name, task.options.queue, Array.isArray(added) ? added.length : 1);
+        this.enqueued(task.name, queue, Array.isArray(added) ? added.length : 1);
       },
       failed: (error: unknown): void => {
         if (span) {

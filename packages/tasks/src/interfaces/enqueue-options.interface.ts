@@ -2,6 +2,12 @@ import type { Duration } from './duration.interface';
 
 /** Options of a single enqueue; they override the task's own for this job. */
 export interface EnqueueOptions {
+  /**
+   * The queue for this job, over the `router`, `routes` and the task's own `queue`. It must be
+   * declared in `TasksModule.forRoot({ queues })` and be consumed where the task runs: the
+   * task's routed queue, or any declared queue when the app has a `router`.
+   */
+  queue?: string;
   /** Wait this long before the job may run. */
   delay?: Duration;
   /** Run no earlier than this moment (alternative to `delay`). */

@@ -1,5 +1,6 @@
 import type { Cluster, ClusterNode, ClusterOptions, RedisOptions } from 'ioredis';
 import type { Duration } from './duration.interface';
+import type { EnqueueOptions } from './enqueue-options.interface';
 import type { TaskHooks } from './task-hooks.interface';
 import type { TaskDefaults } from './task-options.interface';
 
@@ -58,6 +59,24 @@ export interface QueueOptions {
   hashTag?: string;
 }
 
+/**
+ * Where a route sends a task's jobs: a queue, or a queue and the jobs' priority there (1 is
+ * the highest; an enqueue's own `priority` still wins).
+ */
+export type RouteTarget = string | { queue: string; priority?: number };
+
+/**
+ * Routes one job by its content (a tenant's plan, a region): return a declared queue, or
+ * `{ queue, priority }`, or `undefined` to leave the job to `routes` and the task's `queue`.
+ * Called at every enqueue (direct, outbox, workflow step) without a call-site `queue`; a step
+ * that takes the previous step's result is routed with the payload `undefined`.
+ */
+export type TaskRouter = (
+  task: string,
+  payload: unknown,
+  options: Omit<EnqueueOptions, 'queue'>,
+) => RouteTarget | undefined;
+
 /** Which queues this process consumes. */
 export type WorkersSelection = 'all' | 'none' | readonly string[];
 
@@ -84,6 +103,20 @@ export interface TasksModuleOptions {
    * to `default`); when left out, any queue name is accepted with default options.
    */
   queues?: Record<string, QueueOptions>;
+  /**
+   * Task name globs → queue, first match wins: `{ 'email.*': 'high', 'reports.**': { queue:
+   * 'low', priority: 5 } }`. A pattern's segments are separated by `.`; `*` matches one
+   * segment, `**` any number of them. A route overrides the task's own `queue` (and
+   * `priority`), in producers and workers alike: the process that handles a task consumes the
+   * queue it is routed to. Targets must be declared when `queues` is. @default none
+   */
+  routes?: Record<string, RouteTarget>;
+  /**
+   * Chooses a job's queue by content at enqueue time; it wins over `routes`, and a call-site
+   * `{ queue }` wins over it. Needs `queues`: it may only return declared queues, and a
+   * process that handles tasks then consumes every declared queue. @default none
+   */
+  router?: TaskRouter;
   /**
    * Queues this process consumes: `'all'` those that have handlers here, `'none'` for an
    * API-only process, or a list. Read from `CONVEYOR_WORKERS` (`all`, `none` or `a,b`) when

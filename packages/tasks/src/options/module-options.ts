@@ -9,6 +9,7 @@ import type {
 import type { TaskHooks } from '../interfaces/task-hooks.interface';
 import { checkQueueName, checkRateLimit, checkTaskOptions, DEFAULT_QUEUE } from './task-options';
 import { KeyLayout } from '../redis/key-layout';
+import { resolveRouting, type TaskRouting } from '../routing/task-routing';
 import type { ResolvedConnection } from '../redis/open-connection';
 import {
   checkInteger,
@@ -30,6 +31,8 @@ const MODULE_KEYS = [
   'enqueueTimeout',
   'hooks',
   'hashTags',
+  'routes',
+  'router',
 ];
 const QUEUE_KEYS = [
   'concurrency',
@@ -63,6 +66,8 @@ export interface ResolvedModuleOptions {
   leaseMs: number;
   enqueueTimeoutMs: number;
   hooks: TaskHooks;
+  /** `routes` and `router`: where each task's jobs go. */
+  routing: TaskRouting;
 }
 
 export const DEFAULT_QUEUE_OPTIONS: ResolvedQueueOptions = { concurrency: 1 };
@@ -126,6 +131,7 @@ export function resolveModuleOptions(
     leaseMs: resolveLease(o.leaseDuration, fail),
     enqueueTimeoutMs: resolveEnqueueTimeout(o.enqueueTimeout, fail),
     hooks: resolveHooks(o.hooks, fail),
+    routing: resolveRouting(o.routes, o.router, queues, fail),
   };
 }
 

@@ -5,6 +5,7 @@ import type { EnqueueOptions } from '../interfaces/enqueue-options.interface';
 import { MAX_PRIORITY, type ResolvedTaskOptions } from '../options/task-options';
 import { checkPayload, checkSchema, validatePayload } from '../payload/validate-payload';
 import type { TaskDefinition } from '../tasks.registry';
+import type { TaskRouting } from '../routing/task-routing';
 import { InvalidPayloadError, InvalidTaskOptionsError } from '../errors';
 import { stableJson } from '../payload/stable-json';
 import {
@@ -16,15 +17,21 @@ import {
   parseDuration,
 } from '../options/validation';
 
-const ENQUEUE_KEYS = ['delay', 'runAt', 'priority', 'attempts', 'jobId', 'idempotencyKey'];
+const ENQUEUE_KEYS = ['queue', 'delay', 'runAt', 'priority', 'attempts', 'jobId', 'idempotencyKey'];
 const JOB_ID_PATTERN = /^[^:\s]{1,256}$/;
 
 /** The backoff type our workers compute (see `backoffDelay`); BullMQ calls back for it. */
 export const CONVEYOR_BACKOFF = 'conveyor';
 
+/** One job ready to add: its queue and its BullMQ options. */
+export interface PreparedJob {
+  queue: string;
+  opts: JobsOptions;
+}
+
 /**
  * BullMQ job options for one enqueue: the task's options overridden by the call's, checked
- * with errors that name the task and the option.
+ * with errors that name the task and the option. The call's `queue` is `routeJob`'s concern.
  */
 export function buildJobOptions(
   taskName: string,
@@ -130,38 +137,67 @@ export function storeLimitScope(
 }
 
 /**
- * Everything `TaskProducer.enqueue` checks before Redis, and the job options it then sends: the
- * options (`InvalidTaskOptionsError`), the payload's JSON safety and size and the task's
- * schema (`InvalidPayloadError`), an `idempotent` task's job id, a keyed task's limit scope
- * (`InvalidLimitKeyError`). Synchronous for a task without a schema: that is every job's path,
- * and a promise there is not free.
+ * The queue of one job, by precedence: the call site's `queue` > the `router` > `routes` and
+ * the task's own `queue` (already in `definition.options.queue`). A route's priority applies
+ * unless the call gives its own. Throws `InvalidTaskOptionsError` naming the task for a
+ * queue that is not declared or not consumed where the task runs.
+ */
+export function routeJob(
+  definition: TaskDefinition,
+  payload: unknown,
+  options: EnqueueOptions | undefined,
+  routing: TaskRouting,
+  jobOptions: JobsOptions,
+): string {
+  const { name, options: task } = definition;
+  const route = routing.route(name, task.queue, payload, options, (problem) => {
+    throw new InvalidTaskOptionsError(name, problem);
+  });
+  if (!route) return task.queue;
+  if (route.priority !== undefined && options?.priority === undefined) {
+    jobOptions.priority = route.priority || undefined;
+  }
+  return route.queue;
+}
+
+/**
+ * Everything `TaskProducer.enqueue` checks before Redis, and the job it then sends: the
+ * options (`InvalidTaskOptionsError`), the queue (`routeJob`), the payload's JSON safety and
+ * size and the task's schema (`InvalidPayloadError`), an `idempotent` task's job id, a keyed
+ * task's limit scope (`InvalidLimitKeyError`). Synchronous for a task without a schema: that
+ * is every job's path, and a promise there is not free.
  */
 export function prepareEnqueue(
   definition: TaskDefinition,
   payload: unknown,
   options: EnqueueOptions | undefined,
-): JobsOptions | Promise<JobsOptions> {
+  routing: TaskRouting,
+): PreparedJob | Promise<PreparedJob> {
   const { name, options: task } = definition;
   const jobOptions = buildJobOptions(name, task, options);
   checkPayload(name, payload, task.maxPayloadBytes);
-  const finish = (): JobsOptions => {
+  const finish = (): PreparedJob => {
+    // After the payload checks: a router may read the payload.
+    const queue = routeJob(definition, payload, options, routing, jobOptions);
     if (task.idempotent && jobOptions.jobId === undefined) {
       jobOptions.jobId = payloadJobId(name, payload);
     }
-    return storeLimitScope(jobOptions, name, task, payload);
+    return { queue, opts: storeLimitScope(jobOptions, name, task, payload) };
   };
   return task.schema ? checkSchema(name, task.schema, payload).then(finish) : finish();
 }
 
 /**
  * What `TaskProducer.enqueueMany` checks before Redis: every payload first (a problem names its
- * index), so that either every job is added or none is. Returns each job's options.
+ * index), so that either every job is added or none is. Returns each job's queue and options;
+ * a `router` may send the jobs of one batch to different queues.
  */
 export async function prepareEnqueueMany(
   definition: TaskDefinition,
   payloads: readonly unknown[],
   options: EnqueueOptions | undefined,
-): Promise<JobsOptions[]> {
+  routing: TaskRouting,
+): Promise<PreparedJob[]> {
   const { name, options: task } = definition;
   if (!Array.isArray(payloads)) {
     throw new InvalidPayloadError(name, [
@@ -182,12 +218,11 @@ export async function prepareEnqueueMany(
       }),
     ),
   );
-  return payloads.map((payload) =>
-    storeLimitScope(
-      task.idempotent ? { ...opts, jobId: payloadJobId(name, payload) } : { ...opts },
-      name,
-      task,
-      payload,
-    ),
-  );
+  return payloads.map((payload) => {
+    const jobOptions = task.idempotent
+      ? { ...opts, jobId: payloadJobId(name, payload) }
+      : { ...opts };
+    const queue = routeJob(definition, payload, options, routing, jobOptions);
+    return { queue, opts: storeLimitScope(jobOptions, name, task, payload) };
+  });
 }

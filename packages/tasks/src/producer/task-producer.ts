@@ -69,20 +69,20 @@ export class TaskProducer {
     options?: EnqueueOptions,
   ): Promise<TaskHandle> {
     const definition = this.definition(task);
-    const { name, options: taskOptions } = definition;
-    const prepared = prepareEnqueue(definition, payload, options);
-    const jobOptions = prepared instanceof Promise ? await prepared : prepared;
-    const sent = this.instrumentation.sending(definition, jobOptions);
+    const { name } = definition;
+    const pending = prepareEnqueue(definition, payload, options, this.options.routing);
+    const prepared = pending instanceof Promise ? await pending : pending;
+    const sent = this.instrumentation.sending(definition, prepared.opts, prepared.queue);
     let job: Job;
     try {
-      const queue = this.queues.queue(taskOptions.queue);
-      job = await this.queues.send(() => queue.add(name, payload, jobOptions));
+      const queue = this.queues.queue(prepared.queue);
+      job = await this.queues.send(() => queue.add(name, payload, prepared.opts));
     } catch (error) {
       sent.failed(error);
-      throw EnqueueFailedError.from(name, taskOptions.queue, error);
+      throw EnqueueFailedError.from(name, prepared.queue, error);
     }
     sent.done(job);
-    return this.handleFor(definition, job.id!);
+    return this.handleFor(definition, job.id!, prepared.queue);
   }
 
   /**
@@ -106,25 +106,37 @@ export class TaskProducer {
     options?: EnqueueOptions,
   ): Promise<TaskHandle[]> {
     const definition = this.definition(task);
-    const jobOptions = await prepareEnqueueMany(definition, payloads, options);
+    const prepared = await prepareEnqueueMany(definition, payloads, options, this.options.routing);
     if (payloads.length === 0) return [];
-    const { name, options: taskOptions } = definition;
-    // One send span for the batch; every job carries its trace context.
-    const traced: JobsOptions = {};
-    const sent = this.instrumentation.sending(definition, traced);
-    const jobs = payloads.map((data, i) => ({
-      name,
-      data,
-      opts: traced.telemetry ? { ...jobOptions[i], telemetry: traced.telemetry } : jobOptions[i],
-    }));
-    const queue = this.queues.queue(taskOptions.queue);
-    const adding = this.queues.send(() => queue.addBulk(jobs));
-    const added = await adding.catch((error: unknown) => {
-      sent.failed(error);
-      throw EnqueueFailedError.from(name, taskOptions.queue, error);
-    });
-    sent.done(added);
-    return added.map((job) => this.handleFor(definition, job.id!));
+    const { name } = definition;
+    // A router may split one batch over queues: one addBulk (one round trip) per queue.
+    const byQueue = new Map<string, number[]>();
+    prepared.forEach((job, i) => byQueue.set(job.queue, [...(byQueue.get(job.queue) ?? []), i]));
+    const handles: TaskHandle[] = new Array(payloads.length);
+    for (const [queueName, indexes] of byQueue) {
+      // One send span a queue; every job carries its trace context.
+      const traced: JobsOptions = {};
+      const sent = this.instrumentation.sending(definition, traced, queueName);
+      const jobs = indexes.map((i) => ({
+        name,
+        data: payloads[i],
+        opts: traced.telemetry
+          ? { ...prepared[i].opts, telemetry: traced.telemetry }
+          : prepared[i].opts,
+      }));
+      const queue = this.queues.queue(queueName);
+      const added = await this.queues
+        .send(() => queue.addBulk(jobs))
+        .catch((error: unknown) => {
+          sent.failed(error);
+          throw EnqueueFailedError.from(name, queueName, error);
+        });
+      sent.done(added);
+      added.forEach((job, k) => {
+        handles[indexes[k]] = this.handleFor(definition, job.id!, queueName);
+      });
+    }
+    return handles;
   }
 
   /** A handle for a job enqueued earlier (by this or another process), from its id. */
@@ -243,7 +255,11 @@ export class TaskProducer {
     return this.registry.definition(task);
   }
 
-  private handleFor(definition: TaskDefinition, jobId: string): TaskHandle {
-    return new TaskHandle(jobId, definition.name, definition.options.queue, this.results);
+  private handleFor(
+    definition: TaskDefinition,
+    jobId: string,
+    queue = definition.options.queue,
+  ): TaskHandle {
+    return new TaskHandle(jobId, definition.name, queue, this.results);
   }
 }

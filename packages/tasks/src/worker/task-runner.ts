@@ -65,7 +65,7 @@ export class TaskRunner implements BeforeApplicationShutdown {
   async run(job: Job, token?: string): Promise<unknown> {
     const task = this.registry.get(job.name);
     if (!task) {
-      throw unrecoverable(new UnknownTaskError(job.name, this.registry.names()));
+      throw unrecoverable(new UnknownTaskError(job.name, this.registry.names(), job.queueName));
     }
 
     const run = new InFlightRun(job, token);
@@ -104,7 +104,8 @@ export class TaskRunner implements BeforeApplicationShutdown {
       run.throwIfInterrupted();
       const ctx = new TaskContext(
         job,
-        task.options.queue,
+        // Where the job was routed, which a router or the call site may have chosen.
+        job.queueName,
         run,
         this.outcome.loggerFor(task.name),
         admittedAt,

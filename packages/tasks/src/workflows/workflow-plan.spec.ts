@@ -5,6 +5,7 @@ import { STEP_ENVELOPE_KEY } from './step-input';
 import { chain, chord, group, step } from './workflow-nodes';
 import { GROUP_COLLECTOR, WORKFLOW_QUEUE, WorkflowPlanner } from './workflow-plan';
 import { KeyLayout } from '../redis/key-layout';
+import { TaskRouting } from '../routing/task-routing';
 
 const definitionOf = (task: unknown): TaskDefinition => {
   const name = typeof task === 'string' ? task : (task as { name: string }).name;
@@ -13,7 +14,8 @@ const definitionOf = (task: unknown): TaskDefinition => {
     options: resolveTaskOptions(name, [name === 'mail' ? { queue: 'email' } : {}]),
   };
 };
-const planner = (keys = new KeyLayout('p')) => new WorkflowPlanner('wf-1', keys, definitionOf);
+const planner = (keys = new KeyLayout('p')) =>
+  new WorkflowPlanner('wf-1', keys, definitionOf, new TaskRouting());
 
 describe('WorkflowPlanner', () => {
   it('makes each chain step the parent of the one before, which feeds it', async () => {

@@ -2,7 +2,8 @@ import type { FlowJobNode, FlowJob, JobsOptions } from 'bullmq';
 import { InvalidPayloadError, InvalidWorkflowError } from '../errors';
 import { describe } from '../options/validation';
 import { validatePayload } from '../payload/validate-payload';
-import { buildJobOptions } from '../producer/job-options';
+import { buildJobOptions, routeJob } from '../producer/job-options';
+import type { TaskRouting } from '../routing/task-routing';
 import type { TaskDefinition } from '../tasks.registry';
 import { STEP_ENVELOPE_KEY, type StepEnvelope, stepEnvelope, type StepInput } from './step-input';
 import type { WorkflowNode, WorkflowStep } from './workflow-nodes';
@@ -60,6 +61,8 @@ export class WorkflowPlanner {
     /** Where each queue's keys live: a job's key names it in its parent's input. */
     private readonly keys: KeyLayout,
     private readonly definitionOf: (task: WorkflowStep['task']) => TaskDefinition,
+    /** `routes` are in each definition; the `router` is asked step by step. */
+    private readonly routing: TaskRouting,
   ) {}
 
   async plan(node: WorkflowNode): Promise<WorkflowPlan> {
@@ -170,9 +173,13 @@ export class WorkflowPlanner {
         `at ${path}: step(${definition.name}) has no payload and no step before it to take one from`,
       );
     }
-    const step = this.record(path, 'task', definition.name, definition.options.queue, children);
+    const jobOptions = buildJobOptions(definition.name, definition.options, undefined);
+    // A step that takes the previous step's result is routed before that result exists.
+    const payload = node.hasPayload ? node.payload : undefined;
+    const queue = routeJob(definition, payload, undefined, this.routing, jobOptions);
+    const step = this.record(path, 'task', definition.name, queue, children);
     const opts = {
-      ...buildJobOptions(definition.name, definition.options, undefined),
+      ...jobOptions,
       ...this.dependencyOptions(dependency),
       jobId: step.jobId,
     };
@@ -181,7 +188,7 @@ export class WorkflowPlanner {
       node.hasPayload ? { from: 'payload', payload: node.payload } : input!,
     );
     return {
-      job: this.flowJob(definition.name, definition.options.queue, data, opts, children),
+      job: this.flowJob(definition.name, queue, data, opts, children),
       step,
     };
   }

@@ -32,8 +32,11 @@ export class WorkflowProducer implements WorkflowSource, OnApplicationShutdown {
   /** Checks every step, then adds the whole workflow. */
   async start<R>(node: WorkflowNode): Promise<WorkflowHandle<R>> {
     const workflowId = `wf-${randomUUID()}`;
-    const plan = await new WorkflowPlanner(workflowId, this.options.keys, (task) =>
-      this.registry.definition(task),
+    const plan = await new WorkflowPlanner(
+      workflowId,
+      this.options.keys,
+      (task) => this.registry.definition(task),
+      this.options.routing,
     ).plan(node);
     await this.addFlow(plan.flow);
     return new WorkflowHandle<R>(workflowId, plan.steps, plan.top, this);

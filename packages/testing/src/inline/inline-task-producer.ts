@@ -22,6 +22,7 @@ import {
 import {
   prepareEnqueue,
   prepareEnqueueMany,
+  type PreparedJob,
   resolveSchedule,
   type TaskDefinition,
   TasksRegistry,
@@ -65,7 +66,12 @@ export class InlineTaskProducer implements ProducerApi {
     options?: EnqueueOptions,
   ): Promise<TaskHandle> {
     const definition = this.definition(task);
-    return this.add(definition, payload, await prepareEnqueue(definition, payload, options));
+    const routing = this.options.tasks.routing;
+    return this.add(
+      definition,
+      payload,
+      await prepareEnqueue(definition, payload, options, routing),
+    );
   }
 
   enqueueMany<R = unknown>(
@@ -84,10 +90,15 @@ export class InlineTaskProducer implements ProducerApi {
     options?: EnqueueOptions,
   ): Promise<TaskHandle[]> {
     const definition = this.definition(task);
-    const jobOptions = await prepareEnqueueMany(definition, payloads, options);
+    const prepared = await prepareEnqueueMany(
+      definition,
+      payloads,
+      options,
+      this.options.tasks.routing,
+    );
     const handles: TaskHandle[] = [];
     for (const [i, payload] of payloads.entries()) {
-      handles.push(await this.add(definition, payload, jobOptions[i]));
+      handles.push(await this.add(definition, payload, prepared[i]));
     }
     return handles;
   }
@@ -161,16 +172,11 @@ export class InlineTaskProducer implements ProducerApi {
   private async add(
     definition: TaskDefinition,
     payload: unknown,
-    jobOptions: { jobId?: string; attempts?: number; priority?: number; delay?: number },
+    prepared: PreparedJob,
   ): Promise<TaskHandle> {
-    const { job, added } = this.jobs.add(
-      definition.name,
-      definition.options.queue,
-      payload,
-      jobOptions,
-    );
+    const { job, added } = this.jobs.add(definition.name, prepared.queue, payload, prepared.opts);
     if (added && this.options.mode === 'inline') await this.jobs.run(job);
-    return new TaskHandle(job.id, definition.name, definition.options.queue, this.jobs);
+    return new TaskHandle(job.id, definition.name, prepared.queue, this.jobs);
   }
 
   private definition(task: TaskRef | string): TaskDefinition {

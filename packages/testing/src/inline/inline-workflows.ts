@@ -47,8 +47,11 @@ export class InlineWorkflows implements WorkflowSource {
 
   async start<R>(node: WorkflowNode): Promise<WorkflowHandle<R>> {
     const workflowId = `wf-${randomUUID()}`;
-    const plan = await new WorkflowPlanner(workflowId, this.options.tasks.keys, (task) =>
-      this.registry.definition(task),
+    const plan = await new WorkflowPlanner(
+      workflowId,
+      this.options.tasks.keys,
+      (task) => this.registry.definition(task),
+      this.options.tasks.routing,
     ).plan(node);
     const run: Run = { workflowId, steps: new Map(plan.steps.map((step) => [step.path, step])) };
     // What a fan-out adds later does not exist until then, as in Redis.
