@@ -3,6 +3,7 @@ import { Test, type TestingModule } from '@nestjs/testing';
 import {
   defineTask,
   step,
+  RetryTaskError,
   Task,
   type TaskContext,
   type TaskHandle,
@@ -12,6 +13,7 @@ import {
   type WorkflowHandle,
 } from '@conveyor/tasks';
 import { ConveyorTestingModule } from './conveyor-testing.module';
+import { TestTasks } from './test-tasks';
 import { removePrefix, testPrefix } from './redis/redis-helpers';
 
 // The promise of inline mode: a job ends the same way as on a real worker. Each scenario runs
@@ -35,10 +37,45 @@ const Picky = defineTask<{ code: number }, never>('parity.picky', {
 const Charge = defineTask<{ orderId: string }, string>('parity.charge', { idempotent: true });
 const Double = defineTask<number, number>('parity.double');
 const Boom = defineTask<number, never>('parity.boom');
+// Asks for `asks` retries (counted or not) with a delay, then succeeds.
+const Pushy = defineTask<{ asks: number; countAttempt: boolean }, string>('parity.pushy', {
+  attempts: 3,
+  maxUncountedRetries: 2,
+  retryIf: () => false,
+});
+const ByError = defineTask<{ failures: number }, string>('parity.by-error', {
+  attempts: 3,
+  backoff: (attempt, error) => (error instanceof RangeError ? '5ms' : attempt),
+});
 
 @Injectable()
 class ParityHandlers {
   runs = 0;
+  /** Runs of each job, attempts as the handler saw them. */
+  readonly seen = new Map<string, number[]>();
+
+  private see(ctx: TaskContext): number {
+    const list = this.seen.get(ctx.jobId) ?? [];
+    list.push(ctx.attempt);
+    this.seen.set(ctx.jobId, list);
+    return list.length;
+  }
+
+  @Task(Pushy)
+  pushy({ asks, countAttempt }: { asks: number; countAttempt: boolean }, ctx: TaskContext) {
+    this.runs++;
+    if (this.see(ctx) <= asks) {
+      throw new RetryTaskError({ delay: 5, countAttempt, cause: new Error('HTTP 429') });
+    }
+    return `done on attempt ${ctx.attempt} after ${this.seen.get(ctx.jobId)!.length} runs`;
+  }
+
+  @Task(ByError)
+  byError({ failures }: { failures: number }, ctx: TaskContext): string {
+    this.runs++;
+    if (this.see(ctx) <= failures) throw new RangeError(`failure ${ctx.attempt}`);
+    return `ok on ${ctx.attempt}`;
+  }
 
   @Task(Add)
   add({ a, b }: { a: number; b: number }): number {
@@ -132,6 +169,15 @@ const scenarios: Record<string, Scenario> = {
       states: (await handle.steps()).map((s) => s.state),
     };
   },
+  'RetryTaskError retries whatever retryIf says': async (p) =>
+    outcome(await p.enqueue(Pushy, { asks: 2, countAttempt: true })),
+  'RetryTaskError past the last attempt': async (p) =>
+    outcome(await p.enqueue(Pushy, { asks: 9, countAttempt: true })),
+  'uncounted retries spend no attempt': async (p) =>
+    outcome(await p.enqueue(Pushy, { asks: 2, countAttempt: false })),
+  'uncounted retries past maxUncountedRetries count': async (p) =>
+    outcome(await p.enqueue(Pushy, { asks: 9, countAttempt: false })),
+  'a backoff function': async (p) => outcome(await p.enqueue(ByError, { failures: 2 })),
   'a group': async (p) => outcome(await p.group([step(Double, 1), step(Double, 2)])),
 };
 
@@ -169,5 +215,70 @@ describe('inline mode ends jobs as a worker on Redis does', () => {
 
     expect(inProcess).toEqual(onRedis);
     expect(inline.get(ParityHandlers).runs).toBe(runsOnRedis);
+  });
+});
+
+describe('inline mode records RetryTaskError retries as a worker makes them', () => {
+  let inline: TestingModule;
+  const failures: Array<{ willRetry: boolean; retryInMs?: number; attempt: number }> = [];
+
+  beforeEach(async () => {
+    failures.length = 0;
+    inline = await Test.createTestingModule({
+      imports: [
+        ConveyorTestingModule.forRoot({
+          hooks: {
+            onFailure: ({ willRetry, retryInMs, attempt }) =>
+              void failures.push({ willRetry, retryInMs, attempt }),
+          },
+        }),
+      ],
+      providers: [ParityHandlers],
+    }).compile();
+    inline.useLogger(false);
+    await inline.init();
+  });
+  afterEach(() => inline.close());
+
+  it("records a RetryTaskError's delay as retryInMs, and an uncounted retry as spending no attempt", async () => {
+    const tasks = inline.get(TestTasks);
+    const handle = await inline.get(TaskProducer).enqueue(Pushy, { asks: 1, countAttempt: false });
+    await expect(handle.result()).resolves.toBe('done on attempt 1 after 2 runs');
+    const job = tasks.job(handle)!;
+    expect(job.attemptsMade).toBe(1);
+    expect(job.failures).toEqual([
+      {
+        attempt: 1,
+        error: { name: 'RetryTaskError', message: 'retry requested: HTTP 429' },
+        retryInMs: 5,
+        uncounted: true,
+      },
+    ]);
+    expect(failures).toEqual([{ willRetry: true, retryInMs: 5, attempt: 1 }]);
+  });
+
+  it('counts uncounted retries past maxUncountedRetries, then dead-letters after the last attempt', async () => {
+    const tasks = inline.get(TestTasks);
+    const handle = await inline.get(TaskProducer).enqueue(Pushy, { asks: 9, countAttempt: false });
+    await expect(handle.result()).rejects.toMatchObject({
+      errorName: 'RetryTaskError',
+      attemptsMade: 3,
+    });
+    const job = tasks.job(handle)!;
+    expect(job.failures.map((f) => [f.attempt, f.uncounted ?? false, f.retryInMs])).toEqual([
+      [1, true, 5],
+      [1, true, 5],
+      [1, false, 5],
+      [2, false, 5],
+      [3, false, undefined],
+    ]);
+    expect(inline.get(ParityHandlers).seen.get(handle.id)).toEqual([1, 1, 1, 2, 3]);
+  });
+
+  it('asks a backoff function for each retry, per error', async () => {
+    const handle = await inline.get(TaskProducer).enqueue(ByError, { failures: 2 });
+    await handle.result();
+    const job = inline.get(TestTasks).job(handle)!;
+    expect(job.failures.map((f) => f.retryInMs)).toEqual([5, 5]);
   });
 });

@@ -3,6 +3,7 @@ import {
   type CancelOutcome,
   type Duration,
   InvalidTaskOptionsError,
+  RetryTaskError,
   TaskCancelledError,
   TaskContext,
   TaskFailedError,
@@ -10,13 +11,13 @@ import {
   type TaskState,
 } from '@conveyor/tasks';
 import {
-  backoffDelay,
   checkSchema,
   type ContextJob,
   InFlightRun,
   isFinalFailure,
   parseDuration,
   type RegisteredTask,
+  retryDelayOf,
   type TaskHandleSource,
   TaskHooksRunner,
   TasksRegistry,
@@ -36,6 +37,8 @@ export interface InlineJobOptions {
 class InlineJob implements TestJob {
   state: TaskState;
   attemptsMade = 0;
+  /** `RetryTaskError({ countAttempt: false })` retries taken, as a worker counts them. */
+  uncountedRetries = 0;
   result?: unknown;
   error?: { name: string; message: string; stack?: string };
   readonly failures: TestFailure[] = [];
@@ -108,9 +111,10 @@ class InlineJob implements TestJob {
  * The jobs of a testing module, in memory. A job runs through what a worker's run goes
  * through, minus Redis: the payload and the result pass through JSON, the task's schema parses
  * the payload, its time limits abort `ctx.signal`, a failure is retried or dead-lettered by the
- * same rules (attempts, `UnrecoverableTaskError`, `retryIf`), and the task's and module's hooks
- * are called. What needs Redis is not modelled: run limits (`maxConcurrent`, `rateLimit`,
- * `singleton`, `lock`) and backoff waits (recorded in `failures`, not waited).
+ * same rules (attempts, `UnrecoverableTaskError`, `retryIf`, `RetryTaskError` and its
+ * uncounted retries), and the task's and module's hooks are called. What needs Redis is not
+ * modelled: run limits (`maxConcurrent`, `rateLimit`, `singleton`, `lock`) and backoff waits
+ * (recorded in `failures`, not waited).
  */
 @Injectable()
 export class InlineJobs implements TaskHandleSource {
@@ -336,18 +340,33 @@ export class InlineJobs implements TaskHandleSource {
         await this.hooks.success(task, { ...event, result: job.result });
       }
     } catch (thrown) {
-      job.attemptsMade = attempt;
-      if (thrown instanceof TaskCancelledError) return job.end('cancelled');
+      if (thrown instanceof TaskCancelledError) {
+        job.attemptsMade = attempt;
+        return job.end('cancelled');
+      }
       const error = thrown instanceof Error ? thrown : new Error(String(thrown));
-      const last = isFinalFailure(task, error, this.logger) || attempt >= job.attempts;
-      const retryInMs = last ? undefined : backoffDelay(task.options.backoff, attempt);
+      // As on a worker: an uncounted retry spends no attempt, up to the task's bound.
+      const uncounted =
+        error instanceof RetryTaskError &&
+        !error.countAttempt &&
+        job.uncountedRetries++ < task.options.maxUncountedRetries;
+      if (!uncounted) job.attemptsMade = attempt;
+      const last =
+        !uncounted && (isFinalFailure(task, error, this.logger) || attempt >= job.attempts);
+      const retryInMs = last ? undefined : retryDelayOf(task, attempt, error, this.logger);
       job.failures.push({
         attempt,
         error: { name: error.name, message: error.message },
         retryInMs,
+        ...(uncounted ? { uncounted } : {}),
       });
       if (this.hooks.wants(task, 'onFailure')) {
-        await this.hooks.failure(task, { ...event, error, willRetry: !last });
+        await this.hooks.failure(task, {
+          ...event,
+          error,
+          willRetry: !last,
+          ...(retryInMs === undefined ? {} : { retryInMs }),
+        });
       }
       if (!last) return;
       job.error = { name: error.name, message: error.message, stack: error.stack };

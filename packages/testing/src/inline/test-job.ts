@@ -7,9 +7,12 @@ export interface TestFailure {
   readonly error: { readonly name: string; readonly message: string };
   /**
    * The backoff a worker would have waited before the next attempt (the task's `backoff`,
-   * jitter included); `undefined` when this failure was the last. Inline runs do not wait it.
+   * jitter included, or a `RetryTaskError`'s delay); `undefined` when this failure was the
+   * last. Inline runs do not wait it.
    */
   readonly retryInMs?: number;
+  /** `true` for a `RetryTaskError({ countAttempt: false })` retry that spent no attempt. */
+  readonly uncounted?: boolean;
 }
 
 /** A job as `TestTasks` reports it: what was enqueued, and how its run went. */
