@@ -2,7 +2,12 @@ export { TasksModule } from './tasks.module';
 export { Task, type TaskHandlerFn, type TaskHandlerOptions } from './decorators/task.decorator';
 export { defineTask } from './define-task';
 export { TaskProducer } from './producer/task-producer';
-export { TaskHandle, type TaskState } from './producer/task-handle';
+export {
+  TaskHandle,
+  type ForgetOutcome,
+  type TaskInfo,
+  type TaskState,
+} from './producer/task-handle';
 export type { CancelOutcome } from './producer/task-cancellation';
 export { DeadLetters } from './dead-letters/dead-letters.service';
 export type {

@@ -36,6 +36,7 @@ const Picky = defineTask<{ code: number }, never>('parity.picky', {
 });
 const Charge = defineTask<{ orderId: string }, string>('parity.charge', { idempotent: true });
 const Double = defineTask<number, number>('parity.double');
+const Notify = defineTask<{ to: string }, string>('parity.notify', { resultTtl: 0 });
 const Boom = defineTask<number, never>('parity.boom');
 // Asks for `asks` retries (counted or not) with a delay, then succeeds.
 const Pushy = defineTask<{ asks: number; countAttempt: boolean }, string>('parity.pushy', {
@@ -114,6 +115,12 @@ class ParityHandlers {
     return `charged ${orderId}`;
   }
 
+  @Task(Notify)
+  notify({ to }: { to: string }): string {
+    this.runs++;
+    return `sent to ${to}`;
+  }
+
   @Task(Double)
   double(n: number): number {
     this.runs++;
@@ -133,7 +140,12 @@ async function outcome(handle: TaskHandle<unknown> | WorkflowHandle<unknown>) {
     return { ok: true, result: await handle.result({ timeout: '10s' }) };
   } catch (error) {
     const { name, errorName, reason, attemptsMade, taskName } = error as Record<string, unknown>;
-    return { ok: false, name, errorName, reason, attemptsMade, taskName };
+    // Job ids count differently (each side's queue saw other jobs before); the rest must match.
+    const message =
+      name === 'TaskResultError'
+        ? (error as Error).message.replace(/^job \S+ /, 'job <id> ')
+        : undefined;
+    return { ok: false, name, errorName, reason, attemptsMade, taskName, message };
   }
 }
 
@@ -179,6 +191,42 @@ const scenarios: Record<string, Scenario> = {
     outcome(await p.enqueue(Pushy, { asks: 9, countAttempt: false })),
   'a backoff function': async (p) => outcome(await p.enqueue(ByError, { failures: 2 })),
   'a group': async (p) => outcome(await p.group([step(Double, 1), step(Double, 2)])),
+  'its record': async (p) => {
+    const handle = await p.enqueue(Flaky, { failures: 1 });
+    await handle.result({ timeout: '10s' });
+    const { state, attemptsMade, maxAttempts, result, lastError, worker } = (await handle.info())!;
+    // The stack is where each ran; what failed is the same.
+    const { name, message } = lastError!;
+    return {
+      state,
+      attemptsMade,
+      maxAttempts,
+      result,
+      lastError: { name, message },
+      pid: worker?.pid,
+    };
+  },
+  forgotten: async (p) => {
+    const handle = await p.enqueue(Add, { a: 1, b: 1 });
+    await handle.result({ timeout: '10s' });
+    return {
+      first: await handle.forget(),
+      state: await handle.state(),
+      info: await handle.info(),
+      again: await handle.forget(),
+      result: await outcome(handle),
+    };
+  },
+  'fire-and-forget': async (p) => {
+    const handle = await p.enqueue(Notify, { to: 'ops' });
+    const result = await outcome(handle);
+    let state = await handle.state();
+    while (state === 'waiting' || state === 'active') {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+      state = await handle.state();
+    }
+    return { result, state };
+  },
 };
 
 describe('inline mode ends jobs as a worker on Redis does', () => {

@@ -48,20 +48,7 @@ export class DeadLetters {
 
   /** A page of dead letters, most recent first. */
   async list(queue: string, page: { offset?: number; limit?: number } = {}): Promise<DeadLetter[]> {
-    const offset = page.offset ?? 0;
-    const limit = page.limit ?? 50;
-    if (
-      !Number.isInteger(offset) ||
-      offset < 0 ||
-      !Number.isInteger(limit) ||
-      limit < 1 ||
-      limit > 1000
-    ) {
-      throw new InvalidTaskOptionsError(
-        undefined,
-        'page needs an integer offset ≥ 0 and limit from 1 to 1000',
-      );
-    }
+    const { offset, limit } = checkPage(page);
     const jobs = await this.queues
       .queue(this.checkQueue(queue))
       .getFailed(offset, offset + limit - 1);
@@ -80,23 +67,16 @@ export class DeadLetters {
   async replay(queue: string, id: string): Promise<TaskHandle> {
     const job = await this.failedJob(queue, id);
     if (!job) throw new DeadLetterNotFoundError(queue, id);
-    if (!this.registry.get(job.name)) throw new UnknownTaskError(job.name, this.registry.names());
+    const task = this.registry.get(job.name);
+    if (!task) throw new UnknownTaskError(job.name, this.registry.names());
     await job.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true });
-    return new TaskHandle(id, job.name, queue, this.results);
+    const keepsResult = task.options.removeOnComplete !== true;
+    return new TaskHandle(id, job.name, queue, this.results, keepsResult);
   }
 
   /** Replays every dead letter of the queue that matches the filter (all when left out). */
   async replayWhere(queue: string, filter: DeadLetterFilter = {}): Promise<ReplayReport> {
-    const report: ReplayReport = { replayed: [], refused: [] };
-    for (const letter of await this.matching(queue, filter)) {
-      try {
-        await this.replay(queue, letter.id);
-        report.replayed.push(letter.id);
-      } catch (error) {
-        report.refused.push({ id: letter.id, reason: (error as Error).message });
-      }
-    }
-    return report;
+    return replayEach(await this.matching(queue, filter), (id) => this.replay(queue, id));
   }
 
   /** Deletes one dead letter. Returns false when there was none. */
@@ -109,11 +89,7 @@ export class DeadLetters {
 
   /** Deletes every dead letter of the queue that matches the filter (all when left out). */
   async purgeWhere(queue: string, filter: DeadLetterFilter = {}): Promise<number> {
-    let purged = 0;
-    for (const letter of await this.matching(queue, filter)) {
-      if (await this.purge(queue, letter.id)) purged++;
-    }
-    return purged;
+    return purgeEach(await this.matching(queue, filter), (id) => this.purge(queue, id));
   }
 
   private async matching(queue: string, filter: DeadLetterFilter): Promise<DeadLetter[]> {
@@ -171,4 +147,53 @@ export function matchesDeadLetter(letter: DeadLetter, filter: DeadLetterFilter):
     (filter.failedBefore === undefined || failedAt < filter.failedBefore.getTime()) &&
     (filter.failedAfter === undefined || failedAt > filter.failedAfter.getTime())
   );
+}
+
+/** A page of a dead-letter listing, checked: offset ≥ 0, limit 1–1000 (default 50). */
+export function checkPage(page: { offset?: number; limit?: number }): {
+  offset: number;
+  limit: number;
+} {
+  const offset = page.offset ?? 0;
+  const limit = page.limit ?? 50;
+  if (
+    !Number.isInteger(offset) ||
+    offset < 0 ||
+    !Number.isInteger(limit) ||
+    limit < 1 ||
+    limit > 1000
+  ) {
+    throw new InvalidTaskOptionsError(
+      undefined,
+      'page needs an integer offset ≥ 0 and limit from 1 to 1000',
+    );
+  }
+  return { offset, limit };
+}
+
+/** Replays letters one by one; one refused (its reason kept) does not stop the others. */
+export async function replayEach(
+  letters: readonly DeadLetter[],
+  replay: (id: string) => Promise<unknown>,
+): Promise<ReplayReport> {
+  const report: ReplayReport = { replayed: [], refused: [] };
+  for (const letter of letters) {
+    try {
+      await replay(letter.id);
+      report.replayed.push(letter.id);
+    } catch (error) {
+      report.refused.push({ id: letter.id, reason: (error as Error).message });
+    }
+  }
+  return report;
+}
+
+/** Purges letters one by one; returns how many were still there to purge. */
+export async function purgeEach(
+  letters: readonly DeadLetter[],
+  purge: (id: string) => Promise<boolean>,
+): Promise<number> {
+  let purged = 0;
+  for (const letter of letters) if (await purge(letter.id)) purged++;
+  return purged;
 }

@@ -6,7 +6,7 @@ export class TaskResultError extends ConveyorError {
 
   constructor(
     readonly jobId: string,
-    readonly reason: 'timeout' | 'not-found' | 'closed',
+    readonly reason: 'timeout' | 'not-found' | 'closed' | 'not-kept',
     message: string,
   ) {
     super(message);

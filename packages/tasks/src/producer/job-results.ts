@@ -8,10 +8,14 @@ import {
 } from '../errors';
 import type { Duration } from '../interfaces/duration.interface';
 import { parseDuration } from '../options/validation';
+import { RedisConnections } from '../redis/redis-connections';
 import { ConveyorQueues } from './conveyor-queues';
 import { finalError } from './final-error';
 import { type CancelOutcome, TaskCancellation } from './task-cancellation';
-import type { TaskHandleSource, TaskState } from './task-handle';
+import type { ForgetOutcome, TaskHandleSource, TaskInfo, TaskState } from './task-handle';
+
+/** How long `forget()` leaves its marker, so `state()` says `forgotten` rather than `unknown`. */
+const FORGOTTEN_TTL_SECONDS = 7 * 24 * 3600;
 
 interface Waiter {
   check(): void;
@@ -39,15 +43,67 @@ export class JobResults implements TaskHandleSource, OnApplicationShutdown {
   constructor(
     private readonly queues: ConveyorQueues,
     private readonly cancellation: TaskCancellation,
+    private readonly redis: RedisConnections,
   ) {}
 
   async stateOf(queue: string, jobId: string): Promise<TaskState> {
     const state = await this.queues.queue(queue).getJobState(jobId);
     if (state === 'prioritized') return 'waiting';
     if (state === 'failed') return 'dead-lettered';
-    if (state === 'unknown' && (await this.cancellation.reason(queue, jobId)) !== null)
-      return 'cancelled';
-    return state as TaskState;
+    if (state !== 'unknown') return state as TaskState;
+    const [cancelled, forgotten] = await Promise.all([
+      this.cancellation.reason(queue, jobId),
+      this.redis.client.exists(this.forgottenKey(queue, jobId)),
+    ]);
+    if (cancelled !== null) return 'cancelled';
+    return forgotten ? 'forgotten' : 'unknown';
+  }
+
+  async infoOf<R>(
+    queue: string,
+    taskName: string,
+    jobId: string,
+  ): Promise<TaskInfo<R> | undefined> {
+    // The state first: the record read after it is at least as recent (an `active` job's has
+    // its start), so the two never disagree the other way.
+    const state = await this.stateOf(queue, jobId);
+    const job = await Job.fromId(this.queues.queue(queue), jobId);
+    if (!job) return undefined;
+    const info: TaskInfo<R> = {
+      id: jobId,
+      taskName,
+      queue,
+      state,
+      attemptsMade: job.attemptsMade,
+      maxAttempts: job.opts.attempts ?? 1,
+      enqueuedAt: new Date(job.timestamp),
+    };
+    if (job.processedOn) info.startedAt = new Date(job.processedOn);
+    if (job.finishedOn) info.finishedAt = new Date(job.finishedOn);
+    const worker = workerOf(job.processedBy);
+    if (worker) info.worker = worker;
+    if (state === 'completed') info.result = job.returnvalue as R;
+    if (job.failedReason) info.lastError = finalError(job);
+    if (job.progress !== undefined && job.progress !== 0) {
+      info.progress = job.progress as number | object;
+    }
+    return info;
+  }
+
+  async forget(queue: string, jobId: string): Promise<ForgetOutcome> {
+    const state = await this.queues.queue(queue).getJobState(jobId);
+    if (state === 'unknown') {
+      const gone = await this.stateOf(queue, jobId);
+      return gone === 'forgotten' ? 'forgotten' : 'not-found';
+    }
+    if (state !== 'completed' && state !== 'failed') return 'not-finished';
+    await this.queues.queue(queue).remove(jobId);
+    await this.redis.client.set(this.forgottenKey(queue, jobId), '1', 'EX', FORGOTTEN_TTL_SECONDS);
+    return 'forgotten';
+  }
+
+  private forgottenKey(queue: string, jobId: string): string {
+    return `${this.queues.keys.queueKey(queue)}cv:forgotten:${jobId}`;
   }
 
   cancel(queue: string, jobId: string, reason?: string): Promise<CancelOutcome> {
@@ -189,8 +245,18 @@ export class JobResults implements TaskHandleSource, OnApplicationShutdown {
     if (state !== 'completed' && state !== 'failed' && state !== 'unknown') return undefined;
     const job = state === 'unknown' ? undefined : await Job.fromId(bullQueue, jobId);
     if (!job) {
-      const cancelled = await this.cancellation.reason(queue, jobId);
+      const gone = await this.stateOf(queue, jobId);
+      const cancelled = gone === 'cancelled' ? await this.cancellation.reason(queue, jobId) : null;
       if (cancelled !== null) return { error: new TaskCancelledError(jobId, cancelled) };
+      if (gone === 'forgotten') {
+        return {
+          error: new TaskResultError(
+            jobId,
+            'not-found',
+            `job ${jobId} of task "${taskName}" finished and was forgotten (forget()): its result is gone`,
+          ),
+        };
+      }
       return {
         error: new TaskResultError(
           jobId,
@@ -205,4 +271,10 @@ export class JobResults implements TaskHandleSource, OnApplicationShutdown {
       error: new TaskFailedError(taskName, jobId, name, message, job.attemptsMade, stack),
     };
   }
+}
+
+/** `host:pid`, the name Conveyor's workers give BullMQ, back into its parts. */
+function workerOf(processedBy: string | undefined): { host: string; pid: number } | undefined {
+  const match = processedBy ? /^(.*):(\d+)$/.exec(processedBy) : null;
+  return match ? { host: match[1], pid: Number(match[2]) } : undefined;
 }

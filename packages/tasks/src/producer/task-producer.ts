@@ -260,6 +260,7 @@ export class TaskProducer {
     jobId: string,
     queue = definition.options.queue,
   ): TaskHandle {
-    return new TaskHandle(jobId, definition.name, queue, this.results);
+    const { removeOnComplete } = definition.options;
+    return new TaskHandle(jobId, definition.name, queue, this.results, removeOnComplete !== true);
   }
 }

@@ -1,3 +1,4 @@
+import { hostname } from 'node:os';
 import {
   type BeforeApplicationShutdown,
   Inject,
@@ -19,6 +20,9 @@ import { RunOutcome } from '../outcome/run-outcome';
 import { TaskHooksRunner } from './task-hooks-runner';
 import { TaskRunner } from './task-runner';
 import { RunAdmission } from '../admission/run-admission';
+
+/** How this process's workers sign the jobs they take: `host:pid`. */
+const WORKER_NAME = `${hostname()}:${process.pid}`;
 
 /**
  * The BullMQ workers of this process, one per consumed queue. They start once the app has
@@ -110,6 +114,8 @@ export class TaskWorkers implements OnApplicationBootstrap, BeforeApplicationShu
     const processor = (job: Job, token?: string) =>
       traceRun(job, () => this.runner.run(job, token));
     const worker = new Worker(queue, processor, {
+      // BullMQ records it on each job it takes (`processedBy`): TaskHandle.info() names the worker.
+      name: WORKER_NAME,
       connection: this.redis.workerClient,
       prefix: this.options.keys.prefixOf(queue),
       concurrency: queueOptions.concurrency,

@@ -9,7 +9,13 @@ import {
   TaskHandle,
   UnknownTaskError,
 } from '@conveyor/tasks';
-import { matchesDeadLetter, TasksRegistry } from '@conveyor/tasks/internal';
+import {
+  checkPage,
+  matchesDeadLetter,
+  purgeEach,
+  replayEach,
+  TasksRegistry,
+} from '@conveyor/tasks/internal';
 import { type ResolvedTestingOptions, TESTING_OPTIONS } from '../testing-options';
 import { InlineJobs } from './inline-jobs';
 import type { TestJob } from './test-job';
@@ -41,20 +47,7 @@ export class InlineDeadLetters implements DeadLettersApi {
   }
 
   async list(queue: string, page: { offset?: number; limit?: number } = {}): Promise<DeadLetter[]> {
-    const offset = page.offset ?? 0;
-    const limit = page.limit ?? 50;
-    if (
-      !Number.isInteger(offset) ||
-      offset < 0 ||
-      !Number.isInteger(limit) ||
-      limit < 1 ||
-      limit > 1000
-    ) {
-      throw new InvalidTaskOptionsError(
-        undefined,
-        'page needs an integer offset ≥ 0 and limit from 1 to 1000',
-      );
-    }
+    const { offset, limit } = checkPage(page);
     this.checkQueue(queue);
     return this.dead()
       .filter((job) => job.queue === queue)
@@ -75,20 +68,17 @@ export class InlineDeadLetters implements DeadLettersApi {
       throw new UnknownTaskError(letter.taskName, this.registry.names());
     }
     await this.jobs.replay(queue, id);
-    return new TaskHandle(id, letter.taskName, queue, this.jobs);
+    return new TaskHandle(
+      id,
+      letter.taskName,
+      queue,
+      this.jobs,
+      this.jobs.keepsResult(letter.taskName),
+    );
   }
 
   async replayWhere(queue: string, filter: DeadLetterFilter = {}): Promise<ReplayReport> {
-    const report: ReplayReport = { replayed: [], refused: [] };
-    for (const letter of await this.matching(queue, filter)) {
-      try {
-        await this.replay(queue, letter.id);
-        report.replayed.push(letter.id);
-      } catch (error) {
-        report.refused.push({ id: letter.id, reason: (error as Error).message });
-      }
-    }
-    return report;
+    return replayEach(await this.matching(queue, filter), (id) => this.replay(queue, id));
   }
 
   async purge(queue: string, id: string): Promise<boolean> {
@@ -97,11 +87,7 @@ export class InlineDeadLetters implements DeadLettersApi {
   }
 
   async purgeWhere(queue: string, filter: DeadLetterFilter = {}): Promise<number> {
-    let purged = 0;
-    for (const letter of await this.matching(queue, filter)) {
-      if (await this.purge(queue, letter.id)) purged++;
-    }
-    return purged;
+    return purgeEach(await this.matching(queue, filter), (id) => this.purge(queue, id));
   }
 
   private async matching(queue: string, filter: DeadLetterFilter): Promise<DeadLetter[]> {

@@ -1,12 +1,15 @@
+import { hostname } from 'node:os';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import {
   type CancelOutcome,
   type Duration,
+  type ForgetOutcome,
   InvalidTaskOptionsError,
   RetryTaskError,
   TaskCancelledError,
   TaskContext,
   TaskFailedError,
+  type TaskInfo,
   TaskResultError,
   type TaskState,
 } from '@conveyor/tasks';
@@ -121,6 +124,8 @@ export class InlineJobs implements TaskHandleSource {
   private readonly logger = new Logger('Conveyor');
   private readonly jobs = new Map<string, InlineJob>();
   private readonly lastIds = new Map<string, number>();
+  /** Jobs dropped by `forget()`, so their state reads `forgotten`. */
+  private readonly forgotten = new Set<string>();
   private sequence = 0;
 
   constructor(
@@ -226,6 +231,7 @@ export class InlineJobs implements TaskHandleSource {
   /** Forgets every job (ids start again from 1). Runs in progress finish unrecorded. */
   clear(): void {
     this.jobs.clear();
+    this.forgotten.clear();
     this.lastIds.clear();
   }
 
@@ -254,7 +260,54 @@ export class InlineJobs implements TaskHandleSource {
   }
 
   async stateOf(queue: string, jobId: string): Promise<TaskState> {
-    return this.jobs.get(key(queue, jobId))?.state ?? 'unknown';
+    const job = this.jobs.get(key(queue, jobId));
+    if (!job) return this.forgotten.has(key(queue, jobId)) ? 'forgotten' : 'unknown';
+    // A task that keeps no results (resultTtl: 0) has its job dropped as it completes.
+    if (job.state === 'completed' && !this.keepsResult(job.taskName)) return 'unknown';
+    return job.state;
+  }
+
+  async infoOf<R>(
+    queue: string,
+    taskName: string,
+    jobId: string,
+  ): Promise<TaskInfo<R> | undefined> {
+    const job = this.jobs.get(key(queue, jobId));
+    if (!job || (await this.stateOf(queue, jobId)) === 'unknown') return undefined;
+    const info: TaskInfo<R> = {
+      id: job.id,
+      taskName,
+      queue,
+      state: job.state,
+      attemptsMade: job.attemptsMade,
+      maxAttempts: job.attempts,
+      enqueuedAt: job.enqueuedAt,
+    };
+    if (job.startedAt) {
+      info.startedAt = job.startedAt;
+      info.worker = { host: hostname(), pid: process.pid };
+    }
+    if (job.finishedAt) info.finishedAt = job.finishedAt;
+    if (job.state === 'completed') info.result = job.result as R;
+    const last = job.failures.at(-1);
+    if (job.error && job.state === 'dead-lettered') info.lastError = { ...job.error };
+    else if (last) info.lastError = { ...last.error };
+    if (job.progress !== undefined) info.progress = job.progress;
+    return info;
+  }
+
+  async forget(queue: string, jobId: string): Promise<ForgetOutcome> {
+    const job = this.jobs.get(key(queue, jobId));
+    if (!job) return this.forgotten.has(key(queue, jobId)) ? 'forgotten' : 'not-found';
+    if (job.state !== 'completed' && job.state !== 'dead-lettered') return 'not-finished';
+    this.jobs.delete(key(queue, jobId));
+    this.forgotten.add(key(queue, jobId));
+    return 'forgotten';
+  }
+
+  /** False for a task with `resultTtl: 0`, whose jobs Redis drops as they complete. */
+  keepsResult(taskName: string): boolean {
+    return this.registry.get(taskName)?.options.removeOnComplete !== true;
   }
 
   async resultOf<R>(
@@ -270,6 +323,13 @@ export class InlineJobs implements TaskHandleSource {
             throw new InvalidTaskOptionsError(taskName, problem);
           });
     const job = this.jobs.get(key(queue, jobId));
+    if (!job && this.forgotten.has(key(queue, jobId))) {
+      throw new TaskResultError(
+        jobId,
+        'not-found',
+        `job ${jobId} of task "${taskName}" finished and was forgotten (forget()): its result is gone`,
+      );
+    }
     if (!job) {
       throw new TaskResultError(
         jobId,

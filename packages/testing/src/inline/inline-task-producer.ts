@@ -106,8 +106,7 @@ export class InlineTaskProducer implements ProducerApi {
   handle<P, R, H>(task: TaskRef<P, R, H>, jobId: string): TaskHandle<R>;
   handle<R = unknown>(task: string, jobId: string): TaskHandle<R>;
   handle(task: TaskRef | string, jobId: string): TaskHandle {
-    const definition = this.definition(task);
-    return new TaskHandle(jobId, definition.name, definition.options.queue, this.jobs);
+    return this.handleOf(this.definition(task), jobId);
   }
 
   async cancel(job: TaskHandle | string, reason?: string): Promise<CancelOutcome> {
@@ -176,7 +175,16 @@ export class InlineTaskProducer implements ProducerApi {
   ): Promise<TaskHandle> {
     const { job, added } = this.jobs.add(definition.name, prepared.queue, payload, prepared.opts);
     if (added && this.options.mode === 'inline') await this.jobs.run(job);
-    return new TaskHandle(job.id, definition.name, prepared.queue, this.jobs);
+    return this.handleOf(definition, job.id, prepared.queue);
+  }
+
+  private handleOf(
+    definition: TaskDefinition,
+    jobId: string,
+    queue = definition.options.queue,
+  ): TaskHandle {
+    const { removeOnComplete } = definition.options;
+    return new TaskHandle(jobId, definition.name, queue, this.jobs, removeOnComplete !== true);
   }
 
   private definition(task: TaskRef | string): TaskDefinition {
