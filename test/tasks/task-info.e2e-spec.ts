@@ -101,10 +101,10 @@ describe('a job record: info(), forget() and fire-and-forget tasks', () => {
     });
 
     const running = await producer.enqueue(Hold, { id: 1 });
-    const active = await eventually(async () => {
+    const active = (await eventually(async () => {
       const info = await running.info();
       return info?.state === 'active' ? info : undefined;
-    });
+    }))!;
     expect(active.finishedAt).toBeUndefined();
     expect(active.startedAt).toBeInstanceOf(Date);
     expect(active.worker?.pid).toBe(process.pid);
