@@ -1,4 +1,5 @@
-import { countJobs } from '../support/redis';
+import { Job as BullJob } from 'bullmq';
+import { closeRawQueue, countJobs, rawQueue } from '../support/redis';
 import { eventually } from '../support/tasks-app';
 import { type SampleApp, startSampleApp, withPg } from '../support/sample-app';
 
@@ -115,6 +116,19 @@ describe.each(['pglite', 'postgres'] as const)('sample app on %s', (database) =>
     ).toBe(0);
   });
 
+  it("waits out the payment provider's Retry-After without spending an attempt", async () => {
+    const token = 'test-admin-token';
+    const throttle = { charges: 1, retryAfterSeconds: 3600 };
+    expect((await app.request('PUT', '/admin/payment-throttle', throttle, token)).status).toBe(200);
+    const created = await app.request('POST', '/orders', ORDER);
+    const jobs = await jobsOf(created.body.id, (all) =>
+      all.some((job) => job.task === 'payment.charge' && job.state === 'delayed'),
+    );
+    const payment = jobs.find((job) => job.task === 'payment.charge')!;
+    const [job] = await withRawJob(app.prefix, 'payments', payment.jobId);
+    expect(job).toMatchObject({ attemptsMade: 0, delay: 3_600_000 });
+  });
+
   it('refuses admin requests without the token', async () => {
     expect((await app.request('GET', '/admin/dead-letters')).status).toBe(401);
     expect((await app.request('GET', '/admin/dead-letters', undefined, 'wrong')).status).toBe(401);
@@ -210,3 +224,13 @@ describe('sample app operations routes', () => {
     );
   });
 });
+
+/** A job as Redis holds it. */
+async function withRawJob(prefix: string, queue: string, id: string) {
+  const raw = rawQueue(prefix, queue);
+  try {
+    return [await BullJob.fromId(raw, id)];
+  } finally {
+    await closeRawQueue(raw);
+  }
+}

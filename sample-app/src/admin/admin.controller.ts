@@ -113,4 +113,24 @@ export class AdminController {
     this.payments.setLimit(body.limitCents);
     return { limitCents: this.payments.limit };
   }
+
+  /** The demo's throttle: the provider answers the next charges with 429 and a Retry-After. */
+  @Put('payment-throttle')
+  throttle(
+    @Body(
+      new ZodBody(
+        z.object({
+          charges: z.number().int().nonnegative(),
+          retryAfterSeconds: z.number().int().positive(),
+        }),
+      ),
+    )
+    body: {
+      charges: number;
+      retryAfterSeconds: number;
+    },
+  ) {
+    this.payments.throttle(body.charges, body.retryAfterSeconds);
+    return body;
+  }
 }

@@ -21,11 +21,24 @@ export class CardDeclinedError extends Error {
   override readonly name = 'CardDeclinedError';
 }
 
-/** A stand-in for a payment provider with a per-charge limit that ops can raise. */
+/** The provider is throttling us (HTTP 429): try again after `retryAfterSeconds`. */
+export class ProviderBusyError extends Error {
+  override readonly name = 'ProviderBusyError';
+
+  constructor(readonly retryAfterSeconds: number) {
+    super(`payment provider: 429 Too Many Requests (Retry-After: ${retryAfterSeconds})`);
+  }
+}
+
+/**
+ * A stand-in for a payment provider with a per-charge limit that ops can raise, and that
+ * answers 429 with a `Retry-After` while it is throttling (see `throttle()`).
+ */
 @Injectable()
 export class FakePaymentGateway {
   private limitCents: number;
   private readonly charges = new Map<string, string>();
+  private throttled = { charges: 0, retryAfterSeconds: 0 };
 
   constructor(@Inject(APP_CONFIG) config: AppConfig) {
     this.limitCents = config.PAYMENT_LIMIT_CENTS;
@@ -39,9 +52,18 @@ export class FakePaymentGateway {
     this.limitCents = cents;
   }
 
+  /** Answers the next `charges` charges with 429 and `Retry-After: retryAfterSeconds`. */
+  throttle(charges: number, retryAfterSeconds: number): void {
+    this.throttled = { charges, retryAfterSeconds };
+  }
+
   /** `key` makes the charge idempotent at the provider, as real payment APIs do. */
   async charge(key: string, amountCents: number): Promise<string> {
     await sleep(10);
+    if (this.throttled.charges > 0) {
+      this.throttled.charges--;
+      throw new ProviderBusyError(this.throttled.retryAfterSeconds);
+    }
     if (amountCents > this.limitCents) {
       throw new CardDeclinedError(
         `charge of ${amountCents} cents is over the account limit of ${this.limitCents}`,

@@ -1,6 +1,12 @@
 import { Injectable } from '@nestjs/common';
-import { Task, type TaskContext, UnrecoverableTaskError } from '@conveyor/tasks';
-import { CardDeclinedError, FakeMailer, FakePaymentGateway, sleep } from './fake-providers';
+import { RetryTaskError, Task, type TaskContext, UnrecoverableTaskError } from '@conveyor/tasks';
+import {
+  CardDeclinedError,
+  FakeMailer,
+  FakePaymentGateway,
+  ProviderBusyError,
+  sleep,
+} from './fake-providers';
 import {
   ChargePayment,
   IndexOrder,
@@ -30,6 +36,8 @@ export class OrderHandlers {
    * Enqueued with an idempotency key (`charge:<orderId>`): a redelivered or replayed job
    * returns the stored charge instead of charging twice. A decline is permanent: no retry,
    * straight to the dead-letter queue, from where ops replay it once the limit is raised.
+   * A 429 is the provider asking us to wait: the retry honours its `Retry-After` and spends
+   * no attempt (up to `maxUncountedRetries`), since the charge itself did not fail.
    */
   @Task(ChargePayment)
   async charge({ orderId, amountCents }: { orderId: string; amountCents: number }) {
@@ -37,6 +45,13 @@ export class OrderHandlers {
       return { chargeId: await this.payments.charge(`order-${orderId}`, amountCents) };
     } catch (error) {
       if (error instanceof CardDeclinedError) throw new UnrecoverableTaskError(error.message);
+      if (error instanceof ProviderBusyError) {
+        throw new RetryTaskError({
+          delay: `${error.retryAfterSeconds}s`,
+          countAttempt: false,
+          cause: error,
+        });
+      }
       throw error;
     }
   }

@@ -11,7 +11,7 @@ export const SendConfirmation = defineTask<
   // The mail provider is flaky: retry soon, then less and less often.
   backoff: { type: 'exponential', delay: '500ms', max: '10s', jitter: 0.2 },
   // The provider allows 10 sends a second for the whole account, across all workers.
-  rateLimit: { max: 10, per: '1s' },
+  rateLimit: '10/s',
 });
 
 export const ChargePayment = defineTask<
