@@ -35,6 +35,9 @@ export class AppModule {
               payments: { concurrency: 5 },
               reports: { concurrency: 2 },
             },
+            // Every reports.* task (the nightly report, the summary chord's steps) runs on the
+            // 'reports' queue, by name: their definitions name no queue.
+            routes: { 'reports.**': 'reports' },
             workers: roles.has('worker') ? 'all' : 'none',
             shutdownTimeout: '10s',
           }),

@@ -6,15 +6,15 @@ export interface RegionSales {
   revenueCents: number;
 }
 
+// No queue here: TasksModule.forRoot({ routes: { 'reports.**': 'reports' } }) routes them all.
+
 /** Every night: a report of the day's orders (a cron schedule on the handler). */
 export const NightlyReport = defineTask<{ kind: string }, { orders: number; revenueCents: number }>(
   'reports.nightly',
-  { queue: 'reports' },
 );
 
 /** One member of the summary chord: the sales of one region. */
 export const RegionTotals = defineTask<{ region: string }, RegionSales>('reports.region-totals', {
-  queue: 'reports',
   attempts: 3,
 });
 
@@ -22,6 +22,6 @@ export const RegionTotals = defineTask<{ region: string }, RegionSales>('reports
 export const SummarizeRegions = defineTask<
   RegionSales[],
   { regions: number; orders: number; revenueCents: number }
->('reports.summarize', { queue: 'reports' });
+>('reports.summarize');
 
 export const REGIONS = ['eu', 'us', 'apac'] as const;
