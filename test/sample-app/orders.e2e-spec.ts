@@ -192,6 +192,19 @@ describe('sample app reports', () => {
     );
     expect(status).toBe(201);
     expect(body).toEqual({ regions: 3, orders: 3, revenueCents: 6000 });
+    // The 'reports.**' route, not the definitions, puts the chord's steps on 'reports'.
+    const raw = rawQueue(app.prefix, 'reports');
+    try {
+      const done = await raw.getJobs(['completed']);
+      expect(done.map((job) => job.name).sort()).toEqual([
+        'reports.region-totals',
+        'reports.region-totals',
+        'reports.region-totals',
+        'reports.summarize',
+      ]);
+    } finally {
+      await closeRawQueue(raw);
+    }
   });
 });
 
