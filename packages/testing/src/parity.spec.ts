@@ -330,3 +330,81 @@ describe('inline mode records RetryTaskError retries as a worker makes them', ()
     expect(job.failures.map((f) => f.retryInMs)).toEqual([5, 5]);
   });
 });
+
+describe('inline mode routes jobs as TaskProducer does', () => {
+  const routing = {
+    queues: { fast: {}, slow: {} },
+    routes: { 'parity.add': 'fast', 'parity.d*': { queue: 'slow', priority: 3 } },
+    router: (task: string, payload: unknown) =>
+      task === 'parity.add' && (payload as { a: number }).a > 100 ? 'slow' : undefined,
+  };
+  const refused = async (attempt: Promise<unknown>) =>
+    attempt.then(
+      () => 'accepted',
+      (error: Error) => ({ name: error.name, message: error.message }),
+    );
+  const routed: Record<string, Scenario> = {
+    'a glob route': async (p) => {
+      const handle = await p.enqueue(Add, { a: 1, b: 2 });
+      return { queue: handle.queue, ...(await outcome(handle)) };
+    },
+    'the router by payload': async (p) => {
+      const handle = await p.enqueue(Add, { a: 200, b: 1 });
+      return { queue: handle.queue, ...(await outcome(handle)) };
+    },
+    'the call site over the router': async (p) => {
+      const handle = await p.enqueue(Add, { a: 200, b: 1 }, { queue: 'default' });
+      return { queue: handle.queue, ...(await outcome(handle)) };
+    },
+    'a batch split by the router': async (p) => {
+      const handles = await p.enqueueMany(Add, [
+        { a: 1, b: 1 },
+        { a: 101, b: 1 },
+      ]);
+      return Promise.all(handles.map(async (h) => ({ queue: h.queue, ...(await outcome(h)) })));
+    },
+    'an undeclared queue': async (p) => refused(p.enqueue(Add, { a: 1, b: 1 }, { queue: 'fats' })),
+    'a routed chain': async (p) => {
+      const handle = await p.chain([step(Add, { a: 1, b: 2 }), step(Double)]);
+      const result = await outcome(handle);
+      return { queues: (await handle.steps()).map((s) => s.queue), result };
+    },
+  };
+  let prefix: string;
+  let real: TestingModule;
+  let inline: TestingModule;
+
+  beforeAll(async () => {
+    prefix = testPrefix('parity-routes');
+    real = await Test.createTestingModule({
+      imports: [TasksModule.forRoot({ connection: REDIS_URL, prefix, ...routing })],
+      providers: [ParityHandlers],
+    }).compile();
+    real.useLogger(false);
+    await real.init();
+    inline = await Test.createTestingModule({
+      imports: [ConveyorTestingModule.forRoot(routing)],
+      providers: [ParityHandlers],
+    }).compile();
+    inline.useLogger(false);
+    await inline.init();
+  });
+
+  afterAll(async () => {
+    await real?.close();
+    await inline?.close();
+    if (prefix) await removePrefix(REDIS_URL, prefix);
+  });
+
+  it.each(Object.keys(routed))('%s', async (name) => {
+    const onRedis = await routed[name](real.get(TaskProducer));
+    const inProcess = await routed[name](inline.get(TaskProducer));
+    expect(inProcess).toEqual(onRedis);
+  });
+
+  it('runs an inline job on its routed queue', async () => {
+    const handle = await inline.get(TaskProducer).enqueue(Double, 4);
+    expect(handle.queue).toBe('slow');
+    await expect(handle.result()).resolves.toBe(8);
+  });
+});
