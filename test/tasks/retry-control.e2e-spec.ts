@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import {
+  DeadLetters,
   defineTask,
   RetryTaskError,
   Task,
@@ -200,6 +201,11 @@ describe('retry control', () => {
     expect(tasks.attempts.get('retry.spin')).toEqual([1, 1, 1, 1, 2]);
     expect(failures.map((f) => f.willRetry)).toEqual([true, true, true, true, false]);
     await expect(handle.state()).resolves.toBe('dead-lettered');
+
+    // A replay starts afresh: its attempts and its uncounted retries.
+    const replayed = await app.get(DeadLetters).replay('default', handle.id);
+    await expect(replayed.result({ timeout: '10s' })).rejects.toThrow(TaskFailedError);
+    expect(tasks.attempts.get('retry.spin')).toEqual([1, 1, 1, 1, 2, 1, 1, 1, 1, 2]);
   });
 
   it("gives a singleton's slot back when its run asks for an uncounted retry", async () => {

@@ -5,6 +5,8 @@ import type { ResolvedModuleOptions } from '../options/module-options';
 import { ConveyorQueues } from '../producer/conveyor-queues';
 import { finalError } from '../producer/final-error';
 import { JobResults } from '../producer/job-results';
+import { UNCOUNTED_FIELD } from '../outcome/run-outcome';
+import { RedisConnections } from '../redis/redis-connections';
 import { TaskHandle } from '../producer/task-handle';
 import { RESOLVED_TASKS_OPTIONS } from '../tasks.constants';
 import { TasksRegistry } from '../tasks.registry';
@@ -30,6 +32,7 @@ export class DeadLetters {
     private readonly registry: TasksRegistry,
     private readonly results: JobResults,
     @Inject(RESOLVED_TASKS_OPTIONS) private readonly options: ResolvedModuleOptions,
+    private readonly redis: RedisConnections,
   ) {}
 
   /** Queues this app knows: declared ones and those its handlers route to. */
@@ -69,6 +72,8 @@ export class DeadLetters {
     if (!job) throw new DeadLetterNotFoundError(queue, id);
     const task = this.registry.get(job.name);
     if (!task) throw new UnknownTaskError(job.name, this.registry.names());
+    // Fresh attempts, and fresh uncounted retries (RetryTaskError { countAttempt: false }).
+    await this.redis.client.hdel(`${job.queueQualifiedName}:${id}`, UNCOUNTED_FIELD);
     await job.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true });
     const keepsResult = task.options.removeOnComplete !== true;
     return new TaskHandle(id, job.name, queue, this.results, keepsResult);

@@ -231,7 +231,7 @@ export class RunOutcome {
 }
 
 /** The field of a job's hash that counts its uncounted retries (BullMQ ignores it). */
-const UNCOUNTED_FIELD = 'cvUncounted';
+export const UNCOUNTED_FIELD = 'cvUncounted';
 
 /**
  * True when a failure must not be retried, whatever attempts are left: the handler said so
