@@ -4,6 +4,7 @@ import {
   defineTask,
   InvalidModuleOptionsError,
   InvalidTaskOptionsError,
+  QueueInspector,
   step,
   Task,
   type TaskContext,
@@ -183,6 +184,16 @@ describe('routing', () => {
       app.get(TaskProducer).enqueue(SendEmail, { to: 'x@example.com' }, { queue: 'low' }),
     ).rejects.toThrow(/queue 'low' is declared, but workers of this task consume only 'high'/);
     expect([...app.get(TasksRegistry).handledQueues()].sort()).toEqual(['default', 'high', 'low']);
+  });
+
+  it("lists routed queues, not the tasks' own, for dead letters, health and metrics", async () => {
+    // No queues declared: a route may name any queue, and its workers follow it.
+    app = await startTasksApp([RoutedTasks], { routes: { 'email.*': 'mail', '**': 'rest' } });
+    expect(app.get(DeadLetters).queueNames().sort()).toEqual(['mail', 'rest']);
+    expect(app.get(QueueInspector).queueNames().sort()).toEqual(['mail', 'rest']);
+    const handle = await app.get(TaskProducer).enqueue(Double, 21);
+    await expect(handle.result({ timeout: '10s' })).resolves.toBe(42);
+    expect(app.get(RoutedTasks).runs).toEqual([{ task: 'math.double', queue: 'rest' }]);
   });
 
   it('refuses at startup a route to an undeclared queue, listing the declared ones', async () => {
