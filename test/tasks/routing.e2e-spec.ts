@@ -121,6 +121,14 @@ describe('routing', () => {
         { task: 'billing.charge', queue: 'default' },
       ]),
     );
+    // A handle from a stored id finds a routed job through the queue kept with the id.
+    const kept = await producer.enqueue(Charge, { tenant: 'kim', plan: 'pro' }, { jobId: 'kim-1' });
+    await kept.result({ timeout: '10s' });
+    expect(await producer.handle(Charge, 'kim-1').state()).toBe('unknown');
+    expect(await producer.handle(Charge, 'kim-1', { queue: kept.queue }).state()).toBe('completed');
+    expect(() => producer.handle(Charge, pro.id, { queue: 'gold' })).toThrow(
+      /handle\(\) queue must be a queue this app declares \(default, high, low, vip\), got 'gold'/,
+    );
     // A router may send any task anywhere declared: this process consumes every declared queue.
     expect([...app.get(TasksRegistry).handledQueues()].sort()).toEqual([
       'default',

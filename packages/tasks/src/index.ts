@@ -15,11 +15,7 @@ export type {
   DeadLetterFilter,
   ReplayReport,
 } from './dead-letters/dead-letter.interface';
-export type {
-  TaskEvent,
-  TaskFailureEvent,
-  TaskHooks,
-} from './interfaces/task-hooks.interface';
+export type { TaskEvent, TaskFailureEvent, TaskHooks } from './interfaces/task-hooks.interface';
 export { TaskContext, type TaskLogger } from './worker/task-context';
 export { TaskWorkers } from './worker/task-workers';
 export { ConveyorQueues } from './producer/conveyor-queues';

@@ -41,7 +41,12 @@ export { InFlightRun } from './worker/in-flight-run';
 export type { ContextJob } from './worker/task-context';
 export { backoffDelay, retryDelayOf } from './worker/backoff';
 export { isFinalFailure } from './outcome/run-outcome';
-export { prepareEnqueue, prepareEnqueueMany, type PreparedJob } from './producer/job-options';
+export {
+  handleQueue,
+  prepareEnqueue,
+  prepareEnqueueMany,
+  type PreparedJob,
+} from './producer/job-options';
 export type { TaskHandleSource } from './producer/task-handle';
 export { WorkflowPlanner, type PlannedStep, type WorkflowPlan } from './workflows/workflow-plan';
 export type { WorkflowSource } from './workflows/workflow-handle';

@@ -226,3 +226,24 @@ export async function prepareEnqueueMany(
     return { queue, opts: storeLimitScope(jobOptions, name, task, payload) };
   });
 }
+
+/**
+ * The queue of a handle made from a stored job id: `options.queue` (a queue this app declares,
+ * any when it declares none) for a job sent elsewhere than its task's queue, else the task's.
+ */
+export function handleQueue(
+  definition: TaskDefinition,
+  options: { queue?: string } | undefined,
+  declared: ReadonlyMap<string, unknown> | undefined,
+): string {
+  const queue = options?.queue;
+  if (queue === undefined) return definition.options.queue;
+  if (typeof queue !== 'string' || (declared && !declared.has(queue))) {
+    const known = declared ? ` (${[...declared.keys()].join(', ')})` : '';
+    throw new InvalidTaskOptionsError(
+      definition.name,
+      `handle() queue must be a queue this app declares${known}, got ${describe(queue)}`,
+    );
+  }
+  return queue;
+}

@@ -23,7 +23,7 @@ import {
 } from '../workflows/workflow-nodes';
 import { WorkflowProducer } from '../workflows/workflow-producer';
 import { ConveyorQueues } from './conveyor-queues';
-import { prepareEnqueue, prepareEnqueueMany } from './job-options';
+import { handleQueue, prepareEnqueue, prepareEnqueueMany } from './job-options';
 import { JobResults } from './job-results';
 import { TaskHandle } from './task-handle';
 import { TaskInstrumentation } from '../instrumentation/task-instrumentation';
@@ -87,7 +87,9 @@ export class TaskProducer {
 
   /**
    * Adds many jobs of one task in a single round trip; all payloads are validated first, so
-   * either every job is added or none is.
+   * either every job is added or none is. With a `router` that splits the batch over queues,
+   * each queue's jobs are one write: a failure (`EnqueueFailedError`) may then leave the jobs
+   * of the queues written before it. Make such a task `idempotent` to retry the batch safely.
    */
   // The name form first, as for enqueue(): the reference form's error is the one shown.
   enqueueMany<R = unknown>(
@@ -139,11 +141,20 @@ export class TaskProducer {
     return handles;
   }
 
-  /** A handle for a job enqueued earlier (by this or another process), from its id. */
-  handle<P, R, H>(task: TaskRef<P, R, H>, jobId: string): TaskHandle<R>;
-  handle<R = unknown>(task: string, jobId: string): TaskHandle<R>;
-  handle(task: TaskRef | string, jobId: string): TaskHandle {
-    return this.handleFor(this.definition(task), jobId);
+  /**
+   * A handle for a job enqueued earlier (by this or another process), from its id. A job sent
+   * to another queue than its task's (by the `router` or a call-site `queue`) needs that
+   * queue: keep `handle.queue` with the id.
+   */
+  handle<P, R, H>(
+    task: TaskRef<P, R, H>,
+    jobId: string,
+    options?: { queue?: string },
+  ): TaskHandle<R>;
+  handle<R = unknown>(task: string, jobId: string, options?: { queue?: string }): TaskHandle<R>;
+  handle(task: TaskRef | string, jobId: string, options: { queue?: string } = {}): TaskHandle {
+    const definition = this.definition(task);
+    return this.handleFor(definition, jobId, handleQueue(definition, options, this.options.queues));
   }
 
   /**

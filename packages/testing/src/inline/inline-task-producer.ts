@@ -20,6 +20,7 @@ import {
   type WorkflowStep,
 } from '@conveyor/tasks';
 import {
+  handleQueue,
   prepareEnqueue,
   prepareEnqueueMany,
   type PreparedJob,
@@ -103,10 +104,19 @@ export class InlineTaskProducer implements ProducerApi {
     return handles;
   }
 
-  handle<P, R, H>(task: TaskRef<P, R, H>, jobId: string): TaskHandle<R>;
-  handle<R = unknown>(task: string, jobId: string): TaskHandle<R>;
-  handle(task: TaskRef | string, jobId: string): TaskHandle {
-    return this.handleOf(this.definition(task), jobId);
+  handle<P, R, H>(
+    task: TaskRef<P, R, H>,
+    jobId: string,
+    options?: { queue?: string },
+  ): TaskHandle<R>;
+  handle<R = unknown>(task: string, jobId: string, options?: { queue?: string }): TaskHandle<R>;
+  handle(task: TaskRef | string, jobId: string, options: { queue?: string } = {}): TaskHandle {
+    const definition = this.definition(task);
+    return this.handleOf(
+      definition,
+      jobId,
+      handleQueue(definition, options, this.options.tasks.queues),
+    );
   }
 
   async cancel(job: TaskHandle | string, reason?: string): Promise<CancelOutcome> {
