@@ -79,7 +79,14 @@ export class Handlers {
   @Task(Slow)
   async slow({ ms }: { ms: number }, ctx: TaskContext): Promise<string> {
     this.record('slow', { ms }, ctx);
-    await new Promise((resolve) => setTimeout(resolve, ms));
+    // Stops when its signal aborts (the hard time limit), leaving no timer behind.
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      ctx.signal.addEventListener('abort', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
     return 'done';
   }
 

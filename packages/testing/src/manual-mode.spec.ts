@@ -19,6 +19,7 @@ import {
   Boom,
   Double,
   Fanout,
+  Flaky,
   Handlers,
   Log,
   Nested,
@@ -81,6 +82,50 @@ describe('ConveyorTestingModule in manual mode', () => {
     await expect(handle.result()).rejects.toThrow(TaskCancelledError);
     await expect(handle.result()).rejects.toMatchObject({ reason: 'changed my mind' });
     await expect(bed.producer.cancel('404')).resolves.toBe('not-found');
+  });
+
+  it('settles result() only once the hooks of the run have finished, as a worker does', async () => {
+    const seen: string[] = [];
+    const hooked = await testbed({
+      mode: 'manual',
+      hooks: {
+        onSuccess: async (e) => {
+          await new Promise((resolve) => setTimeout(resolve, 5));
+          seen.push(`success ${e.jobId}`);
+        },
+      },
+    });
+    try {
+      const handle = await hooked.producer.enqueue(Add, { a: 1, b: 2 });
+      const result = handle.result().then((value) => {
+        seen.push(`result ${value}`);
+        return value;
+      });
+      await hooked.tasks.drain();
+      await expect(result).resolves.toBe(3);
+      expect(seen).toEqual([`success ${handle.id}`, 'result 3']);
+    } finally {
+      await hooked.moduleRef.close();
+    }
+  });
+
+  it('ends cancelled a job cancelled between two attempts: the retry never runs', async () => {
+    let producer: TaskProducer | undefined;
+    const cancelling = await testbed({
+      mode: 'manual',
+      hooks: { onFailure: (e) => void producer?.cancel(e.jobId, 'stop retrying') },
+    });
+    producer = cancelling.producer;
+    try {
+      const handle = await producer.enqueue(Flaky, { failures: 2 });
+      await cancelling.tasks.drain();
+
+      expect(cancelling.handlers.calls.map((c) => c.attempt)).toEqual([1]);
+      expect(await handle.state()).toBe('cancelled');
+      await expect(handle.result()).rejects.toMatchObject({ reason: 'stop retrying' });
+    } finally {
+      await cancelling.moduleRef.close();
+    }
   });
 
   it('gives up waiting for a result at the timeout, with TaskResultError', async () => {

@@ -14,7 +14,7 @@ import {
 } from '@conveyor/tasks';
 import { ConveyorTestingModule } from './conveyor-testing.module';
 import { TestTasks } from './test-tasks';
-import { removePrefix, testPrefix } from './redis/redis-helpers';
+import { removePrefix, testPrefix, waitForState } from './redis/redis-helpers';
 
 // The promise of inline mode: a job ends the same way as on a real worker. Each scenario runs
 // twice, on a worker over the real Redis and in the testing module, and the outcomes (state,
@@ -220,12 +220,7 @@ const scenarios: Record<string, Scenario> = {
   'fire-and-forget': async (p) => {
     const handle = await p.enqueue(Notify, { to: 'ops' });
     const result = await outcome(handle);
-    let state = await handle.state();
-    while (state === 'waiting' || state === 'active') {
-      await new Promise((resolve) => setTimeout(resolve, 10));
-      state = await handle.state();
-    }
-    return { result, state };
+    return { result, state: await waitForState(handle, 'forgotten') };
   },
 };
 
@@ -234,7 +229,8 @@ describe('inline mode ends jobs as a worker on Redis does', () => {
   let real: TestingModule;
   let inline: TestingModule;
 
-  beforeAll(async () => {
+  // Each scenario on fresh apps and its own prefix: one that goes astray cannot skew the next.
+  beforeEach(async () => {
     prefix = testPrefix('parity');
     real = await Test.createTestingModule({
       imports: [TasksModule.forRoot({ connection: REDIS_URL, prefix })],
@@ -250,7 +246,7 @@ describe('inline mode ends jobs as a worker on Redis does', () => {
     await inline.init();
   });
 
-  afterAll(async () => {
+  afterEach(async () => {
     await real?.close();
     await inline?.close();
     if (prefix) await removePrefix(REDIS_URL, prefix);
@@ -374,7 +370,7 @@ describe('inline mode routes jobs as TaskProducer does', () => {
   let real: TestingModule;
   let inline: TestingModule;
 
-  beforeAll(async () => {
+  beforeEach(async () => {
     prefix = testPrefix('parity-routes');
     real = await Test.createTestingModule({
       imports: [TasksModule.forRoot({ connection: REDIS_URL, prefix, ...routing })],
@@ -390,7 +386,7 @@ describe('inline mode routes jobs as TaskProducer does', () => {
     await inline.init();
   });
 
-  afterAll(async () => {
+  afterEach(async () => {
     await real?.close();
     await inline?.close();
     if (prefix) await removePrefix(REDIS_URL, prefix);

@@ -115,7 +115,8 @@ export class TestTasks {
     const held = this.schedules.get(scheduleId);
     if (!held) throw new UnknownScheduleError(String(scheduleId));
     const { name } = this.registry.definition(held.taskName);
-    return this.producer.enqueue(name, held.schedule.payload);
+    // A scheduled run goes to its schedule's queue: the router is not asked, as on Redis.
+    return this.producer.enqueue(name, held.schedule.payload, { queue: held.queue });
   }
 
   /** Forgets every job and every workflow not run yet. Schedules stay. */

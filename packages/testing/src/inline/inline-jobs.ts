@@ -188,6 +188,8 @@ export class InlineJobs implements TaskHandleSource {
   /** Runs a workflow step, once the step before it has given it its payload. */
   async runStep(testJob: TestJob, payload: unknown): Promise<TestJob> {
     const job = this.own(testJob);
+    // A step cancelled while it waited for the steps before it does not run.
+    if (job.finished) return job.snapshot();
     job.payload = throughJson(payload);
     job.state = 'waiting';
     await this.run(job);
@@ -364,6 +366,8 @@ export class InlineJobs implements TaskHandleSource {
   }
 
   private async attempt(task: RegisteredTask, job: InlineJob): Promise<void> {
+    // Cancelled between two attempts (a retry's): the next never starts, as on a worker.
+    if (job.cancelReason !== undefined) return job.end('cancelled');
     const attempt = job.attemptsMade + 1;
     const run = new InFlightRun<{ id: string }>({ id: job.id }, undefined);
     job.running = run;
@@ -390,15 +394,18 @@ export class InlineJobs implements TaskHandleSource {
         ? await checkSchema(task.name, task.options.schema, job.payload)
         : job.payload;
       const ctx = new TaskContext(contextJob, job.queue, run, new Logger(`Task ${task.name}`));
+      // A cancel during the schema check: the handler never starts.
+      run.throwIfInterrupted();
       const result = await run.execute(task.name, task.options, () =>
         callHandler(task, payload, ctx),
       );
       job.attemptsMade = attempt;
       job.result = throughJson(result) ?? null;
-      job.end('completed');
+      // Hooks first, as a worker awaits them before BullMQ finishes the job.
       if (this.hooks.wants(task, 'onSuccess')) {
         await this.hooks.success(task, { ...event, result: job.result });
       }
+      job.end('completed');
     } catch (thrown) {
       if (thrown instanceof TaskCancelledError) {
         job.attemptsMade = attempt;
@@ -430,7 +437,6 @@ export class InlineJobs implements TaskHandleSource {
       }
       if (!last) return;
       job.error = { name: error.name, message: error.message, stack: error.stack };
-      job.end('dead-lettered');
       const dead = {
         id: job.id,
         name: job.taskName,
@@ -439,6 +445,7 @@ export class InlineJobs implements TaskHandleSource {
         attemptsMade: attempt,
       };
       await this.hooks.deadLetter(task, dead, error, attempt);
+      job.end('dead-lettered');
     }
   }
 
