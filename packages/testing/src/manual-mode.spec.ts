@@ -110,12 +110,13 @@ describe('ConveyorTestingModule in manual mode', () => {
   });
 
   it('ends cancelled a job cancelled between two attempts: the retry never runs', async () => {
-    let producer: TaskProducer | undefined;
+    // The hook needs the producer the testbed makes: it reads it when it runs.
+    const late: { producer?: TaskProducer } = {};
     const cancelling = await testbed({
       mode: 'manual',
-      hooks: { onFailure: (e) => void producer?.cancel(e.jobId, 'stop retrying') },
+      hooks: { onFailure: (e) => void late.producer?.cancel(e.jobId, 'stop retrying') },
     });
-    producer = cancelling.producer;
+    const producer = (late.producer = cancelling.producer);
     try {
       const handle = await producer.enqueue(Flaky, { failures: 2 });
       await cancelling.tasks.drain();
