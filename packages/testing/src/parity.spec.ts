@@ -1,4 +1,4 @@
-import { Injectable } from '@nestjs/common';
+import { type DynamicModule, Injectable } from '@nestjs/common';
 import { Test, type TestingModule } from '@nestjs/testing';
 import {
   defineTask,
@@ -9,6 +9,7 @@ import {
   type TaskHandle,
   TaskProducer,
   TasksModule,
+  type TasksModuleOptions,
   UnrecoverableTaskError,
   type WorkflowHandle,
 } from '@conveyor/tasks';
@@ -224,35 +225,49 @@ const scenarios: Record<string, Scenario> = {
   },
 };
 
+/** A worker app on Redis and a testing module, with the same handlers and options. */
+interface Pair {
+  prefix: string;
+  real: TestingModule;
+  inline: TestingModule;
+}
+
+async function startPair(label: string, options: Partial<TasksModuleOptions> = {}): Promise<Pair> {
+  const prefix = testPrefix(label);
+  const start = async (module: DynamicModule) => {
+    const moduleRef = await Test.createTestingModule({
+      imports: [module],
+      providers: [ParityHandlers],
+    }).compile();
+    moduleRef.useLogger(false);
+    await moduleRef.init();
+    return moduleRef;
+  };
+  return {
+    prefix,
+    real: await start(TasksModule.forRoot({ connection: REDIS_URL, prefix, ...options })),
+    inline: await start(ConveyorTestingModule.forRoot(options)),
+  };
+}
+
+async function stopPair(pair: Pair | undefined): Promise<void> {
+  if (!pair) return;
+  await pair.real.close();
+  await pair.inline.close();
+  await removePrefix(REDIS_URL, pair.prefix);
+}
+
 describe('inline mode ends jobs as a worker on Redis does', () => {
-  let prefix: string;
-  let real: TestingModule;
-  let inline: TestingModule;
+  let pair: Pair | undefined;
 
   // Each scenario on fresh apps and its own prefix: one that goes astray cannot skew the next.
   beforeEach(async () => {
-    prefix = testPrefix('parity');
-    real = await Test.createTestingModule({
-      imports: [TasksModule.forRoot({ connection: REDIS_URL, prefix })],
-      providers: [ParityHandlers],
-    }).compile();
-    real.useLogger(false);
-    await real.init();
-    inline = await Test.createTestingModule({
-      imports: [ConveyorTestingModule.forRoot()],
-      providers: [ParityHandlers],
-    }).compile();
-    inline.useLogger(false);
-    await inline.init();
+    pair = await startPair('parity');
   });
-
-  afterEach(async () => {
-    await real?.close();
-    await inline?.close();
-    if (prefix) await removePrefix(REDIS_URL, prefix);
-  });
+  afterEach(() => stopPair(pair));
 
   it.each(Object.keys(scenarios))('%s', async (name) => {
+    const { real, inline } = pair!;
     const onRedis = await scenarios[name](real.get(TaskProducer));
     const runsOnRedis = real.get(ParityHandlers).runs;
     const inProcess = await scenarios[name](inline.get(TaskProducer));
@@ -366,40 +381,21 @@ describe('inline mode routes jobs as TaskProducer does', () => {
       return { queues: (await handle.steps()).map((s) => s.queue), result };
     },
   };
-  let prefix: string;
-  let real: TestingModule;
-  let inline: TestingModule;
+  let pair: Pair | undefined;
 
   beforeEach(async () => {
-    prefix = testPrefix('parity-routes');
-    real = await Test.createTestingModule({
-      imports: [TasksModule.forRoot({ connection: REDIS_URL, prefix, ...routing })],
-      providers: [ParityHandlers],
-    }).compile();
-    real.useLogger(false);
-    await real.init();
-    inline = await Test.createTestingModule({
-      imports: [ConveyorTestingModule.forRoot(routing)],
-      providers: [ParityHandlers],
-    }).compile();
-    inline.useLogger(false);
-    await inline.init();
+    pair = await startPair('parity-routes', routing);
   });
-
-  afterEach(async () => {
-    await real?.close();
-    await inline?.close();
-    if (prefix) await removePrefix(REDIS_URL, prefix);
-  });
+  afterEach(() => stopPair(pair));
 
   it.each(Object.keys(routed))('%s', async (name) => {
-    const onRedis = await routed[name](real.get(TaskProducer));
-    const inProcess = await routed[name](inline.get(TaskProducer));
+    const onRedis = await routed[name](pair!.real.get(TaskProducer));
+    const inProcess = await routed[name](pair!.inline.get(TaskProducer));
     expect(inProcess).toEqual(onRedis);
   });
 
   it('runs an inline job on its routed queue', async () => {
-    const handle = await inline.get(TaskProducer).enqueue(Double, 4);
+    const handle = await pair!.inline.get(TaskProducer).enqueue(Double, 4);
     expect(handle.queue).toBe('slow');
     await expect(handle.result()).resolves.toBe(8);
   });
