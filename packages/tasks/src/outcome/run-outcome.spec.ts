@@ -1,4 +1,6 @@
+import { randomUUID } from 'node:crypto';
 import { Logger, type LoggerService } from '@nestjs/common';
+import { Redis } from 'ioredis';
 import { DelayedError, type Job } from 'bullmq';
 import { TaskInstrumentation } from '../instrumentation/task-instrumentation';
 import type { ResolvedTaskOptions } from '../options/task-options';
@@ -32,22 +34,20 @@ describe('RunOutcome', () => {
   } as RegisteredTask;
   const hooks = { wants: () => false, deadLetter: async () => undefined };
   let lines: Record<string, unknown>[];
-  // Uncounted retries counted per job key, as HINCRBY on the job's hash would.
-  let counters: Map<string, number>;
-  const redis = {
-    workerClient: {
-      hincrby: async (key: string, field: string, by: number) => {
-        const n = (counters.get(`${key}#${field}`) ?? 0) + by;
-        counters.set(`${key}#${field}`, n);
-        return n;
-      },
-    },
-  } as unknown as RedisConnections;
+  // The uncounted-retry counter lives in the job's hash: a real Redis, under a prefix of
+  // this test's own (`jobKey`), with the job's hash in place as BullMQ would have it.
+  const client = new Redis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379');
+  const prefix = `{run-outcome-${randomUUID().slice(0, 8)}}`;
+  const redis = { workerClient: client } as unknown as RedisConnections;
+  afterAll(async () => {
+    const keys = await client.keys(`${prefix}*`);
+    if (keys.length) await client.del(...keys);
+    await client.quit();
+  });
   const newOutcome = (h: object = hooks) =>
     new RunOutcome(h as unknown as TaskHooksRunner, new TaskInstrumentation(), redis);
 
   beforeEach(() => {
-    counters = new Map();
     lines = [];
     const record = (line: unknown) => void lines.push(line as Record<string, unknown>);
     Logger.overrideLogger({ log: record, warn: record, error: record });
@@ -104,9 +104,12 @@ describe('RunOutcome', () => {
 
     function retryingJob(attemptsMade: number) {
       const delays: number[] = [];
+      // A queue key of its own for each job, so counters never carry over between tests.
+      const queueQualifiedName = `${prefix}:reports-${randomUUID().slice(0, 8)}`;
+      void client.hset(`${queueQualifiedName}:12`, 'name', 'report.build');
       const job = {
         ...failingJob(attemptsMade),
-        queueQualifiedName: '{p}:reports',
+        queueQualifiedName,
         moveToDelayed: async (at: number) => void delays.push(at - Date.now()),
       } as unknown as Job;
       return { job, delays };
@@ -192,6 +195,25 @@ describe('RunOutcome', () => {
       );
       expect(result).toBeInstanceOf(RetryTaskError);
       expect(delays).toEqual([]);
+    });
+
+    it('counts the retry of a job whose hash is gone, and writes no stray hash', async () => {
+      const outcome = newOutcome();
+      const { job, delays } = retryingJob(0);
+      const key = `${job.queueQualifiedName}:${job.id}`;
+      await client.del(key); // removed meanwhile, say by a cancel
+
+      const result = await outcome.failed(
+        new RetryTaskError({ countAttempt: false }),
+        picky,
+        job,
+        'token',
+        false,
+      );
+
+      expect(result).toBeInstanceOf(RetryTaskError);
+      expect(delays).toEqual([]);
+      expect(await client.exists(key)).toBe(0);
     });
   });
 });

@@ -139,12 +139,15 @@ export class RunOutcome {
     let used: number;
     let retryInMs: number;
     try {
-      used = await this.redis.workerClient.hincrby(
+      // Counted only on a job hash that still exists: a job removed meanwhile (a cancel)
+      // must not leave a stray hash behind. -1: gone, so this retry takes the normal path.
+      used = (await this.redis.workerClient.eval(
+        COUNT_UNCOUNTED,
+        1,
         `${job.queueQualifiedName}:${job.id}`,
         UNCOUNTED_FIELD,
-        1,
-      );
-      if (used > bound) return undefined;
+      )) as number;
+      if (used < 0 || used > bound) return undefined;
       retryInMs = retryDelayOf(task, job.attemptsMade + 1, err, logger);
       await job.moveToDelayed(Date.now() + retryInMs, token);
     } catch (moveError) {
@@ -232,6 +235,11 @@ export class RunOutcome {
 
 /** The field of a job's hash that counts its uncounted retries (BullMQ ignores it). */
 export const UNCOUNTED_FIELD = 'cvUncounted';
+
+/** Adds one to a job's uncounted retries, if the job still exists; -1 if it does not. */
+const COUNT_UNCOUNTED = `
+if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
+return redis.call('HINCRBY', KEYS[1], ARGV[1], 1)`;
 
 /**
  * True when a failure must not be retried, whatever attempts are left: the handler said so
