@@ -10,6 +10,7 @@ export {
 } from './producer/task-handle';
 export type { CancelOutcome } from './producer/task-cancellation';
 export { DeadLetters } from './dead-letters/dead-letters.service';
+export { TaskControl, type QueueLimits } from './control/task-control';
 export type {
   DeadLetter,
   DeadLetterFilter,

@@ -23,6 +23,8 @@ import { TaskRunner } from './worker/task-runner';
 import { TaskWorkers } from './worker/task-workers';
 import { WorkflowProducer } from './workflows/workflow-producer';
 import { WorkflowWorker } from './workflows/workflow-worker';
+import { ControlStore } from './control/control-store';
+import { TaskControl } from './control/task-control';
 
 /**
  * Background tasks on BullMQ. Import once in the root module; it is global by default.
@@ -68,9 +70,12 @@ import { WorkflowWorker } from './workflows/workflow-worker';
     TaskWorkers,
     WorkflowProducer,
     WorkflowWorker,
+    ControlStore,
+    TaskControl,
   ],
   exports: [
     TaskProducer,
+    TaskControl,
     DeadLetters,
     TasksRegistry,
     TaskWorkers,

@@ -7,7 +7,11 @@ import {
 } from '@nestjs/common';
 import { type Job, Worker } from 'bullmq';
 import { InvalidModuleOptionsError } from '../errors';
-import { DEFAULT_QUEUE_OPTIONS, type ResolvedModuleOptions } from '../options/module-options';
+import {
+  DEFAULT_QUEUE_OPTIONS,
+  type ResolvedModuleOptions,
+  type ResolvedQueueOptions,
+} from '../options/module-options';
 import type { RedisClient } from '../redis/open-connection';
 import { TaskCancellation } from '../producer/task-cancellation';
 import { CLOSE_GRACE_MS, closeOrIdle, settleWithin } from '../lifecycle/settle-within';
@@ -20,6 +24,8 @@ import { RunOutcome } from '../outcome/run-outcome';
 import { TaskHooksRunner } from './task-hooks-runner';
 import { TaskRunner } from './task-runner';
 import { RunAdmission } from '../admission/run-admission';
+import { ControlStore } from '../control/control-store';
+import { setWorkerConcurrency } from './set-concurrency';
 
 /** How this process's workers sign the jobs they take: `host:pid`. */
 const WORKER_NAME = `${hostname()}:${process.pid}`;
@@ -34,6 +40,10 @@ export class TaskWorkers implements OnApplicationBootstrap, BeforeApplicationShu
   private readonly workers = new Map<string, Worker>();
   private stopping?: Promise<void>;
   private subscriber?: RedisClient;
+  /** A read of the run-time controls under way, and whether another must follow it. */
+  private refreshing?: Promise<void>;
+  private refreshAgain = false;
+  private refreshRetry?: NodeJS.Timeout;
 
   constructor(
     @Inject(RESOLVED_TASKS_OPTIONS) private readonly options: ResolvedModuleOptions,
@@ -44,6 +54,7 @@ export class TaskWorkers implements OnApplicationBootstrap, BeforeApplicationShu
     private readonly cancellation: TaskCancellation,
     private readonly admission: RunAdmission,
     private readonly outcome: RunOutcome,
+    private readonly controls: ControlStore,
   ) {}
 
   /** Queues this process consumes. */
@@ -51,24 +62,61 @@ export class TaskWorkers implements OnApplicationBootstrap, BeforeApplicationShu
     return [...this.workers.keys()];
   }
 
+  /**
+   * How many jobs of `queue` this process runs at once now (the declared value, or an
+   * override from `TaskControl`); `undefined` when it does not consume `queue`.
+   */
+  concurrencyOf(queue: string): number | undefined {
+    return this.workers.get(queue)?.concurrency;
+  }
+
   /** True while every worker of this process is running (for health checks). */
   isRunning(): boolean {
     return [...this.workers.values()].every((worker) => worker.isRunning());
   }
 
-  onApplicationBootstrap(): void {
-    for (const queue of this.selectQueues()) this.start(queue);
-    if (!this.workers.size) return;
+  async onApplicationBootstrap(): Promise<void> {
+    const queues = this.selectQueues();
+    if (!queues.length) return;
+    // Overrides first, so a worker never starts above a concurrency lowered at run time.
+    const overrides = await this.readControlsAtStart();
+    for (const queue of queues) this.start(queue, overrides?.get(queue));
     this.logger.log(`consuming queues: ${this.queues.join(', ')}`, { queues: this.queues });
-    this.listenForCancels();
+    this.listen();
   }
 
-  /** Cancels come from any process over pub/sub; the run, if it is here, is aborted. */
-  private listenForCancels(): void {
+  /**
+   * The concurrency overrides now in Redis. Redis being down must not keep the app from
+   * starting (its workers ride the outage out): they start on their declared values, and the
+   * subscriber reads the overrides once it connects.
+   */
+  private async readControlsAtStart(): Promise<Map<string, number> | undefined> {
+    try {
+      return (await this.controls.read()).concurrency;
+    } catch (error) {
+      this.logger.warn(
+        `cannot read run-time controls (${(error as Error).message}); workers start on ` +
+          'their declared concurrency and apply overrides once Redis answers',
+        { error: errorField(error) },
+      );
+      return undefined;
+    }
+  }
+
+  /**
+   * One subscriber for what other processes announce: cancels (the run, if it is here, is
+   * aborted) and run-time controls (re-read and applied). On every (re)connect, once its
+   * subscriptions are back, the controls are read again: a change announced while it was
+   * away is not missed.
+   */
+  private listen(): void {
     const subscriber = (this.subscriber = this.redis.create('cancel', {
       maxRetriesPerRequest: null,
     }));
-    subscriber.on('message', (_channel: string, message: string) => {
+    const cancels = this.cancellation.channel;
+    const controls = this.controls.channel;
+    subscriber.on('message', (channel: string, message: string) => {
+      if (channel === controls) return this.refreshControls();
       try {
         const { queue, jobId, reason } = JSON.parse(message) as {
           queue: string;
@@ -80,11 +128,62 @@ export class TaskWorkers implements OnApplicationBootstrap, BeforeApplicationShu
         this.logger.warn('ignored a malformed cancel message');
       }
     });
-    subscriber.subscribe(this.cancellation.channel).catch((error: Error) => {
+    subscriber.subscribe(cancels).catch((error: Error) => {
       this.logger.error(`cannot listen for cancels: ${error.message}`, {
         error: errorField(error),
       });
     });
+    // ioredis emits 'ready' before it resubscribes; a SUBSCRIBE sent now is answered after
+    // those, so once it resolves no announcement can be missed and a read sees every change.
+    subscriber.on('ready', () => {
+      subscriber.subscribe(controls).then(
+        () => this.refreshControls(),
+        (error: Error) =>
+          this.logger.error(`cannot listen for run-time controls: ${error.message}`, {
+            error: errorField(error),
+          }),
+      );
+    });
+  }
+
+  /**
+   * Reads the overrides and applies them to this process's workers: a queue without one goes
+   * back to its declared value. Reads run one at a time (the last read wins, never an older
+   * one), and a read that fails is tried again every second until one succeeds.
+   */
+  private refreshControls(): void {
+    if (this.stopping) return;
+    if (this.refreshing) {
+      this.refreshAgain = true;
+      return;
+    }
+    this.refreshing = (async () => {
+      do {
+        this.refreshAgain = false;
+        try {
+          const { concurrency } = await this.controls.read();
+          if (this.stopping) return;
+          for (const [queue, worker] of this.workers) {
+            const target = concurrency.get(queue) ?? this.declared(queue).concurrency;
+            if (worker.concurrency === target) continue;
+            setWorkerConcurrency(worker, target);
+            this.logger.log(`queue '${queue}' now runs ${target} job(s) at once per process`, {
+              queue,
+              concurrency: target,
+            });
+          }
+        } catch (error) {
+          this.logger.warn(`cannot read run-time controls: ${(error as Error).message}`, {
+            error: errorField(error),
+          });
+          if (this.stopping) return;
+          clearTimeout(this.refreshRetry);
+          this.refreshRetry = setTimeout(() => this.refreshControls(), 1_000);
+          this.refreshRetry.unref();
+          return;
+        }
+      } while (this.refreshAgain);
+    })().finally(() => (this.refreshing = undefined));
   }
 
   beforeApplicationShutdown(): Promise<void> {
@@ -107,8 +206,12 @@ export class TaskWorkers implements OnApplicationBootstrap, BeforeApplicationShu
     return [...new Set(selection)];
   }
 
-  private start(queue: string): void {
-    const queueOptions = this.options.queues?.get(queue) ?? DEFAULT_QUEUE_OPTIONS;
+  private declared(queue: string): ResolvedQueueOptions {
+    return this.options.queues?.get(queue) ?? DEFAULT_QUEUE_OPTIONS;
+  }
+
+  private start(queue: string, concurrencyOverride?: number): void {
+    const queueOptions = this.declared(queue);
     // Two parameters on purpose: BullMQ then makes no AbortController per job. The runner
     // makes its own signal when a handler asks, and learns of lost locks from the event below.
     const processor = (job: Job, token?: string) =>
@@ -118,7 +221,7 @@ export class TaskWorkers implements OnApplicationBootstrap, BeforeApplicationShu
       name: WORKER_NAME,
       connection: this.redis.workerClient,
       prefix: this.options.keys.prefixOf(queue),
-      concurrency: queueOptions.concurrency,
+      concurrency: concurrencyOverride ?? queueOptions.concurrency,
       // Spread, not assigned: an explicit undefined would override BullMQ's defaults.
       ...definedOnly({
         lockDuration: queueOptions.lockDurationMs,
@@ -208,6 +311,7 @@ export class TaskWorkers implements OnApplicationBootstrap, BeforeApplicationShu
         for (const worker of workers) void worker.disconnect().catch(() => undefined);
       });
     }
+    clearTimeout(this.refreshRetry);
     this.workers.clear();
     await quit(this.subscriber);
   }
