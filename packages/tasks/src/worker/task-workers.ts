@@ -25,7 +25,7 @@ import { TaskHooksRunner } from './task-hooks-runner';
 import { TaskRunner } from './task-runner';
 import { RunAdmission } from '../admission/run-admission';
 import { ControlStore } from '../control/control-store';
-import { setWorkerConcurrency } from './set-concurrency';
+import { ConcurrencyFollower } from '../control/concurrency-follower';
 
 /** How this process's workers sign the jobs they take: `host:pid`. */
 const WORKER_NAME = `${hostname()}:${process.pid}`;
@@ -40,10 +40,7 @@ export class TaskWorkers implements OnApplicationBootstrap, BeforeApplicationShu
   private readonly workers = new Map<string, Worker>();
   private stopping?: Promise<void>;
   private subscriber?: RedisClient;
-  /** A read of the run-time controls under way, and whether another must follow it. */
-  private refreshing?: Promise<void>;
-  private refreshAgain = false;
-  private refreshRetry?: NodeJS.Timeout;
+  private readonly follower: ConcurrencyFollower;
 
   constructor(
     @Inject(RESOLVED_TASKS_OPTIONS) private readonly options: ResolvedModuleOptions,
@@ -55,7 +52,14 @@ export class TaskWorkers implements OnApplicationBootstrap, BeforeApplicationShu
     private readonly admission: RunAdmission,
     private readonly outcome: RunOutcome,
     private readonly controls: ControlStore,
-  ) {}
+  ) {
+    this.follower = new ConcurrencyFollower(
+      controls,
+      this.workers,
+      (queue) => this.declared(queue).concurrency,
+      this.logger,
+    );
+  }
 
   /** Queues this process consumes. */
   get queues(): string[] {
@@ -116,7 +120,7 @@ export class TaskWorkers implements OnApplicationBootstrap, BeforeApplicationShu
     const cancels = this.cancellation.channel;
     const controls = this.controls.channel;
     subscriber.on('message', (channel: string, message: string) => {
-      if (channel === controls) return this.refreshControls();
+      if (channel === controls) return this.follower.refresh();
       try {
         const { queue, jobId, reason } = JSON.parse(message) as {
           queue: string;
@@ -137,7 +141,7 @@ export class TaskWorkers implements OnApplicationBootstrap, BeforeApplicationShu
     // those, so once it resolves no announcement can be missed and a read sees every change.
     subscriber.on('ready', () => {
       subscriber.subscribe(controls).then(
-        () => this.refreshControls(),
+        () => this.follower.refresh(),
         (error: Error) =>
           this.logger.error(`cannot listen for run-time controls: ${error.message}`, {
             error: errorField(error),
@@ -146,47 +150,8 @@ export class TaskWorkers implements OnApplicationBootstrap, BeforeApplicationShu
     });
   }
 
-  /**
-   * Reads the overrides and applies them to this process's workers: a queue without one goes
-   * back to its declared value. Reads run one at a time (the last read wins, never an older
-   * one), and a read that fails is tried again every second until one succeeds.
-   */
-  private refreshControls(): void {
-    if (this.stopping) return;
-    if (this.refreshing) {
-      this.refreshAgain = true;
-      return;
-    }
-    this.refreshing = (async () => {
-      do {
-        this.refreshAgain = false;
-        try {
-          const { concurrency } = await this.controls.read();
-          if (this.stopping) return;
-          for (const [queue, worker] of this.workers) {
-            const target = concurrency.get(queue) ?? this.declared(queue).concurrency;
-            if (worker.concurrency === target) continue;
-            setWorkerConcurrency(worker, target);
-            this.logger.log(`queue '${queue}' now runs ${target} job(s) at once per process`, {
-              queue,
-              concurrency: target,
-            });
-          }
-        } catch (error) {
-          this.logger.warn(`cannot read run-time controls: ${(error as Error).message}`, {
-            error: errorField(error),
-          });
-          if (this.stopping) return;
-          clearTimeout(this.refreshRetry);
-          this.refreshRetry = setTimeout(() => this.refreshControls(), 1_000);
-          this.refreshRetry.unref();
-          return;
-        }
-      } while (this.refreshAgain);
-    })().finally(() => (this.refreshing = undefined));
-  }
-
   beforeApplicationShutdown(): Promise<void> {
+    this.follower.stop();
     return (this.stopping ??= this.stop());
   }
 
@@ -311,7 +276,6 @@ export class TaskWorkers implements OnApplicationBootstrap, BeforeApplicationShu
         for (const worker of workers) void worker.disconnect().catch(() => undefined);
       });
     }
-    clearTimeout(this.refreshRetry);
     this.workers.clear();
     await quit(this.subscriber);
   }
