@@ -59,3 +59,6 @@ export {
 
 // Conveyor's structured log lines, for every package's logs.
 export { ConveyorLogger, errorField, type LogFields } from './logging/conveyor-logger';
+
+// @conveyor/testing stores run-time controls in memory in ControlStore's place.
+export { ControlStore, type StoredControls } from './control/control-store';

@@ -1,7 +1,8 @@
 import { type DynamicModule, Module } from '@nestjs/common';
 import { DiscoveryModule } from '@nestjs/core';
-import { DeadLetters, TaskInstrumentation, TaskProducer } from '@conveyor/tasks';
+import { DeadLetters, TaskControl, TaskInstrumentation, TaskProducer } from '@conveyor/tasks';
 import {
+  ControlStore,
   RESOLVED_TASKS_OPTIONS,
   TaskHooksRunner,
   TaskSchedules,
@@ -9,6 +10,7 @@ import {
   TasksMetadataAccessor,
   TasksRegistry,
 } from '@conveyor/tasks/internal';
+import { InlineControlStore } from './inline/inline-control-store';
 import { InlineDeadLetters } from './inline/inline-dead-letters';
 import { InlineJobs } from './inline/inline-jobs';
 import { InlineSchedules } from './inline/inline-schedules';
@@ -62,11 +64,15 @@ export class ConveyorTestingModule {
         { provide: TaskProducer, useExisting: InlineTaskProducer },
         InlineDeadLetters,
         { provide: DeadLetters, useExisting: InlineDeadLetters },
+        InlineControlStore,
+        { provide: ControlStore, useExisting: InlineControlStore },
+        TaskControl,
         TestTasks,
       ],
       exports: [
         TaskProducer,
         DeadLetters,
+        TaskControl,
         TasksRegistry,
         TaskInstrumentation,
         RESOLVED_TASKS_OPTIONS,

@@ -5,6 +5,7 @@ import {
   InvalidScheduleError,
   InvalidTaskOptionsError,
   TaskFailedError,
+  TaskControl,
   TaskProducer,
   TaskTimeoutError,
   UnknownScheduleError,
@@ -204,6 +205,47 @@ describe('ConveyorTestingModule in inline mode', () => {
     expect(bed.tasks.jobs()).toEqual([]);
     const handle = await bed.producer.enqueue(Add, { a: 0, b: 0 });
     expect(handle.id).toBe('1');
+  });
+});
+
+describe('TaskControl in the testing module', () => {
+  let bed: Testbed;
+
+  beforeEach(async () => {
+    bed = await testbed({ queues: { default: { concurrency: 4 } } });
+  });
+  afterEach(() => bed.moduleRef.close());
+
+  it("holds a paused queue's jobs, runs them at resume, and checks queues as on Redis", async () => {
+    const control = bed.moduleRef.get(TaskControl);
+    await control.pause('default');
+    const held = await bed.producer.enqueue(Add, { a: 1, b: 1 });
+
+    expect(await held.state()).toBe('waiting');
+    expect(await control.isPaused('default')).toBe(true);
+    expect(bed.handlers.calls).toEqual([]);
+
+    await control.resume('default');
+    await expect(held.result()).resolves.toBe(2);
+    await expect(control.pause('defualt')).rejects.toThrow(/did you mean 'default'/);
+    await expect(control.setConcurrency('default', 0)).rejects.toThrow(InvalidTaskOptionsError);
+  });
+
+  it('lists concurrency overrides beside the declared values', async () => {
+    const control = bed.moduleRef.get(TaskControl);
+    await control.setConcurrency('default', 9);
+
+    expect(await control.limits()).toEqual([
+      {
+        queue: 'default',
+        paused: false,
+        concurrency: 9,
+        declared: { concurrency: 4 },
+        overrides: { concurrency: 9 },
+      },
+    ]);
+    await control.resetConcurrency('default');
+    expect((await control.limits())[0].concurrency).toBe(4);
   });
 });
 

@@ -8,6 +8,7 @@ import {
   InvalidWorkflowError,
   step,
   TaskCancelledError,
+  TaskControl,
   TaskFailedError,
   TaskProducer,
   TasksModule,
@@ -136,6 +137,16 @@ describe('ConveyorTestingModule in manual mode', () => {
       name: 'TaskResultError',
       reason: 'timeout',
     });
+  });
+
+  it("leaves a paused queue's jobs out of drain() until resume", async () => {
+    const control = bed.moduleRef.get(TaskControl);
+    await control.pause('default');
+    await bed.producer.enqueue(Add, { a: 1, b: 1 });
+
+    expect(await bed.tasks.drain()).toMatchObject({ ran: 0 });
+    await control.resume('default');
+    expect(await bed.tasks.drain()).toMatchObject({ ran: 1, completed: 1 });
   });
 
   it('stops a drain that never ends', async () => {

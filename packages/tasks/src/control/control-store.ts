@@ -11,7 +11,8 @@ export interface StoredControls {
 const CONCURRENCY_FIELD = 'concurrency:';
 
 /**
- * Where run-time controls live: one hash, `{<prefix>}:conveyor:control`, a field an override
+ * Where run-time controls live (`TaskControl` checks, this stores; `@conveyor/testing` puts
+ * one in memory in its place): a queue's pause is BullMQ's own flag; overrides are one hash, `{<prefix>}:conveyor:control`, a field an override
  * (`concurrency:<queue>` → `'4'`), and a channel on which a change is announced. A message
  * only says that something changed: a worker then reads the whole hash, so a message that is
  * lost, or read out of order, never leaves a value behind. One key, in the app's hash tag:
@@ -48,6 +49,22 @@ export class ControlStore {
   async resetConcurrency(queue: string): Promise<void> {
     await this.queues.send(() => this.redis.client.hdel(this.key, CONCURRENCY_FIELD + queue));
     await this.announce(queue);
+  }
+
+  /** BullMQ's global pause of a queue: no worker of any process takes its jobs. */
+  async pause(queue: string): Promise<void> {
+    await this.queues.send(() => this.queues.queue(queue).pause());
+  }
+
+  async resume(queue: string): Promise<void> {
+    await this.queues.send(() => this.queues.queue(queue).resume());
+  }
+
+  /** Whether each queue is paused, in order. */
+  async paused(queues: readonly string[]): Promise<boolean[]> {
+    return this.queues.send(() =>
+      Promise.all(queues.map((queue) => this.queues.queue(queue).isPaused())),
+    );
   }
 
   private async announce(queue: string): Promise<void> {

@@ -2,7 +2,6 @@ import { Inject, Injectable } from '@nestjs/common';
 import { InvalidTaskOptionsError } from '../errors';
 import { DEFAULT_QUEUE_OPTIONS, type ResolvedModuleOptions } from '../options/module-options';
 import { checkInteger, nearest, type Fail } from '../options/validation';
-import { ConveyorQueues } from '../producer/conveyor-queues';
 import { RESOLVED_TASKS_OPTIONS } from '../tasks.constants';
 import { TasksRegistry } from '../tasks.registry';
 import { ControlStore, MAX_CONCURRENCY } from './control-store';
@@ -45,7 +44,6 @@ export class TaskControl {
   constructor(
     @Inject(RESOLVED_TASKS_OPTIONS) private readonly options: ResolvedModuleOptions,
     private readonly registry: TasksRegistry,
-    private readonly queues: ConveyorQueues,
     private readonly store: ControlStore,
   ) {}
 
@@ -55,20 +53,18 @@ export class TaskControl {
    * until `resume(queue)`.
    */
   async pause(queue: string): Promise<void> {
-    const name = this.checkQueue(queue);
-    await this.queues.send(() => this.queues.queue(name).pause());
+    await this.store.pause(this.checkQueue(queue));
   }
 
   /** Lets workers take `queue`'s jobs again after `pause(queue)`. */
   async resume(queue: string): Promise<void> {
-    const name = this.checkQueue(queue);
-    await this.queues.send(() => this.queues.queue(name).resume());
+    await this.store.resume(this.checkQueue(queue));
   }
 
   /** Whether `queue` is paused now. */
   async isPaused(queue: string): Promise<boolean> {
-    const name = this.checkQueue(queue);
-    return this.queues.send(() => this.queues.queue(name).isPaused());
+    const [paused] = await this.store.paused([this.checkQueue(queue)]);
+    return paused;
   }
 
   /**
@@ -100,9 +96,7 @@ export class TaskControl {
   async limits(): Promise<QueueLimits[]> {
     const stored = await this.store.read();
     const names = [...new Set([...this.knownQueues(), ...stored.concurrency.keys()])].sort();
-    const paused = await this.queues.send(() =>
-      Promise.all(names.map((name) => this.queues.queue(name).isPaused())),
-    );
+    const paused = await this.store.paused(names);
     return names.map((queue, i) => {
       const declared = this.options.queues?.get(queue) ?? DEFAULT_QUEUE_OPTIONS;
       const override = stored.concurrency.get(queue);

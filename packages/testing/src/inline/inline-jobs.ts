@@ -124,6 +124,8 @@ export class InlineJobs implements TaskHandleSource {
   private readonly logger = new Logger('Conveyor');
   private readonly jobs = new Map<string, InlineJob>();
   private readonly lastIds = new Map<string, number>();
+  /** Queues paused with `TaskControl.pause()`: their jobs wait, as with BullMQ's pause. */
+  private readonly pausedQueues = new Set<string>();
   /** Jobs dropped by `forget()`, so their state reads `forgotten`. */
   private readonly forgotten = new Set<string>();
   private sequence = 0;
@@ -208,13 +210,31 @@ export class InlineJobs implements TaskHandleSource {
     }
   }
 
-  /** Jobs not run yet, in the order a worker would take them. */
+  pause(queue: string): void {
+    this.pausedQueues.add(queue);
+  }
+
+  /** Unpauses `queue`; in inline mode, runs the jobs that waited meanwhile, in order. */
+  async resume(queue: string): Promise<void> {
+    this.pausedQueues.delete(queue);
+    if (this.mode !== 'inline') return;
+    for (let [next] = this.pending({ queue }); next; [next] = this.pending({ queue })) {
+      await this.run(next);
+    }
+  }
+
+  isPaused(queue: string): boolean {
+    return this.pausedQueues.has(queue);
+  }
+
+  /** Jobs not run yet, in the order a worker would take them; none of a paused queue. */
   pending(filter: { queue?: string; delayed?: boolean } = {}): TestJob[] {
     return [...this.jobs.values()]
       .filter(
         (job) =>
           (job.state === 'waiting' || (filter.delayed !== false && job.state === 'delayed')) &&
           job.workflowId === undefined &&
+          !this.pausedQueues.has(job.queue) &&
           (filter.queue === undefined || job.queue === filter.queue) &&
           this.registry.get(job.taskName) !== undefined,
       )
@@ -233,6 +253,7 @@ export class InlineJobs implements TaskHandleSource {
   /** Forgets every job (ids start again from 1). Runs in progress finish unrecorded. */
   clear(): void {
     this.jobs.clear();
+    this.pausedQueues.clear();
     this.forgotten.clear();
     this.lastIds.clear();
   }

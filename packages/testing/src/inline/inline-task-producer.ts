@@ -184,7 +184,10 @@ export class InlineTaskProducer implements ProducerApi {
     prepared: PreparedJob,
   ): Promise<TaskHandle> {
     const { job, added } = this.jobs.add(definition.name, prepared.queue, payload, prepared.opts);
-    if (added && this.options.mode === 'inline') await this.jobs.run(job);
+    // A paused queue's job waits for resume(), as on Redis.
+    if (added && this.options.mode === 'inline' && !this.jobs.isPaused(job.queue)) {
+      await this.jobs.run(job);
+    }
     return this.handleOf(definition, job.id, prepared.queue);
   }
 
