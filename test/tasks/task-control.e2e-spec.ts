@@ -122,14 +122,21 @@ describe('TaskControl: queue pause and concurrency across processes', () => {
   });
 
   it('applies an override it was never told of once its subscriber reconnects', async () => {
-    const { prefix } = await start();
+    const { control, prefix } = await start();
     const workers = worker!.get(TaskWorkers);
+    // Internal on purpose: the follower's read in progress, and the subscriber's connection.
+    const follower = (workers as unknown as { follower: { refreshing?: Promise<void> } }).follower;
     const redis = new Redis(REDIS_URL);
     try {
+      // An announced change first: the subscription is live, and once the read it caused
+      // is over nothing reads the hash again by itself (no timer, no message).
+      await control.setConcurrency('reports', 2);
+      await eventually(() => workers.concurrencyOf('reports') === 2, 10_000, 'the change');
+      await eventually(() => follower.refreshing === undefined, 10_000, 'the read to end');
       // Written without an announcement: as if the message was lost while Redis was away.
       await redis.hset(`{${prefix}}:conveyor:control`, 'concurrency:reports', '4');
-      expect(workers.concurrencyOf('reports')).toBe(1);
-      // Internal on purpose: only this connection is cut, from the server side.
+      expect(workers.concurrencyOf('reports')).toBe(2);
+      // Only this connection is cut, from the server side.
       const subscriber = (workers as unknown as { subscriber: Redis }).subscriber;
       await eventually(() => subscriber.status === 'ready', 5_000, 'the subscriber to connect');
       const port = subscriber.stream.localPort;
