@@ -51,6 +51,7 @@ export type { TaskHandleSource } from './producer/task-handle';
 export { WorkflowPlanner, type PlannedStep, type WorkflowPlan } from './workflows/workflow-plan';
 export type { WorkflowSource } from './workflows/workflow-handle';
 export {
+  checkKnownQueue,
   checkPage,
   matchesDeadLetter,
   purgeEach,
@@ -62,3 +63,4 @@ export { ConveyorLogger, errorField, type LogFields } from './logging/conveyor-l
 
 // @conveyor/testing stores run-time controls in memory in ControlStore's place.
 export { ControlStore, type StoredControls } from './control/control-store';
+export { resultTimeoutMs } from './producer/job-results';

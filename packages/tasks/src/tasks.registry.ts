@@ -74,6 +74,12 @@ export class TasksRegistry {
     return new Set(this.all().flatMap((task) => this.queuesOf(task)));
   }
 
+  /** Queues this app knows, sorted: those it declares and those its handlers route to. */
+  knownQueues(): string[] {
+    const declared = this.moduleOptions.queues?.keys() ?? [];
+    return [...new Set([...declared, ...this.handledQueues()])].sort();
+  }
+
   /** Every queue `task`'s jobs may be routed to. */
   queuesOf(task: TaskDefinition): string[] {
     return this.moduleOptions.routing.queuesOf(task.options.queue);

@@ -95,7 +95,9 @@ export class TaskControl {
    */
   async limits(): Promise<QueueLimits[]> {
     const stored = await this.store.read();
-    const names = [...new Set([...this.knownQueues(), ...stored.concurrency.keys()])].sort();
+    const names = [
+      ...new Set([...this.registry.knownQueues(), ...stored.concurrency.keys()]),
+    ].sort();
     const paused = await this.store.paused(names);
     return names.map((queue, i) => {
       const declared = this.options.queues?.get(queue) ?? DEFAULT_QUEUE_OPTIONS;
@@ -113,15 +115,8 @@ export class TaskControl {
     });
   }
 
-  /** Queues this app declares in `forRoot({ queues })` or has a handler for. */
-  private knownQueues(): string[] {
-    const known = new Set(this.options.queues?.keys() ?? []);
-    for (const queue of this.registry.handledQueues()) known.add(queue);
-    return [...known].sort();
-  }
-
   private checkQueue(queue: unknown): string {
-    const known = this.knownQueues();
+    const known = this.registry.knownQueues();
     if (typeof queue === 'string' && known.includes(queue)) return queue;
     const near = typeof queue === 'string' ? nearest(queue, known) : undefined;
     throw new InvalidTaskOptionsError(

@@ -1,14 +1,12 @@
-import { Inject, Injectable } from '@nestjs/common';
+import { Injectable } from '@nestjs/common';
 import { Job } from 'bullmq';
 import { DeadLetterNotFoundError, InvalidTaskOptionsError, UnknownTaskError } from '../errors';
-import type { ResolvedModuleOptions } from '../options/module-options';
 import { ConveyorQueues } from '../producer/conveyor-queues';
 import { finalError } from '../producer/final-error';
 import { JobResults } from '../producer/job-results';
 import { UNCOUNTED_FIELD } from '../outcome/run-outcome';
 import { RedisConnections } from '../redis/redis-connections';
 import { TaskHandle } from '../producer/task-handle';
-import { RESOLVED_TASKS_OPTIONS } from '../tasks.constants';
 import { TasksRegistry } from '../tasks.registry';
 import type { DeadLetter, DeadLetterFilter, ReplayReport } from './dead-letter.interface';
 
@@ -31,15 +29,12 @@ export class DeadLetters {
     private readonly queues: ConveyorQueues,
     private readonly registry: TasksRegistry,
     private readonly results: JobResults,
-    @Inject(RESOLVED_TASKS_OPTIONS) private readonly options: ResolvedModuleOptions,
     private readonly redis: RedisConnections,
   ) {}
 
   /** Queues this app knows: declared ones and those its handlers route to. */
   queueNames(): string[] {
-    return [
-      ...new Set([...(this.options.queues?.keys() ?? []), ...this.registry.handledQueues()]),
-    ].sort();
+    return this.registry.knownQueues();
   }
 
   /** Dead letters in one queue, or in every known queue. */
@@ -113,14 +108,19 @@ export class DeadLetters {
   }
 
   private checkQueue(queue: string): string {
-    if (typeof queue !== 'string' || !this.queueNames().includes(queue)) {
-      throw new InvalidTaskOptionsError(
-        undefined,
-        `unknown queue ${JSON.stringify(queue)}; this app knows: ${this.queueNames().join(', ')}`,
-      );
-    }
-    return queue;
+    return checkKnownQueue(queue, this.queueNames());
   }
+}
+
+/** `queue`, if the app knows it; else `InvalidTaskOptionsError` listing those it knows. */
+export function checkKnownQueue(queue: unknown, known: readonly string[]): string {
+  if (typeof queue !== 'string' || !known.includes(queue)) {
+    throw new InvalidTaskOptionsError(
+      undefined,
+      `unknown queue ${JSON.stringify(queue)}; this app knows: ${known.join(', ')}`,
+    );
+  }
+  return queue;
 }
 
 function toDeadLetter(queue: string, job: Job): DeadLetter {

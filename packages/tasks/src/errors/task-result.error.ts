@@ -11,4 +11,22 @@ export class TaskResultError extends ConveyorError {
   ) {
     super(message);
   }
+
+  /** `result({ timeout })` gave up; the job goes on. */
+  static timedOut(jobId: string, taskName: string, timeoutMs: number): TaskResultError {
+    return new TaskResultError(
+      jobId,
+      'timeout',
+      `job ${jobId} of task "${taskName}" did not finish within ${timeoutMs} ms; it keeps running`,
+    );
+  }
+
+  /** The job finished and `forget()` dropped its record. */
+  static forgotten(jobId: string, taskName: string): TaskResultError {
+    return new TaskResultError(
+      jobId,
+      'not-found',
+      `job ${jobId} of task "${taskName}" finished and was forgotten (forget()): its result is gone`,
+    );
+  }
 }

@@ -60,9 +60,7 @@ export class QueueInspector {
 
   /** Queues this app knows: declared ones and those its handlers route to. */
   queueNames(): string[] {
-    return [
-      ...new Set([...(this.options.queues?.keys() ?? []), ...this.registry.handledQueues()]),
-    ].sort();
+    return this.registry.knownQueues();
   }
 
   /** Round-trip time of a PING on the producer connection, in ms (for health checks). */

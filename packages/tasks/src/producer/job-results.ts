@@ -51,12 +51,21 @@ export class JobResults implements TaskHandleSource, OnApplicationShutdown {
     if (state === 'prioritized') return 'waiting';
     if (state === 'failed') return 'dead-lettered';
     if (state !== 'unknown') return state as TaskState;
+    const { cancelled, forgotten } = await this.traceOf(queue, jobId);
+    if (cancelled !== null) return 'cancelled';
+    return forgotten ? 'forgotten' : 'unknown';
+  }
+
+  /** What a job that no longer exists left behind: a cancel's reason, a forget's marker. */
+  private async traceOf(
+    queue: string,
+    jobId: string,
+  ): Promise<{ cancelled: string | null; forgotten: boolean }> {
     const [cancelled, forgotten] = await Promise.all([
       this.cancellation.reason(queue, jobId),
       this.redis.client.exists(this.forgottenKey(queue, jobId)),
     ]);
-    if (cancelled !== null) return 'cancelled';
-    return forgotten ? 'forgotten' : 'unknown';
+    return { cancelled, forgotten: forgotten > 0 };
   }
 
   async infoOf<R>(
@@ -93,8 +102,8 @@ export class JobResults implements TaskHandleSource, OnApplicationShutdown {
   async forget(queue: string, jobId: string): Promise<ForgetOutcome> {
     const state = await this.queues.queue(queue).getJobState(jobId);
     if (state === 'unknown') {
-      const gone = await this.stateOf(queue, jobId);
-      return gone === 'forgotten' ? 'forgotten' : 'not-found';
+      const forgotten = await this.redis.client.exists(this.forgottenKey(queue, jobId));
+      return forgotten ? 'forgotten' : 'not-found';
     }
     if (state !== 'completed' && state !== 'failed') return 'not-finished';
     await this.queues.queue(queue).remove(jobId);
@@ -116,12 +125,7 @@ export class JobResults implements TaskHandleSource, OnApplicationShutdown {
     jobId: string,
     timeout?: Duration,
   ): Promise<R> {
-    const timeoutMs =
-      timeout === undefined
-        ? undefined
-        : parseDuration(timeout, 'result({ timeout })', (problem) => {
-            throw new InvalidTaskOptionsError(taskName, problem);
-          });
+    const timeoutMs = resultTimeoutMs(taskName, timeout);
     const listening = this.listen(queue);
     try {
       await listening.events;
@@ -169,16 +173,7 @@ export class JobResults implements TaskHandleSource, OnApplicationShutdown {
       };
       if (timeoutMs !== undefined) {
         timer = setTimeout(
-          () =>
-            finish(() =>
-              reject(
-                new TaskResultError(
-                  jobId,
-                  'timeout',
-                  `job ${jobId} of task "${taskName}" did not finish within ${timeoutMs} ms; it keeps running`,
-                ),
-              ),
-            ),
+          () => finish(() => reject(TaskResultError.timedOut(jobId, taskName, timeoutMs))),
           timeoutMs,
         );
       }
@@ -245,18 +240,9 @@ export class JobResults implements TaskHandleSource, OnApplicationShutdown {
     if (state !== 'completed' && state !== 'failed' && state !== 'unknown') return undefined;
     const job = state === 'unknown' ? undefined : await Job.fromId(bullQueue, jobId);
     if (!job) {
-      const gone = await this.stateOf(queue, jobId);
-      const cancelled = gone === 'cancelled' ? await this.cancellation.reason(queue, jobId) : null;
+      const { cancelled, forgotten } = await this.traceOf(queue, jobId);
       if (cancelled !== null) return { error: new TaskCancelledError(jobId, cancelled) };
-      if (gone === 'forgotten') {
-        return {
-          error: new TaskResultError(
-            jobId,
-            'not-found',
-            `job ${jobId} of task "${taskName}" finished and was forgotten (forget()): its result is gone`,
-          ),
-        };
-      }
+      if (forgotten) return { error: TaskResultError.forgotten(jobId, taskName) };
       return {
         error: new TaskResultError(
           jobId,
@@ -277,4 +263,15 @@ export class JobResults implements TaskHandleSource, OnApplicationShutdown {
 function workerOf(processedBy: string | undefined): { host: string; pid: number } | undefined {
   const match = processedBy ? /^(.*):(\d+)$/.exec(processedBy) : null;
   return match ? { host: match[1], pid: Number(match[2]) } : undefined;
+}
+
+/** `result({ timeout })` in ms, checked; `undefined` without one. */
+export function resultTimeoutMs(
+  taskName: string,
+  timeout: Duration | undefined,
+): number | undefined {
+  if (timeout === undefined) return undefined;
+  return parseDuration(timeout, 'result({ timeout })', (problem) => {
+    throw new InvalidTaskOptionsError(taskName, problem);
+  });
 }

@@ -164,9 +164,7 @@ export class TaskProducer {
    */
   async cancel(job: TaskHandle | string, reason?: string): Promise<CancelOutcome> {
     if (job instanceof TaskHandle) return job.cancel(reason);
-    const queues = [
-      ...new Set([...(this.options.queues?.keys() ?? []), ...this.registry.handledQueues()]),
-    ];
+    const queues = this.registry.knownQueues();
     const states = await Promise.all(
       queues.map((queue) => this.queues.queue(queue).getJobState(job)),
     );

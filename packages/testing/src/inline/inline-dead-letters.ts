@@ -1,22 +1,21 @@
-import { Inject, Injectable } from '@nestjs/common';
+import { Injectable } from '@nestjs/common';
 import {
   type DeadLetter,
   type DeadLetterFilter,
   DeadLetterNotFoundError,
   type DeadLetters,
-  InvalidTaskOptionsError,
   type ReplayReport,
   TaskHandle,
   UnknownTaskError,
 } from '@conveyor/tasks';
 import {
+  checkKnownQueue,
   checkPage,
   matchesDeadLetter,
   purgeEach,
   replayEach,
   TasksRegistry,
 } from '@conveyor/tasks/internal';
-import { type ResolvedTestingOptions, TESTING_OPTIONS } from '../testing-options';
 import { InlineJobs } from './inline-jobs';
 import type { TestJob } from './test-job';
 
@@ -32,13 +31,10 @@ export class InlineDeadLetters implements DeadLettersApi {
   constructor(
     private readonly jobs: InlineJobs,
     private readonly registry: TasksRegistry,
-    @Inject(TESTING_OPTIONS) private readonly options: ResolvedTestingOptions,
   ) {}
 
   queueNames(): string[] {
-    return [
-      ...new Set([...(this.options.tasks.queues?.keys() ?? []), ...this.registry.handledQueues()]),
-    ].sort();
+    return this.registry.knownQueues();
   }
 
   async count(queue?: string): Promise<number> {
@@ -107,13 +103,7 @@ export class InlineDeadLetters implements DeadLettersApi {
   }
 
   private checkQueue(queue: string): string {
-    if (typeof queue !== 'string' || !this.queueNames().includes(queue)) {
-      throw new InvalidTaskOptionsError(
-        undefined,
-        `unknown queue ${JSON.stringify(queue)}; this app knows: ${this.queueNames().join(', ')}`,
-      );
-    }
-    return queue;
+    return checkKnownQueue(queue, this.queueNames());
   }
 }
 

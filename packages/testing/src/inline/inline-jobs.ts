@@ -4,7 +4,6 @@ import {
   type CancelOutcome,
   type Duration,
   type ForgetOutcome,
-  InvalidTaskOptionsError,
   RetryTaskError,
   TaskCancelledError,
   TaskContext,
@@ -18,8 +17,8 @@ import {
   type ContextJob,
   InFlightRun,
   isFinalFailure,
-  parseDuration,
   type RegisteredTask,
+  resultTimeoutMs,
   retryDelayOf,
   type TaskHandleSource,
   TaskHooksRunner,
@@ -339,19 +338,10 @@ export class InlineJobs implements TaskHandleSource {
     jobId: string,
     timeout?: Duration,
   ): Promise<R> {
-    const timeoutMs =
-      timeout === undefined
-        ? undefined
-        : parseDuration(timeout, 'result({ timeout })', (problem) => {
-            throw new InvalidTaskOptionsError(taskName, problem);
-          });
+    const timeoutMs = resultTimeoutMs(taskName, timeout);
     const job = this.jobs.get(key(queue, jobId));
     if (!job && this.forgotten.has(key(queue, jobId))) {
-      throw new TaskResultError(
-        jobId,
-        'not-found',
-        `job ${jobId} of task "${taskName}" finished and was forgotten (forget()): its result is gone`,
-      );
+      throw TaskResultError.forgotten(jobId, taskName);
     }
     if (!job) {
       throw new TaskResultError(
@@ -511,14 +501,7 @@ function settleWithin(job: InlineJob, taskName: string, timeoutMs?: number): Pro
   let timer: NodeJS.Timeout | undefined;
   const timedOut = new Promise<never>((_, reject) => {
     timer = setTimeout(
-      () =>
-        reject(
-          new TaskResultError(
-            job.id,
-            'timeout',
-            `job ${job.id} of task "${taskName}" did not finish within ${timeoutMs} ms; it keeps running`,
-          ),
-        ),
+      () => reject(TaskResultError.timedOut(job.id, taskName, timeoutMs)),
       timeoutMs,
     );
   });
