@@ -97,6 +97,7 @@ describe('TaskControl: queue pause and concurrency across processes', () => {
       concurrency: 2,
       declared: { concurrency: 1 },
       overrides: { concurrency: 2 },
+      tasks: [],
     });
 
     await control.resetConcurrency('reports');

@@ -10,7 +10,17 @@ export {
 } from './producer/task-handle';
 export type { CancelOutcome } from './producer/task-cancellation';
 export { DeadLetters } from './dead-letters/dead-letters.service';
-export { TaskControl, type QueueLimits } from './control/task-control';
+export {
+  TaskControl,
+  type QueueLimits,
+  type TaskLimits,
+  type TaskLimitsChange,
+} from './control/task-control';
+export {
+  CircuitBreakers,
+  type CircuitBreakerInfo,
+  type CircuitState,
+} from './breakers/circuit-breakers';
 export type {
   DeadLetter,
   DeadLetterFilter,
@@ -40,6 +50,7 @@ export type {
 export type {
   BackoffFunction,
   BackoffOptions,
+  CircuitBreakerOptions,
   KeepJobs,
   TaskDefaults,
   TaskOptions,

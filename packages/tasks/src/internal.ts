@@ -62,5 +62,12 @@ export {
 export { ConveyorLogger, errorField, type LogFields } from './logging/conveyor-logger';
 
 // @conveyor/testing stores run-time controls in memory in ControlStore's place.
-export { ControlStore, type StoredControls } from './control/control-store';
+export {
+  ControlStore,
+  type StoredControls,
+  type StoredRate,
+  type TaskOverrides,
+} from './control/control-store';
+export { BreakerRuns } from './breakers/breaker-runs';
+export { RunControls } from './control/run-controls';
 export { resultTimeoutMs } from './producer/job-results';

@@ -25,6 +25,9 @@ import { WorkflowProducer } from './workflows/workflow-producer';
 import { WorkflowWorker } from './workflows/workflow-worker';
 import { ControlStore } from './control/control-store';
 import { TaskControl } from './control/task-control';
+import { RunControls } from './control/run-controls';
+import { BreakerRuns } from './breakers/breaker-runs';
+import { CircuitBreakers } from './breakers/circuit-breakers';
 
 /**
  * Background tasks on BullMQ. Import once in the root module; it is global by default.
@@ -72,10 +75,14 @@ import { TaskControl } from './control/task-control';
     WorkflowWorker,
     ControlStore,
     TaskControl,
+    RunControls,
+    BreakerRuns,
+    CircuitBreakers,
   ],
   exports: [
     TaskProducer,
     TaskControl,
+    CircuitBreakers,
     DeadLetters,
     TasksRegistry,
     TaskWorkers,

@@ -2,7 +2,11 @@ import { Inject, Injectable } from '@nestjs/common';
 import { DuplicateTaskError, InvalidTaskOptionsError, UnknownTaskError } from './errors';
 import type { TaskRef } from './interfaces/task-ref.interface';
 import type { ResolvedModuleOptions } from './options/module-options';
-import { resolveTaskOptions, type ResolvedTaskOptions } from './options/task-options';
+import {
+  type ResolvedCircuitBreaker,
+  resolveTaskOptions,
+  type ResolvedTaskOptions,
+} from './options/task-options';
 import { RESOLVED_TASKS_OPTIONS } from './tasks.constants';
 import type { TaskContext } from './worker/task-context';
 
@@ -37,6 +41,7 @@ export class TasksRegistry {
     if (existing) throw new DuplicateTaskError(registered.name, existing.owner, registered.owner);
     const task = { ...registered, options: this.routed(registered.name, registered.options) };
     this.checkQueueDeclared(task.name, task.options.queue);
+    this.checkSharedBreaker(task);
     this.tasks.set(task.name, task);
   }
 
@@ -57,12 +62,30 @@ export class TasksRegistry {
     return this.all().filter((task) => task.options.on.includes(event));
   }
 
-  /** True when a task of `queue` handled here has a run limit (slots or a rate). */
+  /** The circuit breakers of this app's tasks, by name, with the tasks that use each. */
+  breakers(): Map<string, { options: ResolvedCircuitBreaker; tasks: RegisteredTask[] }> {
+    const breakers = new Map<
+      string,
+      { options: ResolvedCircuitBreaker; tasks: RegisteredTask[] }
+    >();
+    for (const task of this.all()) {
+      const options = task.options.circuitBreaker;
+      if (!options) continue;
+      const entry = breakers.get(options.name) ?? { options, tasks: [] };
+      entry.tasks.push(task);
+      breakers.set(options.name, entry);
+    }
+    return breakers;
+  }
+
+  /** True when a task of `queue` handled here has a run limit (slots, a rate, a breaker). */
   hasLimits(queue: string): boolean {
     return this.all().some(
       (task) =>
         this.queuesOf(task).includes(queue) &&
-        (task.options.maxConcurrent !== undefined || task.options.rateLimit !== undefined),
+        (task.options.maxConcurrent !== undefined ||
+          task.options.rateLimit !== undefined ||
+          task.options.circuitBreaker !== undefined),
     );
   }
 
@@ -116,6 +139,26 @@ export class TasksRegistry {
     const route = this.moduleOptions.routing.staticRoute(name);
     if (!route) return options;
     return { ...options, queue: route.queue, priority: route.priority ?? options.priority };
+  }
+
+  /** Tasks that share a breaker by name must agree on when it opens and for how long. */
+  private checkSharedBreaker(task: RegisteredTask): void {
+    const mine = task.options.circuitBreaker;
+    if (!mine) return;
+    const other = this.all().find((t) => t.options.circuitBreaker?.name === mine.name);
+    const theirs = other?.options.circuitBreaker;
+    if (!other || !theirs) return;
+    const differs = (['failureThreshold', 'windowMs', 'cooldownMs', 'isFailure'] as const).filter(
+      (key) => theirs[key] !== mine[key],
+    );
+    if (differs.length) {
+      throw new InvalidTaskOptionsError(
+        task.name,
+        `circuitBreaker '${mine.name}' is shared with task '${other.name}', which gives a ` +
+          `different ${differs.map((k) => k.replace(/Ms$/, '')).join(', ')}; a shared breaker ` +
+          'needs the same settings in every task that names it',
+      );
+    }
   }
 
   private checkQueueDeclared(taskName: string, queue: string): void {

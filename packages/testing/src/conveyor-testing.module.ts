@@ -1,6 +1,12 @@
 import { type DynamicModule, Module } from '@nestjs/common';
 import { DiscoveryModule } from '@nestjs/core';
-import { DeadLetters, TaskControl, TaskInstrumentation, TaskProducer } from '@conveyor/tasks';
+import {
+  CircuitBreakers,
+  DeadLetters,
+  TaskControl,
+  TaskInstrumentation,
+  TaskProducer,
+} from '@conveyor/tasks';
 import {
   ControlStore,
   RESOLVED_TASKS_OPTIONS,
@@ -11,6 +17,7 @@ import {
   TasksRegistry,
 } from '@conveyor/tasks/internal';
 import { InlineControlStore } from './inline/inline-control-store';
+import { InlineCircuitBreakers } from './inline/inline-circuit-breakers';
 import { InlineDeadLetters } from './inline/inline-dead-letters';
 import { InlineJobs } from './inline/inline-jobs';
 import { InlineSchedules } from './inline/inline-schedules';
@@ -67,12 +74,15 @@ export class ConveyorTestingModule {
         InlineControlStore,
         { provide: ControlStore, useExisting: InlineControlStore },
         TaskControl,
+        InlineCircuitBreakers,
+        { provide: CircuitBreakers, useExisting: InlineCircuitBreakers },
         TestTasks,
       ],
       exports: [
         TaskProducer,
         DeadLetters,
         TaskControl,
+        CircuitBreakers,
         TasksRegistry,
         TaskInstrumentation,
         RESOLVED_TASKS_OPTIONS,

@@ -242,6 +242,7 @@ describe('TaskControl in the testing module', () => {
         concurrency: 9,
         declared: { concurrency: 4 },
         overrides: { concurrency: 9 },
+        tasks: expect.any(Array),
       },
     ]);
     await control.resetConcurrency('default');

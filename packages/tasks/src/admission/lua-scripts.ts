@@ -12,7 +12,13 @@ export interface AdmissionScripts {
   release(routeKey: string, ...args: (string | number)[]): Promise<number>;
   renew(routeKey: string, ...args: (string | number)[]): Promise<number[]>;
   wake(routeKey: string, ...args: (string | number)[]): Promise<[number, string, string]>;
+  gate(routeKey: string, ...args: (string | number)[]): Promise<GateReply>;
+  'set-gate'(routeKey: string, ...args: (string | number)[]): Promise<[number, string, string]>;
+  retune(routeKey: string, ...args: (string | number)[]): Promise<[number, number]>;
 }
+
+/** Reply of `gate.lua`: see its header. */
+export type GateReply = [0, string, number, string] | [1] | [4];
 
 /** Defines the admission scripts on `redis` (once per connection) and returns them. */
 export function admissionScripts(redis: RedisClient): AdmissionScripts {
@@ -21,5 +27,8 @@ export function admissionScripts(redis: RedisClient): AdmissionScripts {
     'release',
     'renew',
     'wake',
+    'gate',
+    'set-gate',
+    'retune',
   ]) as unknown as AdmissionScripts;
 }

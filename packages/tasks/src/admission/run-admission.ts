@@ -3,7 +3,7 @@ import type { Job } from 'bullmq';
 import type { ResolvedModuleOptions } from '../options/module-options';
 import { RedisConnections } from '../redis/redis-connections';
 import { RESOLVED_TASKS_OPTIONS } from '../tasks.constants';
-import type { AdmissionPlan } from './admission-plan';
+import { type AdmissionPlan, LOOKAHEAD } from './admission-plan';
 import { type Lease, LeaseKeeper } from './lease-keeper';
 import { admissionScripts, type AdmissionScripts } from './lua-scripts';
 import { WAKE_POLL_MS, Waker } from './waker';
@@ -152,6 +152,86 @@ export class RunAdmission implements OnApplicationShutdown {
       fetching ? '1' : '0',
       ...scopes,
     );
+  }
+
+  /**
+   * Parks a fetched job at a closed gate (`p:<task>`, `b:<breaker>`; see `lua/gate.lua`), as
+   * of the state at generation `gen`; `untilMs` (Redis time) is when a breaker's gate may let a
+   * probe through, -1 never. Returns `'open'` when Redis holds a later state that opened it.
+   */
+  async gate(
+    job: Job,
+    token: string,
+    gate: string,
+    untilMs: number,
+    gen: number,
+  ): Promise<'parked' | 'open' | 'lost'> {
+    const key = this.options.keys.queueKey(job.queueName);
+    const reply = await this.scripts.gate(
+      `${key}cv:wake`,
+      key,
+      job.id!,
+      token,
+      gate,
+      untilMs,
+      gen,
+      LOOKAHEAD,
+      job.name,
+      this.options.leaseMs,
+    );
+    if (reply[0] === 1) return 'open';
+    if (reply[0] === 4) return 'lost';
+    if (reply[1] !== '-1') this.waker.schedule(key, Number(reply[1]) - Number(reply[3]));
+    return 'parked';
+  }
+
+  /**
+   * Sets `gate` in `queue` as of generation `gen` (`lua/set-gate.lua`): open wakes its line;
+   * closed looks at it again at `untilMs` (Redis time; -1 never).
+   */
+  async setGate(
+    queue: string,
+    gate: string,
+    state: 'open' | 'closed',
+    gen: number,
+    untilMs = -1,
+  ): Promise<number> {
+    const key = this.options.keys.queueKey(queue);
+    const [woken, next, now] = await this.scripts['set-gate'](
+      `${key}cv:wake`,
+      key,
+      gate,
+      state === 'open' ? 'o' : 'c',
+      untilMs,
+      gen,
+      this.options.leaseMs,
+    );
+    if (next !== '-1') this.waker.schedule(key, Number(next) - Number(now));
+    return woken;
+  }
+
+  /**
+   * Gives the lines of `task` parked in `queue` its limits as changed at run time, and wakes
+   * what they allow now (`lua/retune.lua`). `slots`/`rate` 0: none.
+   */
+  async retune(
+    queue: string,
+    task: string,
+    slots: number,
+    rate: { max: number; perMs: number } | undefined,
+  ): Promise<{ lines: number; woken: number }> {
+    const key = this.options.keys.queueKey(queue);
+    const [lines, woken] = await this.scripts.retune(
+      `${key}cv:wake`,
+      key,
+      task,
+      slots,
+      rate?.max ?? 0,
+      rate?.perMs ?? 0,
+      this.options.leaseMs,
+    );
+    if (lines > 0) void this.waker.wake(key);
+    return { lines, woken };
   }
 
   onApplicationShutdown(): void {

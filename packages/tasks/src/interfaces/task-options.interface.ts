@@ -123,6 +123,14 @@ export interface TaskOptions<P = unknown> extends TaskHooks {
    */
   concurrencyKey?: (payload: P) => string;
   /**
+   * Stops running this task while a dependency is down: after `failureThreshold` failed
+   * attempts within `window`, the breaker opens, and the task's jobs wait (parked, spending no
+   * attempt) for `cooldown`; then one job runs as a probe: its success closes the breaker and
+   * the waiting jobs run, its failure opens it for another cooldown. The state is in Redis,
+   * shared by every worker process; tasks that give the same `name` share one breaker.
+   */
+  circuitBreaker?: CircuitBreakerOptions;
+  /**
    * Outbox events this task subscribes to: `Outbox.emit(OrderCreated, payload)` enqueues one
    * job of this task per emitted event. Give `defineEvent()` references (each event's payload
    * must fit `P`), event names (untyped, kept for compatibility), or a list. @default none
@@ -133,5 +141,25 @@ export interface TaskOptions<P = unknown> extends TaskHooks {
 /** Options that apply to every task unless the task sets its own. */
 export type TaskDefaults = Omit<
   TaskOptions,
-  'schema' | 'on' | 'lock' | 'concurrencyKey' | 'singleton' | keyof TaskHooks
+  'schema' | 'on' | 'lock' | 'concurrencyKey' | 'singleton' | 'circuitBreaker' | keyof TaskHooks
 >;
+
+/** A task's circuit breaker: see `TaskOptions.circuitBreaker`. */
+export interface CircuitBreakerOptions {
+  /**
+   * Tasks that give the same name share one breaker (and must give the same settings).
+   * @default the task's name
+   */
+  name?: string;
+  /** Failed attempts within `window` that open the breaker. */
+  failureThreshold: number;
+  /** How far back failures count, e.g. `'1m'`. */
+  window: Duration;
+  /** How long the breaker stays open before a probe runs, e.g. `'30s'`. */
+  cooldown: Duration;
+  /**
+   * Which failed attempts count. By default every one does, except `UnrecoverableTaskError`,
+   * an invalid payload and a cancel: those say nothing about the dependency.
+   */
+  isFailure?: (error: Error) => boolean;
+}

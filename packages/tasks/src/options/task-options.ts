@@ -49,6 +49,7 @@ const TASK_OPTION_KEYS = [
   'maxConcurrent',
   'rateLimit',
   'concurrencyKey',
+  'circuitBreaker',
   'onSuccess',
   'onFailure',
   'onDeadLetter',
@@ -60,6 +61,7 @@ const PER_TASK_ONLY = [
   'lock',
   'concurrencyKey',
   'singleton',
+  'circuitBreaker',
   'onSuccess',
   'onFailure',
   'onDeadLetter',
@@ -92,11 +94,26 @@ export interface ResolvedTaskOptions {
   limitKey?: (payload: unknown) => string;
   /** Runs at once across workers (per key with `limitKey`); 1 for `singleton` and `lock`. */
   maxConcurrent?: number;
+  /** `singleton` or `lock`: one run at a time is what the task means, never overridden. */
+  exclusive: boolean;
   rateLimit?: { max: number; perMs: number };
+  circuitBreaker?: ResolvedCircuitBreaker;
   hooks: TaskHooks;
   /** Outbox events this task subscribes to (see `Outbox.emit`); empty when none. */
   on: readonly string[];
 }
+
+/** A task's circuit breaker with its name given and durations in milliseconds. */
+export interface ResolvedCircuitBreaker {
+  name: string;
+  failureThreshold: number;
+  windowMs: number;
+  cooldownMs: number;
+  isFailure?: (error: Error) => boolean;
+}
+
+const CIRCUIT_BREAKER_KEYS = ['name', 'failureThreshold', 'window', 'cooldown', 'isFailure'];
+export const BREAKER_NAME_PATTERN = TASK_NAME_PATTERN;
 
 const BUILT_IN_DEFAULTS: TaskOptions = {
   queue: DEFAULT_QUEUE,
@@ -169,6 +186,9 @@ export function checkTaskOptions(options: unknown, path: string, fail: Fail, per
   if (o.maxConcurrent !== undefined)
     checkInteger(o.maxConcurrent, at('maxConcurrent'), 1, 1_000_000, fail);
   if (o.rateLimit !== undefined) checkRateLimit(o.rateLimit, at('rateLimit'), fail);
+  if (o.circuitBreaker !== undefined) {
+    checkCircuitBreaker(o.circuitBreaker, undefined, at('circuitBreaker'), fail);
+  }
   if (o.singleton && o.lock) fail(`give either ${at('singleton')} or ${at('lock')}, not both`);
   if ((o.singleton || o.lock) && (o.concurrencyKey || o.maxConcurrent !== undefined)) {
     fail(
@@ -261,6 +281,10 @@ export function resolveTaskOptions(
       merged.rateLimit === undefined
         ? undefined
         : checkRateLimit(merged.rateLimit, 'rateLimit', fail),
+    circuitBreaker:
+      merged.circuitBreaker === undefined
+        ? undefined
+        : checkCircuitBreaker(merged.circuitBreaker, taskName, 'circuitBreaker', fail),
     hooks: {
       onSuccess: merged.onSuccess,
       onFailure: merged.onFailure,
@@ -278,7 +302,7 @@ export function resolveTaskOptions(
 function runLimits(
   o: TaskOptions,
   fail: Fail,
-): Pick<ResolvedTaskOptions, 'limitKey' | 'maxConcurrent'> {
+): Pick<ResolvedTaskOptions, 'limitKey' | 'maxConcurrent' | 'exclusive'> {
   const lock = o.lock as ((payload: unknown) => string) | undefined;
   const key = o.concurrencyKey as ((payload: unknown) => string) | undefined;
   if (o.singleton && lock) fail('give either singleton or lock, not both');
@@ -290,9 +314,39 @@ function runLimits(
   if (key && o.maxConcurrent === undefined && o.rateLimit === undefined) {
     fail('concurrencyKey limits nothing alone: give maxConcurrent or rateLimit (or both) with it');
   }
-  if (o.singleton) return { maxConcurrent: 1 };
-  if (lock) return { limitKey: lock, maxConcurrent: 1 };
-  return { limitKey: key, maxConcurrent: o.maxConcurrent };
+  if (o.singleton) return { maxConcurrent: 1, exclusive: true };
+  if (lock) return { limitKey: lock, maxConcurrent: 1, exclusive: true };
+  return { limitKey: key, maxConcurrent: o.maxConcurrent, exclusive: false };
+}
+
+/** Checks `circuitBreaker` and resolves it; its name defaults to `taskName`'s. */
+export function checkCircuitBreaker(
+  value: unknown,
+  taskName: string | undefined,
+  path: string,
+  fail: Fail,
+): ResolvedCircuitBreaker {
+  const o = checkObject(value, path, fail);
+  checkKnownKeys(o, CIRCUIT_BREAKER_KEYS, path, fail);
+  if (o.name !== undefined && (typeof o.name !== 'string' || !BREAKER_NAME_PATTERN.test(o.name))) {
+    fail(
+      `${path}.name must be 1–200 characters of letters, digits and . _ - /, starting with a letter or digit; got ${describe(o.name)}`,
+    );
+  }
+  const windowMs = parseDuration(o.window, `${path}.window`, fail);
+  const cooldownMs = parseDuration(o.cooldown, `${path}.cooldown`, fail);
+  if (windowMs === 0) fail(`${path}.window must be greater than 0`);
+  if (cooldownMs === 0) fail(`${path}.cooldown must be greater than 0`);
+  if (o.isFailure !== undefined && typeof o.isFailure !== 'function') {
+    fail(`${path}.isFailure must be a function, got ${describe(o.isFailure)}`);
+  }
+  return {
+    name: (o.name as string | undefined) ?? taskName ?? '',
+    failureThreshold: checkInteger(o.failureThreshold, `${path}.failureThreshold`, 1, 1e6, fail),
+    windowMs,
+    cooldownMs,
+    isFailure: o.isFailure as ((error: Error) => boolean) | undefined,
+  };
 }
 
 const RATE_STRING = /^(\d+)\s*\/\s*(s|m|h)$/;

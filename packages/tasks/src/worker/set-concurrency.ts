@@ -22,3 +22,18 @@ export function setWorkerConcurrency(worker: Worker, concurrency: number): void 
   const loop = (worker as unknown as { mainLoopQueue?: MainLoopQueue | null }).mainLoopQueue;
   if (loop && typeof loop.add === 'function') loop.add(Promise.resolve(undefined));
 }
+
+/**
+ * Sets a running worker's rate limit (BullMQ's `limiter`, which it sends with every fetch, so
+ * the next fetch uses it; the window's counter is the queue's, shared by every worker).
+ * Returns whether it changed.
+ */
+export function setWorkerRateLimit(
+  worker: Worker,
+  rate: { max: number; perMs: number } | undefined,
+): boolean {
+  const current = worker.opts.limiter;
+  if (current?.max === rate?.max && current?.duration === rate?.perMs) return false;
+  worker.opts.limiter = rate && { max: rate.max, duration: rate.perMs };
+  return true;
+}

@@ -12,6 +12,8 @@ import { type RegisteredTask, TasksRegistry } from '../tasks.registry';
 import { envelopeOf, stepPayload } from '../workflows/step-input';
 import { cancelReasonOf } from '../producer/task-cancellation';
 import { InFlightRun } from './in-flight-run';
+import { pauseGate, RunControls } from '../control/run-controls';
+import { BreakerRuns } from '../breakers/breaker-runs';
 import { TaskContext } from './task-context';
 
 const CANCEL_MEMORY_MS = 60_000;
@@ -42,6 +44,8 @@ export class TaskRunner implements BeforeApplicationShutdown {
     private readonly admission: RunAdmission,
     private readonly outcome: RunOutcome,
     private readonly instrumentation: TaskInstrumentation,
+    private readonly controls: RunControls,
+    private readonly breakers: BreakerRuns,
   ) {}
 
   beforeApplicationShutdown(): void {
@@ -81,6 +85,8 @@ export class TaskRunner implements BeforeApplicationShutdown {
     let lease: Lease | undefined;
     let admittedAt: number | undefined;
     let end: RunEnd = { ok: false };
+    let probe = false;
+    let started = false;
     try {
       // A workflow step's payload may be an earlier step's result (see workflows/step-input).
       const input = envelopeOf(job.data) ? await stepPayload(job) : job.data;
@@ -89,10 +95,30 @@ export class TaskRunner implements BeforeApplicationShutdown {
         : input;
       // A cancelled job takes no slot: it ends here.
       run.throwIfInterrupted();
-      const idempotent = task.options.idempotent || job.id!.startsWith(`${task.name}~`);
-      plan = admissionPlan(task.name, task.options, payload, job.id!, idempotent);
+      const delivery = token ?? job.token ?? '';
+      // A paused task's job, or one whose circuit breaker is open, waits at its gate.
+      if (
+        this.controls.isPaused(task.name) &&
+        (await this.admission.gate(
+          job,
+          delivery,
+          pauseGate(task.name),
+          -1,
+          this.controls.version,
+        )) !== 'open'
+      ) {
+        throw new DelayedError();
+      }
+      if (task.options.circuitBreaker) {
+        const pass = await this.breakers.pass(task, job, delivery);
+        if (pass === 'parked' || pass === 'lost') throw new DelayedError();
+        probe = pass === 'probe';
+      }
+      const options = this.controls.optionsOf(task);
+      const idempotent = options.idempotent || job.id!.startsWith(`${task.name}~`);
+      plan = admissionPlan(task.name, options, payload, job.id!, idempotent);
       if (plan) {
-        const admission = await this.admission.enter(job, token ?? job.token ?? '', plan, () =>
+        const admission = await this.admission.enter(job, delivery, plan, () =>
           this.leaseLost(run),
         );
         if (admission.kind === 'stored') return admission.result;
@@ -111,6 +137,7 @@ export class TaskRunner implements BeforeApplicationShutdown {
         admittedAt,
       );
       this.instrumentation.started(job);
+      started = true;
       const result = await run.execute(task.name, task.options, () =>
         callHandler(task, payload, ctx),
       );
@@ -126,9 +153,18 @@ export class TaskRunner implements BeforeApplicationShutdown {
         );
         lease = undefined;
       }
+      if (probe) await this.breakers.succeeded(task, job, probe);
       await this.outcome.succeeded(task, job, result);
       return result;
     } catch (error) {
+      if (started && !end.ok && !run.handingBack && task.options.circuitBreaker) {
+        await this.breakers.failed(
+          task,
+          job,
+          error,
+          `${token ?? job.token}:${job.attemptsStarted}`,
+        );
+      }
       throw await this.outcome.failed(error, task, job, token, run.handingBack);
     } finally {
       this.inFlight.delete(runKey);

@@ -25,7 +25,10 @@ import { TaskHooksRunner } from './task-hooks-runner';
 import { TaskRunner } from './task-runner';
 import { RunAdmission } from '../admission/run-admission';
 import { ControlStore } from '../control/control-store';
-import { ConcurrencyFollower } from '../control/concurrency-follower';
+import { ControlFollower } from '../control/control-follower';
+import type { StoredControls } from '../control/control-store';
+import { RunControls } from '../control/run-controls';
+import { BreakerRuns } from '../breakers/breaker-runs';
 
 /** How this process's workers sign the jobs they take: `host:pid`. */
 const WORKER_NAME = `${hostname()}:${process.pid}`;
@@ -40,7 +43,7 @@ export class TaskWorkers implements OnApplicationBootstrap, BeforeApplicationShu
   private readonly workers = new Map<string, Worker>();
   private stopping?: Promise<void>;
   private subscriber?: RedisClient;
-  private readonly follower: ConcurrencyFollower;
+  private readonly follower: ControlFollower;
 
   constructor(
     @Inject(RESOLVED_TASKS_OPTIONS) private readonly options: ResolvedModuleOptions,
@@ -52,12 +55,15 @@ export class TaskWorkers implements OnApplicationBootstrap, BeforeApplicationShu
     private readonly admission: RunAdmission,
     private readonly outcome: RunOutcome,
     private readonly controls: ControlStore,
+    private readonly runControls: RunControls,
+    private readonly breakers: BreakerRuns,
   ) {
-    this.follower = new ConcurrencyFollower(
+    this.follower = new ControlFollower(
       controls,
       this.workers,
-      (queue) => this.declared(queue).concurrency,
+      (queue) => this.declared(queue),
       this.logger,
+      (read) => this.runControls.apply(read, this.queues),
     );
   }
 
@@ -82,9 +88,11 @@ export class TaskWorkers implements OnApplicationBootstrap, BeforeApplicationShu
   async onApplicationBootstrap(): Promise<void> {
     const queues = this.selectQueues();
     if (!queues.length) return;
-    // Overrides first, so a worker never starts above a concurrency lowered at run time.
-    const overrides = await this.readControlsAtStart();
-    for (const queue of queues) this.start(queue, overrides?.get(queue));
+    // Overrides first, so a worker never starts above a concurrency lowered at run time, nor
+    // runs a paused task's job.
+    const controls = await this.readControlsAtStart();
+    if (controls) await this.runControls.apply(controls, queues);
+    for (const queue of queues) this.start(queue, controls);
     this.logger.log(`consuming queues: ${this.queues.join(', ')}`, { queues: this.queues });
     this.listen();
   }
@@ -94,9 +102,9 @@ export class TaskWorkers implements OnApplicationBootstrap, BeforeApplicationShu
    * starting (its workers ride the outage out): they start on their declared values, and the
    * subscriber reads the overrides once it connects.
    */
-  private async readControlsAtStart(): Promise<Map<string, number> | undefined> {
+  private async readControlsAtStart(): Promise<StoredControls | undefined> {
     try {
-      return (await this.controls.read()).concurrency;
+      return await this.controls.read();
     } catch (error) {
       this.logger.warn(
         `cannot read run-time controls (${(error as Error).message}); workers start on ` +
@@ -119,8 +127,10 @@ export class TaskWorkers implements OnApplicationBootstrap, BeforeApplicationShu
     }));
     const cancels = this.cancellation.channel;
     const controls = this.controls.channel;
+    const breakers = this.breakers.channel;
     subscriber.on('message', (channel: string, message: string) => {
       if (channel === controls) return this.follower.refresh();
+      if (channel === breakers) return void this.breakers.refresh(message);
       try {
         const { queue, jobId, reason } = JSON.parse(message) as {
           queue: string;
@@ -139,9 +149,13 @@ export class TaskWorkers implements OnApplicationBootstrap, BeforeApplicationShu
     });
     // ioredis emits 'ready' before it resubscribes; a SUBSCRIBE sent now is answered after
     // those, so once it resolves no announcement can be missed and a read sees every change.
+    const channels = this.breakers.used ? [controls, breakers] : [controls];
     subscriber.on('ready', () => {
-      subscriber.subscribe(controls).then(
-        () => this.follower.refresh(),
+      subscriber.subscribe(...channels).then(
+        () => {
+          this.follower.refresh();
+          if (this.breakers.used) void this.breakers.follow(this.queues);
+        },
         (error: Error) =>
           this.logger.error(`cannot listen for run-time controls: ${error.message}`, {
             error: errorField(error),
@@ -175,8 +189,12 @@ export class TaskWorkers implements OnApplicationBootstrap, BeforeApplicationShu
     return this.options.queues?.get(queue) ?? DEFAULT_QUEUE_OPTIONS;
   }
 
-  private start(queue: string, concurrencyOverride?: number): void {
+  private start(queue: string, controls?: StoredControls): void {
     const queueOptions = this.declared(queue);
+    const rateOverride = controls?.queueRates.get(queue);
+    const rateLimit = rateOverride
+      ? { max: rateOverride.max, durationMs: rateOverride.perMs }
+      : queueOptions.rateLimit;
     // Two parameters on purpose: BullMQ then makes no AbortController per job. The runner
     // makes its own signal when a handler asks, and learns of lost locks from the event below.
     const processor = (job: Job, token?: string) =>
@@ -186,16 +204,14 @@ export class TaskWorkers implements OnApplicationBootstrap, BeforeApplicationShu
       name: WORKER_NAME,
       connection: this.redis.workerClient,
       prefix: this.options.keys.prefixOf(queue),
-      concurrency: concurrencyOverride ?? queueOptions.concurrency,
+      concurrency: controls?.concurrency.get(queue) ?? queueOptions.concurrency,
       // Spread, not assigned: an explicit undefined would override BullMQ's defaults.
       ...definedOnly({
         lockDuration: queueOptions.lockDurationMs,
         stalledInterval: queueOptions.stalledIntervalMs,
         maxStalledCount: queueOptions.maxStalledCount,
       }),
-      limiter: queueOptions.rateLimit
-        ? { max: queueOptions.rateLimit.max, duration: queueOptions.rateLimit.durationMs }
-        : undefined,
+      limiter: rateLimit ? { max: rateLimit.max, duration: rateLimit.durationMs } : undefined,
       settings: {
         backoffStrategy: (attemptsMade: number, _type?: string, err?: Error, job?: unknown) => {
           const task = this.registry.get((job as Job | undefined)?.name ?? '');

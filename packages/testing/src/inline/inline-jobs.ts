@@ -125,6 +125,8 @@ export class InlineJobs implements TaskHandleSource {
   private readonly lastIds = new Map<string, number>();
   /** Queues paused with `TaskControl.pause()`: their jobs wait, as with BullMQ's pause. */
   private readonly pausedQueues = new Set<string>();
+  /** Tasks paused with `TaskControl.pauseTask()`: their jobs wait, as parked on Redis. */
+  private readonly pausedTasks = new Set<string>();
   /** Jobs dropped by `forget()`, so their state reads `forgotten`. */
   private readonly forgotten = new Set<string>();
   private sequence = 0;
@@ -226,6 +228,31 @@ export class InlineJobs implements TaskHandleSource {
     return this.pausedQueues.has(queue);
   }
 
+  /** Holds `task`'s jobs, as `TaskControl.pauseTask()` parks them on Redis. */
+  pauseTask(task: string): void {
+    this.pausedTasks.add(task);
+  }
+
+  /** Lets `task`'s jobs run again; in inline mode, runs the ones that waited, in order. */
+  async resumeTask(task: string): Promise<void> {
+    this.pausedTasks.delete(task);
+    if (this.mode !== 'inline') return;
+    for (let next = this.nextOf(task); next; next = this.nextOf(task)) await this.run(next);
+  }
+
+  isTaskPaused(task: string): boolean {
+    return this.pausedTasks.has(task);
+  }
+
+  /** Whether a job of `task` in `queue` waits for a resume now. */
+  isHeld(queue: string, task: string): boolean {
+    return this.pausedQueues.has(queue) || this.pausedTasks.has(task);
+  }
+
+  private nextOf(task: string): TestJob | undefined {
+    return this.pending().find((job) => job.taskName === task);
+  }
+
   /** Jobs not run yet, in the order a worker would take them; none of a paused queue. */
   pending(filter: { queue?: string; delayed?: boolean } = {}): TestJob[] {
     return [...this.jobs.values()]
@@ -233,7 +260,7 @@ export class InlineJobs implements TaskHandleSource {
         (job) =>
           (job.state === 'waiting' || (filter.delayed !== false && job.state === 'delayed')) &&
           job.workflowId === undefined &&
-          !this.pausedQueues.has(job.queue) &&
+          !this.isHeld(job.queue, job.taskName) &&
           (filter.queue === undefined || job.queue === filter.queue) &&
           this.registry.get(job.taskName) !== undefined,
       )
@@ -253,6 +280,7 @@ export class InlineJobs implements TaskHandleSource {
   clear(): void {
     this.jobs.clear();
     this.pausedQueues.clear();
+    this.pausedTasks.clear();
     this.forgotten.clear();
     this.lastIds.clear();
   }

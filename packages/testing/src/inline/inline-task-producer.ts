@@ -185,7 +185,7 @@ export class InlineTaskProducer implements ProducerApi {
   ): Promise<TaskHandle> {
     const { job, added } = this.jobs.add(definition.name, prepared.queue, payload, prepared.opts);
     // A paused queue's job waits for resume(), as on Redis.
-    if (added && this.options.mode === 'inline' && !this.jobs.isPaused(job.queue)) {
+    if (added && this.options.mode === 'inline' && !this.jobs.isHeld(job.queue, job.taskName)) {
       await this.jobs.run(job);
     }
     return this.handleOf(definition, job.id, prepared.queue);

@@ -9,8 +9,16 @@
     Q cv:lease:<scope>  zset  lease member (below) -> lease expiry (ms, Redis time)
     Q cv:rate:<scope>   zset  member -> start time (ms)
     Q cv:park:<scope>   list  parked job ids, oldest first
-    Q cv:scopes         hash  scope -> "<cap> <rateMax> <rateWindowMs>"
+    Q cv:scopes         hash  scope -> "<cap> <rateMax> <rateWindowMs>", or
+                              "0 0 0 <holder scope>" for a second delivery's line, or
+                              "0 0 0 gate" for a gate's line (below)
     Q cv:wake           zset  scope -> when to look at the scope again (ms)
+    Q cv:gates          hash  gate -> "<o|c> <until ms, -1: never> <generation>"
+
+  A gate ("p:<task>" for a paused task, "b:<breaker>" for an open circuit breaker) holds
+  every job of its line while closed: its line wakes one job, the breaker's probe candidate,
+  once `until` has passed, and none while it is "never"; once open, the whole line, a chunk a
+  call. See gate.lua and open-gate.lua.
 
   opts: limits ({cap, rateMax, rateWindow}, read from cv:scopes when absent); precise (the
   wake script: prune expired entries and compute the exact next wake time); fetcher (the
@@ -66,6 +74,18 @@ local function heldUntil(Q, holder, jobId, now)
   return nil
 end
 
+-- Jobs an open gate wakes per call: a long line is woken over several calls of the wake script.
+local GATE_WAKE_CHUNK = 1000
+
+-- A gate's state: "o" or "c", until (ms; -1 never), generation. A gate never set is open,
+-- at generation -1.
+local function gateState(Q, gate)
+  local spec = rcall("HGET", Q .. "cv:gates", gate)
+  if not spec then return "o", 0, -1 end
+  local state, untilMs, gen = string.match(spec, "^(%a) (%-?%d+) (%d+)$")
+  return state, tonumber(untilMs), tonumber(gen)
+end
+
 local function forgetScope(Q, scope)
   rcall("ZREM", Q .. "cv:wake", scope)
   rcall("HDEL", Q .. "cv:scopes", scope)
@@ -84,6 +104,28 @@ local function wakeScope(Q, scope, now, reserveMs, opts)
   else
     cap, rateMax, rateWindow, holder = scopeLimits(Q, scope)
   end
+  -- A gate's line: none while closed, one probe candidate once its time has come, a chunk
+  -- while open. Only the wake script and open-gate.lua look at gates (precise).
+  local gateFree, gateNext
+  if holder == "gate" then
+    if not opts.precise then return nil, 0 end
+    local state, untilMs = gateState(Q, scope)
+    if state == "o" then
+      gateFree = GATE_WAKE_CHUNK
+    elseif untilMs < 0 then
+      rcall("ZREM", Q .. "cv:wake", scope)
+      return nil, 0
+    elseif now < untilMs then
+      rcall("ZADD", Q .. "cv:wake", untilMs, scope)
+      return untilMs, 0
+    else
+      -- The candidate goes back to the head of the line if the breaker lets no probe through
+      -- yet; the line is looked at again after a reservation's time.
+      gateFree = 1
+      gateNext = now + reserveMs
+    end
+    holder = nil
+  end
   -- A second delivery's line ("j:<jobId>") waits while the first run still holds its lease.
   if holder and opts.precise then
     local heldTo = heldUntil(Q, holder, string.sub(scope, 3), now)
@@ -94,7 +136,10 @@ local function wakeScope(Q, scope, now, reserveMs, opts)
   end
   local leaseKey = Q .. "cv:lease:" .. scope
   local rateKey = Q .. "cv:rate:" .. scope
-  local free = parked
+  -- A line with no limit left (a gate's, or a task whose limits were lifted at run time)
+  -- wakes a chunk a call; the wake script takes the rest in turn.
+  if cap == 0 and rateMax == 0 and not gateFree then gateFree = GATE_WAKE_CHUNK end
+  local free = math.min(parked, gateFree or parked)
   if cap > 0 then
     if opts.precise then
       rcall("ZREMRANGEBYSCORE", leaseKey, "-inf", now)
@@ -156,7 +201,7 @@ local function wakeScope(Q, scope, now, reserveMs, opts)
   -- A scope with parked jobs keeps its wake entry from the park (admit.lua) until its line
   -- is empty; the wake script moves it on. A release has nothing to reschedule.
   if not opts.precise then return nil, woken end
-  local due = now
+  local due = gateNext or now
   if cap > 0 and rcall("ZCARD", leaseKey) >= cap then
     local first = rcall("ZRANGE", leaseKey, 0, 0, "WITHSCORES")
     due = math.max(due, tonumber(first[2]))
