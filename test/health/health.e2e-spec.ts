@@ -1,6 +1,6 @@
 import { Controller, Get, Injectable } from '@nestjs/common';
 import { HealthCheck, HealthCheckService } from '@nestjs/terminus';
-import { defineTask, Task, TaskProducer } from '@conveyor/tasks';
+import { CircuitBreakers, defineTask, Task, TaskControl, TaskProducer } from '@conveyor/tasks';
 import {
   HealthModule,
   OutboxHealthIndicator,
@@ -12,7 +12,10 @@ import { PrivateRedis } from '../support/private-redis';
 import { closeRawQueue, rawQueue } from '../support/redis';
 import { eventually } from '../support/tasks-app';
 
-const Echo = defineTask<{ n: number }, number>('health.echo', { queue: 'work' });
+const Echo = defineTask<{ n: number }, number>('health.echo', {
+  queue: 'work',
+  circuitBreaker: { name: 'echo', failureThreshold: 100, window: '1m', cooldown: '1m' },
+});
 // No handler in these apps: jobs of these queues wait, which is the backlog under test.
 const Parked = defineTask<{ n: number }, void>('health.parked', { queue: 'parked' });
 const Slow = defineTask<{ n: number }, void>('health.slow', { queue: 'slow' });
@@ -84,6 +87,31 @@ describe('GET /health', () => {
     });
     // No OutboxModule in this app: no outbox check.
     expect(body.info).not.toHaveProperty('outbox');
+  });
+
+  it('reports open circuit breakers and paused queues and tasks, and stays ready', async () => {
+    app = await startHttpApp({ imports: [HealthModule.forRoot()], providers: [EchoTasks] });
+    expect((await ready(app)).body.info).toMatchObject({
+      controls: {
+        status: 'up',
+        circuitBreakers: { echo: 'closed' },
+        pausedQueues: [],
+        pausedTasks: [],
+      },
+    });
+    await app.get(CircuitBreakers).open('echo');
+    await app.get(TaskControl).pause('work');
+    await app.get(TaskControl).pauseTask('health.echo');
+    const { status, body } = await ready(app);
+    expect(status).toBe(200);
+    expect(body.info).toMatchObject({
+      controls: {
+        status: 'up',
+        circuitBreakers: { echo: 'open' },
+        pausedQueues: ['work'],
+        pausedTasks: ['health.echo'],
+      },
+    });
   });
 
   it("serves the README's own status route with the indicators, importing HealthModule only", async () => {

@@ -1,5 +1,12 @@
 import { Injectable } from '@nestjs/common';
-import { defineTask, Task, type TaskContext, TaskProducer } from '@conveyor/tasks';
+import {
+  CircuitBreakers,
+  defineTask,
+  Task,
+  type TaskContext,
+  TaskControl,
+  TaskProducer,
+} from '@conveyor/tasks';
 import { MetricsModule } from '@conveyor/metrics';
 import { Registry } from 'prom-client';
 import {
@@ -113,6 +120,42 @@ describe('GET /metrics', () => {
       samples.filter((s) => s.name.startsWith('conveyor_')).flatMap((s) => Object.keys(s.labels)),
     );
     expect([...labelKeys].sort()).toEqual(['le', 'queue', 'state', 'task']);
+  });
+
+  it('shows circuit breakers, and paused queues and tasks, as Redis holds them now', async () => {
+    const Mail = defineTask<{ n: number }, void>('metrics.mail', {
+      queue: 'work',
+      circuitBreaker: { name: 'smtp', failureThreshold: 5, window: '1m', cooldown: '1m' },
+    });
+    @Injectable()
+    class Mailer {
+      @Task(Mail)
+      send(): void {}
+    }
+    const other = await startHttpApp({
+      tasks: { queues: { work: {} }, workers: 'none' },
+      imports: [MetricsModule.forRoot({ registry: new Registry() })],
+      providers: [Mailer],
+    });
+    try {
+      const scrape = async () => parsePrometheus((await get(`${other.url}/metrics`)).text);
+      let samples = await scrape();
+      expect(sample(samples, 'conveyor_circuit_state', { breaker: 'smtp' })).toBe(0);
+      expect(sample(samples, 'conveyor_circuit_opens_total', { breaker: 'smtp' })).toBe(0);
+      expect(sample(samples, 'conveyor_queue_paused', { queue: 'work' })).toBe(0);
+      expect(sample(samples, 'conveyor_task_paused', { task: Mail.name })).toBe(0);
+
+      await other.get(CircuitBreakers).open('smtp');
+      await other.get(TaskControl).pauseTask(Mail);
+      await other.get(TaskControl).pause('work');
+      samples = await scrape();
+      expect(sample(samples, 'conveyor_circuit_state', { breaker: 'smtp' })).toBe(2);
+      expect(sample(samples, 'conveyor_circuit_opens_total', { breaker: 'smtp' })).toBe(1);
+      expect(sample(samples, 'conveyor_queue_paused', { queue: 'work' })).toBe(1);
+      expect(sample(samples, 'conveyor_task_paused', { task: Mail.name })).toBe(1);
+    } finally {
+      await stopHttpApps(other);
+    }
   });
 
   it('serves the Prometheus text content type at a custom path', async () => {

@@ -1,5 +1,6 @@
 import { Controller, Get, type Type } from '@nestjs/common';
 import { HealthCheck, type HealthCheckResult, HealthCheckService } from '@nestjs/terminus';
+import { ControlsHealthIndicator } from './indicators/controls.health';
 import { OutboxHealthIndicator } from './indicators/outbox.health';
 import { QueuesHealthIndicator } from './indicators/queues.health';
 import { RedisHealthIndicator } from './indicators/redis.health';
@@ -13,6 +14,7 @@ export function healthController(path: string): Type {
       private readonly redis: RedisHealthIndicator,
       private readonly queues: QueuesHealthIndicator,
       private readonly outbox: OutboxHealthIndicator,
+      private readonly controls: ControlsHealthIndicator,
     ) {}
 
     /** The process is up and serving requests. */
@@ -22,7 +24,10 @@ export function healthController(path: string): Type {
       return this.health.check([]);
     }
 
-    /** Redis answers, queues are under their thresholds, the outbox keeps up, workers run. */
+    /**
+     * Redis answers, queues are under their thresholds, the outbox keeps up, workers run; and
+     * what holds jobs back on purpose (open circuit breakers, paused queues and tasks).
+     */
     @Get('ready')
     @HealthCheck()
     ready(): Promise<HealthCheckResult> {
@@ -31,6 +36,7 @@ export function healthController(path: string): Type {
         () => this.queues.isHealthy(),
         ...(this.outbox.present ? [() => this.outbox.isHealthy()] : []),
         () => this.queues.workersRunning(),
+        () => this.controls.isHealthy(),
       ]);
     }
   }

@@ -10,6 +10,7 @@ import {
 } from './health.module-definition';
 import { resolveHealthOptions } from './health.options';
 import { OutboxHealthIndicator } from './indicators/outbox.health';
+import { ControlsHealthIndicator } from './indicators/controls.health';
 import { QueuesHealthIndicator } from './indicators/queues.health';
 import { RedisHealthIndicator } from './indicators/redis.health';
 import type { HealthModuleOptions } from './interfaces/health-options.interface';
@@ -42,10 +43,17 @@ import type { HealthModuleOptions } from './interfaces/health-options.interface'
     },
     RedisHealthIndicator,
     QueuesHealthIndicator,
+    ControlsHealthIndicator,
     OutboxHealthIndicator,
   ],
   // TerminusModule too: a controller of the app's own gets HealthCheckService from it.
-  exports: [TerminusModule, RedisHealthIndicator, QueuesHealthIndicator, OutboxHealthIndicator],
+  exports: [
+    TerminusModule,
+    RedisHealthIndicator,
+    QueuesHealthIndicator,
+    OutboxHealthIndicator,
+    ControlsHealthIndicator,
+  ],
 })
 export class HealthModule extends ConfigurableHealthModule {
   static override forRoot(options: typeof HEALTH_OPTIONS_TYPE = {}): DynamicModule {

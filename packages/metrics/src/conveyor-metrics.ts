@@ -1,6 +1,12 @@
 import { Inject, Injectable, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import { ModuleRef } from '@nestjs/core';
-import { QueueInspector, type QueueSnapshot, TaskInstrumentation } from '@conveyor/tasks';
+import {
+  CircuitBreakers,
+  QueueInspector,
+  type QueueSnapshot,
+  TaskControl,
+  TaskInstrumentation,
+} from '@conveyor/tasks';
 import { ConveyorLogger, errorField, findOutboxStats } from '@conveyor/tasks/internal';
 import { Counter, Gauge, type Metric, register, type Registry } from 'prom-client';
 import { SeriesCounter, SeriesHistogram, type TaskCount, TaskSeriesTable } from './task-series';
@@ -12,6 +18,7 @@ import type { OutboxRelay } from '@conveyor/outbox';
 type OutboxStatsSource = Pick<OutboxRelay, 'stats'>;
 
 const DEFAULT_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300];
+const CIRCUIT_VALUES = { closed: 0, 'half-open': 1, open: 2 } as const;
 const STATES = ['waiting', 'active', 'delayed', 'completed', 'failed', 'waiting-children'] as const;
 
 /**
@@ -29,12 +36,15 @@ export class ConveyorMetrics implements OnModuleInit, OnApplicationShutdown {
   private unobserve?: () => void;
   private snapshotInFlight?: Promise<QueueSnapshot[]>;
   private outboxInFlight?: ReturnType<OutboxStatsSource['stats']>;
+  private limitsInFlight?: ReturnType<TaskControl['limits']>;
 
   constructor(
     @Inject(METRICS_MODULE_OPTIONS) private readonly options: MetricsModuleOptions,
     private readonly instrumentation: TaskInstrumentation,
     private readonly inspector: QueueInspector,
     private readonly moduleRef: ModuleRef,
+    private readonly breakers: CircuitBreakers,
+    private readonly control: TaskControl,
   ) {
     this.registry = options.registry ?? register;
     this.timeoutMs = options.timeoutMs ?? 2_000;
@@ -153,6 +163,47 @@ export class ConveyorMetrics implements OnModuleInit, OnApplicationShutdown {
         for (const s of await this.snapshot()) g.set({ queue: s.queue }, s.failed);
       },
     );
+    this.gauge(
+      'conveyor_circuit_state',
+      'Each circuit breaker: 0 closed, 1 half-open (a probe runs), 2 open (its jobs wait).',
+      ['breaker'],
+      async (g) => {
+        for (const b of await withTimeout(this.breakers.list(), this.timeoutMs, 'breakers')) {
+          g.set({ breaker: b.name }, CIRCUIT_VALUES[b.state]);
+        }
+      },
+    );
+    const opens: Counter = new Counter({
+      name: 'conveyor_circuit_opens_total',
+      help: 'Times each circuit breaker has opened (kept in Redis, shared by every process).',
+      labelNames: ['breaker'],
+      registers: [],
+      collect: async () => {
+        opens.reset();
+        await withTimeout(this.breakers.list(), this.timeoutMs, 'breakers')
+          .then((list) => list.forEach((b) => opens.inc({ breaker: b.name }, b.opens)))
+          .catch((error: Error) => this.warn('conveyor_circuit_opens_total', error));
+      },
+    });
+    this.add(opens);
+    this.gauge(
+      'conveyor_queue_paused',
+      'Queues paused with TaskControl.pause() (1), or not (0).',
+      ['queue'],
+      async (g) => {
+        for (const q of await this.limits()) g.set({ queue: q.queue }, q.paused ? 1 : 0);
+      },
+    );
+    this.gauge(
+      'conveyor_task_paused',
+      'Tasks paused with TaskControl.pauseTask() (1), or not (0).',
+      ['task'],
+      async (g) => {
+        for (const q of await this.limits()) {
+          for (const t of q.tasks) g.set({ task: t.task }, t.paused ? 1 : 0);
+        }
+      },
+    );
     if (!this.outbox) return;
     this.gauge('conveyor_outbox_pending', 'Outbox rows not yet published.', [], async (g) => {
       g.set((await this.outboxStats()).pending);
@@ -214,6 +265,15 @@ export class ConveyorMetrics implements OnModuleInit, OnApplicationShutdown {
       this.timeoutMs,
       'queue counts',
     ).finally(() => (this.snapshotInFlight = undefined)));
+  }
+
+  /** One read of the run-time controls per scrape, shared by the gauges that need it. */
+  private limits(): ReturnType<TaskControl['limits']> {
+    return (this.limitsInFlight ??= withTimeout(
+      this.control.limits(),
+      this.timeoutMs,
+      'run-time controls',
+    ).finally(() => (this.limitsInFlight = undefined)));
   }
 
   private outboxStats(): ReturnType<OutboxStatsSource['stats']> {
