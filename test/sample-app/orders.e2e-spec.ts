@@ -19,16 +19,7 @@ describe.each(['pglite', 'postgres'] as const)('sample app on %s', (database) =>
 
   const jobCount = () => countJobs(app.prefix, ['email', 'payments', 'default', 'reports']);
 
-  async function jobsOf(id: string, until: (jobs: Job[]) => boolean): Promise<Job[]> {
-    return eventually<Job[] | undefined>(
-      async () => {
-        const { body } = await app.request('GET', `/orders/${id}`);
-        return until(body.jobs) ? (body.jobs as Job[]) : undefined;
-      },
-      30_000,
-      `the jobs of order ${id}`,
-    ) as Promise<Job[]>;
-  }
+  const jobsOf = (id: string, until: (jobs: Job[]) => boolean) => orderJobs(app, id, until);
 
   it('creates an order whose jobs (email, payment, two subscribers) all complete', async () => {
     const created = await app.request('POST', '/orders', ORDER);
@@ -217,6 +208,7 @@ describe('sample app operations routes', () => {
     app = await startSampleApp({ database: 'pglite' });
   }, 60_000);
   afterAll(() => app?.stop());
+  const jobsOf = (id: string, until: (jobs: Job[]) => boolean) => orderJobs(app, id, until);
 
   it('answers health: live and ready', async () => {
     expect((await app.request('GET', '/health/live')).status).toBe(200);
@@ -239,7 +231,73 @@ describe('sample app operations routes', () => {
       'the payment to be counted',
     );
   });
+
+  it('stops sending mail during a provider outage: the circuit breaker opens and confirmations wait, then go', async () => {
+    const token = 'test-admin-token';
+    expect((await app.request('PUT', '/admin/mail-outage', { down: true }, token)).status).toBe(
+      200,
+    );
+    const orders = [];
+    for (let i = 0; i < 4; i++) orders.push((await app.request('POST', '/orders', ORDER)).body.id);
+    // Each confirmation retries; 10 failed sends within a minute open the breaker.
+    const opened = await eventually(
+      async () => {
+        const { body } = await app.request('GET', '/admin/circuit-breakers', undefined, token);
+        return body[0]?.state === 'open' ? body[0] : undefined;
+      },
+      60_000,
+      'the mail breaker to open',
+    );
+    expect(opened).toMatchObject({ name: 'mail-provider', tasks: ['email.send-confirmation'] });
+    // The orders themselves were taken: the outage only holds their e-mails back.
+    for (const id of orders) {
+      const jobs = await jobsOf(id, (all) => all.some((j) => j.task === 'payment.charge'));
+      expect(jobs.find((j) => j.task === 'email.send-confirmation')?.state).not.toBe('completed');
+    }
+    const ready = await app.request('GET', '/health/ready');
+    expect(ready.body.info.controls.circuitBreakers).toEqual({ 'mail-provider': 'open' });
+
+    // The provider is back; an operator closes the breaker rather than wait for the probe.
+    await app.request('PUT', '/admin/mail-outage', { down: false }, token);
+    const closed = await app.request(
+      'POST',
+      '/admin/circuit-breakers/mail-provider/close',
+      undefined,
+      token,
+    );
+    expect(closed.body).toMatchObject({ state: 'closed', manual: true });
+    for (const id of orders) {
+      await jobsOf(id, (all) =>
+        all.some((j) => j.task === 'email.send-confirmation' && j.state === 'completed'),
+      );
+    }
+  }, 90_000);
+
+  it('pauses one task at run time from the admin API and lists it among the limits', async () => {
+    const token = 'test-admin-token';
+    const paused = await app.request('POST', '/admin/tasks/search.index/pause', undefined, token);
+    expect(paused).toMatchObject({ status: 201, body: { task: 'search.index', paused: true } });
+    const limits = await app.request('GET', '/admin/limits', undefined, token);
+    expect(limits.body.flatMap((q: { tasks: unknown[] }) => q.tasks)).toContainEqual(
+      expect.objectContaining({ task: 'search.index', paused: true }),
+    );
+    const unknown = await app.request('POST', '/admin/tasks/search.indx/pause', undefined, token);
+    expect(unknown).toMatchObject({ status: 400, body: { error: 'InvalidTaskOptionsError' } });
+    await app.request('POST', '/admin/tasks/search.index/resume', undefined, token);
+  });
 });
+
+/** The jobs of order `id` once `until` holds for them. */
+function orderJobs(app: SampleApp, id: string, until: (jobs: Job[]) => boolean): Promise<Job[]> {
+  return eventually<Job[] | undefined>(
+    async () => {
+      const { body } = await app.request('GET', `/orders/${id}`);
+      return until(body.jobs) ? (body.jobs as Job[]) : undefined;
+    },
+    30_000,
+    `the jobs of order ${id}`,
+  ) as Promise<Job[]>;
+}
 
 /** A job as Redis holds it. */
 async function withRawJob(prefix: string, queue: string, id: string) {

@@ -10,9 +10,16 @@ import {
   UseFilters,
   UseGuards,
 } from '@nestjs/common';
-import { DeadLetters, type DeadLetterFilter, step, TaskProducer } from '@conveyor/tasks';
+import {
+  CircuitBreakers,
+  DeadLetters,
+  type DeadLetterFilter,
+  step,
+  TaskControl,
+  TaskProducer,
+} from '@conveyor/tasks';
 import { z } from 'zod';
-import { FakePaymentGateway } from '../orders/fake-providers';
+import { FakeMailer, FakePaymentGateway } from '../orders/fake-providers';
 import { RegionTotals, REGIONS, SummarizeRegions } from '../reports/report.tasks';
 import { ZodBody } from '../validation.pipe';
 import { AdminGuard } from './admin.guard';
@@ -40,7 +47,10 @@ export class AdminController {
   constructor(
     private readonly deadLetters: DeadLetters,
     private readonly payments: FakePaymentGateway,
+    private readonly mailer: FakeMailer,
     private readonly producer: TaskProducer,
+    private readonly control: TaskControl,
+    private readonly breakers: CircuitBreakers,
   ) {}
 
   /** A chord: one job per region in parallel, then one summary of all their results. */
@@ -132,5 +142,73 @@ export class AdminController {
   ) {
     this.payments.throttle(body.charges, body.retryAfterSeconds);
     return body;
+  }
+
+  /** The demo's outage: the fake mail provider fails every send until it ends. */
+  @Put('mail-outage')
+  mailOutage(@Body(new ZodBody(z.object({ down: z.boolean() }))) body: { down: boolean }) {
+    this.mailer.down = body.down;
+    return { down: this.mailer.down };
+  }
+
+  /** Circuit breakers: the mail provider's opens after repeated failures. */
+  @Get('circuit-breakers')
+  circuitBreakers() {
+    return this.breakers.list();
+  }
+
+  /** Opens a breaker by hand (for a while, or until closed), e.g. for a provider's maintenance. */
+  @Post('circuit-breakers/:name/open')
+  async openBreaker(
+    @Param('name') name: string,
+    @Body(new ZodBody(z.object({ for: z.string().optional() }).strict().default({})))
+    body: { for?: string },
+  ) {
+    await this.breakers.open(name, body.for ? { for: body.for } : undefined);
+    return this.breakers.state(name);
+  }
+
+  @Post('circuit-breakers/:name/close')
+  async closeBreaker(@Param('name') name: string) {
+    await this.breakers.close(name);
+    return this.breakers.state(name);
+  }
+
+  /** Every queue's and task's limits now: declared, and overridden at run time. */
+  @Get('limits')
+  limits() {
+    return this.control.limits();
+  }
+
+  /** Celery's rate_limit command: change a task's limits in every worker, until reset. */
+  @Put('tasks/:task/limits')
+  async setTaskLimits(
+    @Param('task') task: string,
+    @Body(
+      new ZodBody(
+        z
+          .object({
+            maxConcurrent: z.number().int().positive().nullable().optional(),
+            rateLimit: z.string().nullable().optional(),
+          })
+          .strict(),
+      ),
+    )
+    body: { maxConcurrent?: number | null; rateLimit?: string | null },
+  ) {
+    await this.control.setTaskLimits(task, body);
+    return (await this.control.limits()).flatMap((q) => q.tasks).find((t) => t.task === task);
+  }
+
+  @Post('tasks/:task/pause')
+  async pauseTask(@Param('task') task: string) {
+    await this.control.pauseTask(task);
+    return { task, paused: true };
+  }
+
+  @Post('tasks/:task/resume')
+  async resumeTask(@Param('task') task: string) {
+    await this.control.resumeTask(task);
+    return { task, paused: false };
   }
 }

@@ -7,6 +7,7 @@ const STATUS: Record<string, number> = {
   UnknownTaskError: 409,
   InvalidTaskOptionsError: 400,
   InvalidPayloadError: 400,
+  UnknownCircuitBreakerError: 404,
 };
 
 /** Turns Conveyor's typed errors into HTTP answers with their message. */

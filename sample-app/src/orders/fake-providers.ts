@@ -3,14 +3,17 @@ import { randomUUID } from 'node:crypto';
 import { APP_CONFIG } from '../tokens';
 import type { AppConfig } from '../config';
 
-/** A stand-in for a real mail API that fails now and then. */
+/** A stand-in for a real mail API that fails now and then, or all the time during an outage. */
 @Injectable()
 export class FakeMailer {
+  /** The demo's outage (PUT /admin/mail-outage): every send fails until it ends. */
+  down = false;
+
   constructor(@Inject(APP_CONFIG) private readonly config: AppConfig) {}
 
   async send(to: string, subject: string, signal: AbortSignal): Promise<string> {
     await sleep(this.config.MAIL_LATENCY_MS, signal);
-    if (Math.random() < this.config.MAIL_FAILURE_RATE)
+    if (this.down || Math.random() < this.config.MAIL_FAILURE_RATE)
       throw new Error('mail provider: 503 Service Unavailable');
     return `msg-${randomUUID().slice(0, 8)} to ${to}: ${subject}`;
   }

@@ -12,6 +12,9 @@ export const SendConfirmation = defineTask<
   backoff: { type: 'exponential', delay: '500ms', max: '10s', jitter: 0.2 },
   // The provider allows 10 sends a second for the whole account, across all workers.
   rateLimit: '10/s',
+  // When the provider is down, stop hammering it: after 10 failed sends within a minute, the
+  // confirmations wait (parked, no attempt spent) for 15 s, then one send probes the provider.
+  circuitBreaker: { name: 'mail-provider', failureThreshold: 10, window: '1m', cooldown: '15s' },
 });
 
 export const ChargePayment = defineTask<
