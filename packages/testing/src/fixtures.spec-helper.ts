@@ -27,7 +27,10 @@ export const Picky = defineTask<{ code: number }, never>('picky', {
 export const Stamp = defineTask<{ at: string; extra?: unknown }, { at: Date; seen: string }>(
   'stamp',
 );
-export const Charge = defineTask<{ orderId: string }, string>('charge', { idempotent: true });
+export const Charge = defineTask<{ orderId: string }, string>('charge', {
+  idempotent: true,
+  circuitBreaker: { name: 'payments', failureThreshold: 5, window: '1m', cooldown: '1m' },
+});
 export const Slow = defineTask<{ ms: number }, string>('slow', { hardTimeout: '30ms' });
 export const Fanout = defineTask<{ n: number }, number>('fanout');
 export const Log = defineTask<{ label: string }, string>('log');

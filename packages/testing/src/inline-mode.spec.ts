@@ -1,4 +1,5 @@
 import {
+  CircuitBreakers,
   DeadLetters,
   InvalidModuleOptionsError,
   InvalidPayloadError,
@@ -10,6 +11,7 @@ import {
   TaskTimeoutError,
   UnknownScheduleError,
   UnknownTaskError,
+  UnknownCircuitBreakerError,
 } from '@conveyor/tasks';
 import { ConveyorTestingModule } from './conveyor-testing.module';
 import {
@@ -229,6 +231,43 @@ describe('TaskControl in the testing module', () => {
     await expect(held.result()).resolves.toBe(2);
     await expect(control.pause('defualt')).rejects.toThrow(/did you mean 'default'/);
     await expect(control.setConcurrency('default', 0)).rejects.toThrow(InvalidTaskOptionsError);
+  });
+
+  it("holds a paused task's jobs while the rest of its queue runs, and runs them at resumeTask", async () => {
+    const control = bed.moduleRef.get(TaskControl);
+    await control.pauseTask(Add);
+    const held = await bed.producer.enqueue(Add, { a: 2, b: 2 });
+    const other = await bed.producer.enqueue(Log, { label: 'runs' });
+
+    expect(await held.state()).toBe('waiting');
+    await expect(other.result()).resolves.toBe('runs');
+    expect(await control.isTaskPaused('add')).toBe(true);
+    expect((await control.limits())[0].tasks).toContainEqual(
+      expect.objectContaining({ task: 'add', paused: true }),
+    );
+
+    await control.resumeTask('add');
+    await expect(held.result()).resolves.toBe(4);
+    await expect(control.pauseTask('ad')).rejects.toThrow(/did you mean 'add'/);
+  });
+
+  it('holds the jobs of a circuit breaker opened by hand until it is closed', async () => {
+    const breakers = bed.moduleRef.get(CircuitBreakers);
+    await breakers.open('payments');
+    const held = await bed.producer.enqueue(Charge, { orderId: 'o-1' });
+    expect(await held.state()).toBe('waiting');
+    await expect(breakers.state('payments')).resolves.toMatchObject({
+      state: 'open',
+      tasks: ['charge'],
+      manual: true,
+    });
+
+    await breakers.close('payments');
+    expect(await held.state()).toBe('completed');
+    await expect(breakers.list()).resolves.toEqual([
+      expect.objectContaining({ name: 'payments', state: 'closed' }),
+    ]);
+    await expect(breakers.open('smtp')).rejects.toBeInstanceOf(UnknownCircuitBreakerError);
   });
 
   it('lists concurrency overrides beside the declared values', async () => {
