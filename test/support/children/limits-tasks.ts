@@ -101,7 +101,7 @@ export type LedgerEvent =
       local: number;
     }
   | { e: 'lost'; run: string; reason: string }
-  | { e: 'end'; run: string }
+  | { e: 'end'; run: string; ok?: boolean }
   | { e: 'kill'; pid: number }
   | { e: 'exit'; pid: number };
 

@@ -100,6 +100,8 @@ export class BreakerRuns {
   async pass(task: RegisteredTask, job: Job, token: string): Promise<BreakerPass> {
     const breaker = task.options.circuitBreaker;
     if (!breaker) return 'run';
+    // Not read yet (this process just started): read before the first run, not after it.
+    if (!this.states.has(breaker.name)) await this.refresh(breaker.name);
     let state = this.states.get(breaker.name);
     if (!state || state.state === 'closed') return 'run';
     if (state.state === 'half-open' || state.until - CLOCK_MARGIN_MS <= Date.now()) {
