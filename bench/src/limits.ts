@@ -8,8 +8,10 @@ import { NestFactory } from '@nestjs/core';
 import { Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import {
+  CircuitBreakers,
   defineTask,
   Task,
+  TaskControl,
   type TaskContext,
   type TaskOptions,
   TaskProducer,
@@ -47,9 +49,35 @@ interface Scenario {
   concurrency?: number;
   /** A fixed job count instead of the backlog sizes. */
   jobs?: number;
+  /**
+   * The backlog is enqueued while held, then let go once every job waits: Conveyor's task
+   * paused (`pauseTask`) or breaker opened by hand, every job parked at the gate; raw BullMQ's
+   * queue paused.
+   */
+  hold?: 'pauseTask' | 'breaker';
 }
 
+const BREAKER = { name: 'bench', failureThreshold: 1_000, window: '1m', cooldown: '1m' };
+
 const SCENARIOS: Scenario[] = [
+  {
+    // A closed breaker must cost a run nothing: against a plain BullMQ worker.
+    name: 'breakerClosed',
+    conveyor: { circuitBreaker: BREAKER },
+    raw: { note: 'plain worker' },
+  },
+  {
+    name: 'pausedTask',
+    conveyor: {},
+    raw: { note: 'queue paused, then resumed' },
+    hold: 'pauseTask',
+  },
+  {
+    name: 'breakerOpen',
+    conveyor: { circuitBreaker: BREAKER },
+    raw: { note: 'queue paused, then resumed' },
+    hold: 'breaker',
+  },
   {
     name: 'rate',
     conveyor: { rateLimit: { max: 200, per: '100ms' } },
@@ -183,12 +211,14 @@ async function runRaw(server: PrivateServer, scenario: Scenario, count: number):
   await admin.config('RESETSTAT');
   const before = await commands(admin);
   const started = performance.now();
+  if (scenario.hold) await queue.pause();
   const jobs = payloads(scenario, count).map((data) => ({
     name: 'bench.limited',
     data,
     opts: { removeOnComplete: { age: 86_400 }, removeOnFail: false },
   }));
   for (let i = 0; i < jobs.length; i += 1_000) await queue.addBulk(jobs.slice(i, i + 1_000));
+  if (scenario.hold) await queue.resume();
   let done = 0;
   let finish!: () => void;
   const drained = new Promise<void>((resolve) => (finish = resolve));
@@ -285,13 +315,26 @@ async function runConveyor(
   });
   await app.init();
   const producer = app.get(TaskProducer);
+  const control = app.get(TaskControl);
+  const breakers = app.get(CircuitBreakers);
   await admin.config('RESETSTAT');
   const before = await commands(admin);
   const started = performance.now();
   const startedAt = Date.now();
+  if (scenario.hold === 'pauseTask') await control.pauseTask(ref);
+  if (scenario.hold === 'breaker') await breakers.open(BREAKER.name);
+  // The worker hears of the hold before the jobs come (the first read of each is not timed).
+  if (scenario.hold) await sleep(200);
   const all = payloads(scenario, count);
   for (let i = 0; i < all.length; i += 1_000)
     await producer.enqueueMany(ref, all.slice(i, i + 1_000));
+  if (scenario.hold) {
+    // Every job is parked at the gate (none ran), then the gate opens.
+    while ((await admin.zcard(`{bench}:${QUEUE}:delayed`)) < count) await sleep(50);
+    if (done !== 0) throw new Error(`${done} jobs ran while held`);
+    if (scenario.hold === 'pauseTask') await control.resumeTask(ref);
+    else await breakers.close(BREAKER.name);
+  }
   const progress = process.env.PROGRESS
     ? setInterval(async () => {
         const q = `{bench}:${QUEUE}:`;

@@ -64,6 +64,10 @@ async function main(): Promise<void> {
   if (wanted('processing')) scenarios.push(...(await processingScenarios(settings)));
   if (wanted('latency')) scenarios.push(...(await latencyScenarios(settings)));
   if (wanted('memory')) scenarios.push(...(await rssScenarios(settings)));
+  if (wanted('control')) {
+    const { controlScenarios } = await import('./control-scenarios');
+    scenarios.push(...(await controlScenarios(settings)));
+  }
   if (wanted('outbox')) {
     // Loaded here, after the queue scenarios, not at the top: @conveyor/outbox loads
     // nestjs-cls, which turns AsyncLocalStorage on when it loads (Node 20: a hook on every
