@@ -21,6 +21,7 @@ export const SumDeep = defineTask<unknown[], number>('wf.sum-deep');
 export const Noop = defineTask<Record<string, never>, void>('wf.noop');
 export const Echo = defineTask<unknown, { got: unknown }>('wf.echo');
 export const Tally = defineTask<unknown[], { sum: number; failed: number[] }>('wf.tally');
+export const Add = defineTask<{ a: number; b: number }, number>('wf.add');
 
 /** Workflow tasks that record every run, so tests can tell what ran and how often. */
 @Injectable()
@@ -84,6 +85,12 @@ export class WorkflowTasks {
   echo(payload: unknown, ctx: TaskContext): { got: unknown } {
     this.record(payload, ctx);
     return { got: payload };
+  }
+
+  @Task(Add)
+  add(payload: { a: number; b: number }, ctx: TaskContext): number {
+    this.record(payload, ctx);
+    return payload.a + payload.b;
   }
 
   @Task(Tally)

@@ -14,6 +14,7 @@ import { TasksRegistry } from '@conveyor/tasks/internal';
 import { countJobs } from '../support/redis';
 import { eventually, startTasksApp, stopAll, type TestApp } from '../support/tasks-app';
 import {
+  Add,
   Boom,
   Double,
   Echo,
@@ -234,8 +235,11 @@ describe('workflows', () => {
       producer.group([step(Start, { n: 1 }), step(Start, { n: 2n } as never)]),
     ).rejects.toThrow(InvalidPayloadError);
     await expect(producer.chain([step(Double)])).rejects.toThrow(InvalidWorkflowError);
-    await expect(producer.chord([step(Start, { n: 1 })], step(Tally, []))).rejects.toThrow(
-      /give it no payload/,
+    expect(() => step(Inc, 1, { previousAs: 'a' } as never)).toThrow(
+      /step\(wf.inc\): previousAs needs a payload object/,
+    );
+    await expect(producer.chain([step(Add, { b: 1 }, { previousAs: 'a' })])).rejects.toThrow(
+      /has previousAs but no step before it/,
     );
     expect(() =>
       chord([step(Start, { n: 1 })], step(Tally), { onMemberFailur: 'fail' } as never),

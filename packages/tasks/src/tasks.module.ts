@@ -26,6 +26,7 @@ import { WorkflowWorker } from './workflows/workflow-worker';
 import { ControlStore } from './control/control-store';
 import { TaskControl } from './control/task-control';
 import { RunControls } from './control/run-controls';
+import { WorkflowFailures } from './workflows/workflow-failures';
 import { BreakerRuns } from './breakers/breaker-runs';
 import { CircuitBreakers } from './breakers/circuit-breakers';
 
@@ -73,6 +74,7 @@ import { CircuitBreakers } from './breakers/circuit-breakers';
     TaskWorkers,
     WorkflowProducer,
     WorkflowWorker,
+    WorkflowFailures,
     ControlStore,
     TaskControl,
     RunControls,

@@ -229,6 +229,35 @@ describe('workflows in the testing module', () => {
     await expect(failing.result()).rejects.toMatchObject({ taskName: 'boom' });
   });
 
+  it('runs partial steps, empty groups, immutable callbacks, onError steps and failFast groups', async () => {
+    const partial = await bed.producer.chain([
+      step(Add, { a: 2, b: 2 }),
+      step(Add, { b: 8 }, { previousAs: 'a' }),
+    ]);
+    await expect(partial.result()).resolves.toBe(12);
+    await expect((await bed.producer.group([])).result()).resolves.toEqual([]);
+    await expect((await bed.producer.chord([], step(Sum))).result()).resolves.toBe(0);
+    const immutable = await bed.producer.chord([step(Double, 1)], step(Log, { label: 'done' }));
+    await expect(immutable.result()).resolves.toBe('done');
+
+    const failing = await bed.producer.workflow(
+      chain([step(Double, 1), step(Boom)], { onError: step(Log, { label: 'alert' }) }),
+    );
+    await expect(failing.result()).rejects.toMatchObject({ taskName: 'boom' });
+    expect(bed.tasks.jobs(Log).map((j) => j.result)).toContain('alert');
+
+    const fast = await bed.producer.workflow(
+      group([step(Boom, 1), step(Double, 2)], { failFast: true }),
+    );
+    await expect(fast.result()).rejects.toMatchObject({ taskName: 'boom' });
+    expect((await fast.steps()).map((s) => s.state)).toEqual([
+      'dead-lettered',
+      'cancelled',
+      'dead-lettered',
+    ]);
+    await expect(bed.producer.workflowHandle(fast.id)).resolves.toBe(fast);
+  });
+
   it('refuses a workflow the planner refuses, before any step runs', async () => {
     await expect(bed.producer.chain([step(Double)])).rejects.toThrow(InvalidWorkflowError);
     await expect(

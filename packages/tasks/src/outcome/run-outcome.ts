@@ -20,6 +20,7 @@ import { RedisConnections } from '../redis/redis-connections';
 import type { RegisteredTask } from '../tasks.registry';
 import { retryDelayOf } from '../worker/backoff';
 import { TaskHooksRunner } from '../worker/task-hooks-runner';
+import { WorkflowFailures } from '../workflows/workflow-failures';
 
 /**
  * What happens after a run: success is counted and reported to the hooks; a failure becomes
@@ -38,6 +39,7 @@ export class RunOutcome {
     private readonly hooks: TaskHooksRunner,
     private readonly instrumentation: TaskInstrumentation,
     private readonly redis: RedisConnections,
+    private readonly workflowFailures: WorkflowFailures,
   ) {}
 
   async succeeded(task: RegisteredTask, job: Job, result: unknown): Promise<void> {
@@ -116,7 +118,10 @@ export class RunOutcome {
         ...(retryInMs === undefined ? {} : { retryInMs }),
       });
     }
-    if (last) await this.hooks.deadLetter(task, job, err, attempt);
+    if (last) {
+      await this.hooks.deadLetter(task, job, err, attempt);
+      await this.workflowFailures.stepFailed(job, err);
+    }
     return final ? unrecoverable(err) : err;
   }
 

@@ -1,6 +1,11 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { Job, JobsOptions } from 'bullmq';
-import { EnqueueFailedError, InvalidTaskOptionsError, UnknownTaskError } from '../errors';
+import {
+  EnqueueFailedError,
+  InvalidTaskOptionsError,
+  InvalidWorkflowError,
+  UnknownTaskError,
+} from '../errors';
 import type { ResolvedModuleOptions } from '../options/module-options';
 import { RESOLVED_TASKS_OPTIONS } from '../tasks.constants';
 import { type CancelOutcome, TaskCancellation } from './task-cancellation';
@@ -222,6 +227,30 @@ export class TaskProducer {
   /** Runs any workflow node, e.g. a `chain()` of `group()`s built ahead. */
   workflow<R>(node: WorkflowNode<R>): Promise<WorkflowHandle<R>> {
     return this.workflows.start(node);
+  }
+
+  /**
+   * The handle of a chain, group or chord started by any process of the app (its `id`, as
+   * `handle.id` gave it), for 7 days after it started: its result and its steps' states.
+   * Throws `InvalidWorkflowError` for an id no workflow has (or one whose record expired).
+   *
+   * @example
+   * const handle = await producer.workflowHandle<number[]>(idFromAnotherProcess);
+   * await handle.result({ timeout: '1m' });
+   */
+  async workflowHandle<R = unknown>(id: string): Promise<WorkflowHandle<R>> {
+    if (typeof id !== 'string' || !/^wf-[0-9a-f-]{36}$/.test(id)) {
+      throw new InvalidWorkflowError(
+        `workflowHandle() takes a workflow id like 'wf-<uuid>' (handle.id), got ${describe(id)}`,
+      );
+    }
+    const handle = await this.workflows.attach<R>(id);
+    if (!handle) {
+      throw new InvalidWorkflowError(
+        `no workflow '${id}' is known to this app (its record is kept 7 days after it started)`,
+      );
+    }
+    return handle;
   }
 
   /**

@@ -7,19 +7,40 @@ import type { FlowJob, Job } from 'bullmq';
  */
 export const STEP_ENVELOPE_KEY = '$conveyorStep';
 
+/** A partial step's own payload, with its input set at `as` (see `step(…, { previousAs })`). */
+export interface PartialInput {
+  partial?: { payload: Record<string, unknown>; as: string };
+}
+
 /** Where a workflow step's payload comes from. */
 export type StepInput =
   /** The payload given to `step(task, payload)`. */
   | { from: 'payload'; payload: unknown }
   /** The result of the one child job: the step before it in a chain. */
-  | { from: 'previous' }
+  | ({ from: 'previous' } & PartialInput)
   /** The results of the child jobs, in this order (a group's collector, a chord's callback). */
-  | { from: 'members'; members: Array<{ key: string; taskName: string; jobId: string }> }
+  | ({
+      from: 'members';
+      members: Array<{ key: string; taskName: string; jobId: string }>;
+    } & PartialInput)
   /**
    * The result of the step before a group or chord in a chain: filled in by the fan-out job
    * (`{ from: 'payload' }`) before this job is added, so a job never runs with it.
    */
-  | { from: 'fan-out' };
+  | ({ from: 'fan-out' } & PartialInput);
+
+/**
+ * A job to add when a step fails for good (an `onError` step of it or of a node around it),
+ * prepared when the workflow was planned. Without a payload it receives the `StepFailure`.
+ */
+export interface ErrorStep {
+  name: string;
+  queue: string;
+  jobId: string;
+  opts: Record<string, unknown>;
+  hasPayload: boolean;
+  payload?: unknown;
+}
 
 export interface StepEnvelope {
   [STEP_ENVELOPE_KEY]: {
@@ -29,6 +50,10 @@ export interface StepEnvelope {
     expand?: { flow: FlowJob; topKey: string };
     /** On a fan-out job: set once `expand` has been added. */
     expanded?: boolean;
+    /** What runs when this step fails for good: its own `onError`, then its nodes', inwards out. */
+    onError?: ErrorStep[];
+    /** `failFast` groups this step belongs to (their paths): a failure cancels the others. */
+    failFast?: string[];
   };
 }
 
@@ -53,8 +78,24 @@ export function isStepFailure(value: unknown): value is StepFailure {
   );
 }
 
-export function stepEnvelope(workflowId: string, input: StepInput): StepEnvelope {
-  return { [STEP_ENVELOPE_KEY]: { workflowId, input } };
+export function stepEnvelope(
+  workflowId: string,
+  input: StepInput,
+  extra: { onError?: ErrorStep[]; failFast?: string[] } = {},
+): StepEnvelope {
+  return {
+    [STEP_ENVELOPE_KEY]: {
+      workflowId,
+      input,
+      ...(extra.onError?.length ? { onError: extra.onError } : {}),
+      ...(extra.failFast?.length ? { failFast: extra.failFast } : {}),
+    },
+  };
+}
+
+/** A partial step's payload: its own, with `value` set at its key; else `value` itself. */
+function withPartial(input: PartialInput, value: unknown): unknown {
+  return input.partial ? { ...input.partial.payload, [input.partial.as]: value } : value;
 }
 
 export function envelopeOf(data: unknown): StepEnvelope[typeof STEP_ENVELOPE_KEY] | undefined {
@@ -69,13 +110,14 @@ export async function stepPayload(job: Job): Promise<unknown> {
   const { input } = envelope;
   if (input.from === 'payload') return input.payload;
   if (input.from === 'fan-out') throw new Error('workflow step ran before its input was filled in');
+  if (input.from === 'members' && input.members.length === 0) return withPartial(input, []);
   const values: Record<string, unknown> = (await job.getChildrenValues()) ?? {};
-  if (input.from === 'previous') return Object.values(values)[0] ?? null;
+  if (input.from === 'previous') return withPartial(input, Object.values(values)[0] ?? null);
   const failures: Record<string, string> =
     Object.keys(values).length < input.members.length
       ? ((await job.getIgnoredChildrenFailures()) ?? {})
       : {};
-  return input.members.map(({ key, taskName, jobId }) =>
+  const results = input.members.map(({ key, taskName, jobId }) =>
     !(key in failures)
       ? (values[key] ?? null)
       : ({
@@ -85,6 +127,7 @@ export async function stepPayload(job: Job): Promise<unknown> {
           message: failures[key],
         } satisfies StepFailure),
   );
+  return withPartial(input, results);
 }
 
 /**
@@ -95,7 +138,12 @@ export function fillFanOutInput(flow: FlowJob, value: unknown): FlowJob {
   const envelope = envelopeOf(flow.data);
   const data =
     envelope?.input.from === 'fan-out'
-      ? stepEnvelope(envelope.workflowId, { from: 'payload', payload: value })
+      ? {
+          [STEP_ENVELOPE_KEY]: {
+            ...envelope,
+            input: { from: 'payload', payload: withPartial(envelope.input, value) },
+          },
+        }
       : flow.data;
   const children = (flow.children ?? []).map((child) => fillFanOutInput(child as FlowJob, value));
   return (children.length ? { ...flow, data, children } : { ...flow, data }) as FlowJob;

@@ -37,7 +37,8 @@ export class WorkflowHandle<R = unknown> {
   constructor(
     /** The workflow's id; every step's job id starts with it. */
     readonly id: string,
-    private readonly planned: readonly PlannedStep[],
+    /** @internal Every job of the workflow, as planned. */
+    readonly planned: readonly PlannedStep[],
     private readonly top: PlannedStep,
     private readonly source: WorkflowSource,
   ) {}

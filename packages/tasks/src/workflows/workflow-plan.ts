@@ -5,7 +5,14 @@ import { validatePayload } from '../payload/validate-payload';
 import { buildJobOptions, routeJob } from '../producer/job-options';
 import type { TaskRouting } from '../routing/task-routing';
 import type { TaskDefinition } from '../tasks.registry';
-import { STEP_ENVELOPE_KEY, type StepEnvelope, stepEnvelope, type StepInput } from './step-input';
+import {
+  type ErrorStep,
+  type PartialInput,
+  STEP_ENVELOPE_KEY,
+  type StepEnvelope,
+  stepEnvelope,
+  type StepInput,
+} from './step-input';
 import type { WorkflowNode, WorkflowStep } from './workflow-nodes';
 import type { KeyLayout } from '../redis/key-layout';
 
@@ -46,6 +53,16 @@ interface Built {
   step: PlannedStep;
 }
 
+/** What a node passes to the nodes inside it. */
+interface Inherited {
+  /** `onError` steps of the enclosing nodes a failure here fails too, innermost first. */
+  onError: ErrorStep[];
+  /** Enclosing `failFast` groups a failure here fails too (their paths). */
+  failFast: string[];
+}
+
+const NOTHING_INHERITED: Inherited = { onError: [], failFast: [] };
+
 /**
  * Turns a workflow into one BullMQ flow, where a parent runs after its children: a chain's
  * step is the parent of the step before it, a group's members are children of a collector
@@ -55,6 +72,8 @@ interface Built {
 export class WorkflowPlanner {
   private readonly steps: PlannedStep[] = [];
   private readonly checks: Promise<unknown>[] = [];
+  /** Collectors of empty groups: placed in the workflow's slot once the other steps are known. */
+  private readonly emptyCollectors: Built[] = [];
 
   constructor(
     private readonly workflowId: string,
@@ -67,6 +86,7 @@ export class WorkflowPlanner {
 
   async plan(node: WorkflowNode): Promise<WorkflowPlan> {
     const { job, step } = this.build(node, undefined, '0', 'root');
+    this.placeEmptyCollectors();
     this.checkOneSlot();
     await Promise.all(this.checks);
     return { workflowId: this.workflowId, flow: job, steps: this.steps, top: step };
@@ -79,6 +99,7 @@ export class WorkflowPlanner {
     dependency: Dependency | 'root',
     /** Steps that run first take the input of an enclosing fan-out. */
     fannedOut = false,
+    inherited: Inherited = NOTHING_INHERITED,
   ): Built {
     if (typeof node !== 'object' || node === null) {
       throw new InvalidWorkflowError(
@@ -86,16 +107,30 @@ export class WorkflowPlanner {
       );
     }
     switch (node.kind) {
-      case 'step':
+      case 'step': {
+        const partial = this.partialOf(node, path);
+        const input: StepInput | undefined = previous
+          ? { from: 'previous', ...partial }
+          : fannedOut
+            ? { from: 'fan-out', ...partial }
+            : undefined;
+        if (partial.partial && !input) {
+          throw new InvalidWorkflowError(
+            `at ${path}: step(${this.definitionOf(node.task).name}) has previousAs but no step before it to take the value from`,
+          );
+        }
         return this.task(
           node,
-          previous ? { from: 'previous' } : fannedOut ? { from: 'fan-out' } : undefined,
+          input,
           previous ? [previous] : [],
           path,
           dependency,
+          this.inherit(inherited, node.onError, `${path}.onError`),
         );
+      }
       case 'chain': {
         this.nonEmpty(node.nodes, 'chain', path);
+        const inside = this.inherit(inherited, node.onError, `${path}.onError`);
         let current = previous;
         node.nodes.forEach((child, i) => {
           const last = i === node.nodes.length - 1;
@@ -105,18 +140,28 @@ export class WorkflowPlanner {
             `${path}.${i}`,
             last ? dependency : 'fail',
             i === 0 && fannedOut,
+            inside,
           );
         });
         return current!;
       }
       case 'group':
       case 'chord': {
-        this.nonEmpty(node.nodes, node.kind, path);
-        if (previous) return this.fanOut(node, previous, path, dependency);
-        const memberDependency: Dependency =
-          node.kind === 'chord' && node.onMemberFailure === 'continue' ? 'continue' : 'fail';
+        if (!Array.isArray(node.nodes)) {
+          throw new InvalidWorkflowError(`at ${path}: a ${node.kind} takes a list of steps`);
+        }
+        if (previous) return this.fanOut(node, previous, path, dependency, inherited);
+        const own = this.inherit(inherited, node.onError, `${path}.onError`);
+        const continues = node.kind === 'chord' && node.onMemberFailure === 'continue';
+        const memberDependency: Dependency = continues ? 'continue' : 'fail';
+        // A member whose failure the chord takes in its stride fails nothing around it.
+        const forMembers: Inherited = continues
+          ? NOTHING_INHERITED
+          : node.kind === 'group' && node.failFast
+            ? { ...own, failFast: [...own.failFast, path] }
+            : own;
         const members = node.nodes.map((child, i) =>
-          this.build(child, undefined, `${path}.${i}`, memberDependency, fannedOut),
+          this.build(child, undefined, `${path}.${i}`, memberDependency, fannedOut, forMembers),
         );
         const input: StepInput = {
           from: 'members',
@@ -126,18 +171,25 @@ export class WorkflowPlanner {
             jobId: step.jobId,
           })),
         };
-        if (node.kind === 'group') return this.collector(input, members, path, dependency);
+        if (node.kind === 'group') {
+          return this.collector(input, members, path, dependency, own);
+        }
         if (node.callback?.kind !== 'step') {
           throw new InvalidWorkflowError(
             `at ${path}: a chord's callback must be a step(), got ${describe(node.callback)}`,
           );
         }
-        if (node.callback.hasPayload) {
-          throw new InvalidWorkflowError(
-            `at ${path}: the chord's callback receives its members' results as payload; give it no payload`,
-          );
-        }
-        return this.task(node.callback, input, members, `${path}.callback`, dependency);
+        // A callback with a payload of its own runs with it (Celery's immutable callback);
+        // with previousAs, with the members' results set in it.
+        const partial = this.partialOf(node.callback, `${path}.callback`);
+        return this.task(
+          node.callback,
+          node.callback.hasPayload && !partial.partial ? undefined : { ...input, ...partial },
+          members,
+          `${path}.callback`,
+          dependency,
+          this.inherit(own, node.callback.onError, `${path}.callback.onError`),
+        );
       }
       default:
         throw new InvalidWorkflowError(
@@ -152,9 +204,11 @@ export class WorkflowPlanner {
     children: Built[],
     path: string,
     dependency: Dependency | 'root',
+    inherited: Inherited,
   ): Built {
     const definition = this.definitionOf(node.task);
-    if (node.hasPayload) {
+    // A partial step's payload is whole only at run time, where the worker checks it.
+    if (node.hasPayload && !node.previousAs) {
       this.checks.push(
         validatePayload(definition.name, node.payload, definition.options).catch(
           (error: unknown) => {
@@ -185,7 +239,8 @@ export class WorkflowPlanner {
     };
     const data = stepEnvelope(
       this.workflowId,
-      node.hasPayload ? { from: 'payload', payload: node.payload } : input!,
+      node.hasPayload && !node.previousAs ? { from: 'payload', payload: node.payload } : input!,
+      inherited,
     );
     return {
       job: this.flowJob(definition.name, queue, data, opts, children),
@@ -203,8 +258,9 @@ export class WorkflowPlanner {
     previous: Built,
     path: string,
     dependency: Dependency | 'root',
+    inherited: Inherited,
   ): Built {
-    const inner = this.build(node, undefined, `${path}.fan`, 'fail', true);
+    const inner = this.build(node, undefined, `${path}.fan`, 'fail', true, inherited);
     const queue = this.keys.workflowQueue(previous.step.queue);
     const step = this.record(path, 'fan-out', FAN_OUT, queue, [previous, inner]);
     const data: StepEnvelope = stepEnvelope(this.workflowId, { from: 'previous' });
@@ -228,8 +284,11 @@ export class WorkflowPlanner {
     members: Built[],
     path: string,
     dependency: Dependency | 'root',
+    inherited: Inherited,
   ): Built {
-    const queue = this.keys.workflowQueue(members[0].step.queue);
+    // An empty group's collector runs at once, with []; its slot is the workflow's, set once
+    // the other steps are known (placeEmptyCollectors).
+    const queue = this.keys.workflowQueue(members[0]?.step.queue ?? 'default');
     const step = this.record(path, 'collector', GROUP_COLLECTOR, queue, members);
     const opts: JobsOptions = {
       removeOnComplete: { age: 86_400 },
@@ -237,15 +296,71 @@ export class WorkflowPlanner {
       ...this.dependencyOptions(dependency),
       jobId: step.jobId,
     };
-    return {
+    const built = {
       job: this.flowJob(
         GROUP_COLLECTOR,
         queue,
-        stepEnvelope(this.workflowId, input),
+        stepEnvelope(this.workflowId, input, inherited),
         opts,
         members,
       ),
       step,
+    };
+    if (!members.length) this.emptyCollectors.push(built);
+    return built;
+  }
+
+  /** An empty group's collector goes to the workflow queue of the workflow's other steps. */
+  private placeEmptyCollectors(): void {
+    const anchor = this.steps.find((step) => step.kind === 'task')?.queue;
+    if (!anchor) return;
+    for (const { job, step } of this.emptyCollectors) {
+      step.queue = this.keys.workflowQueue(anchor);
+      job.queueName = step.queue;
+      job.prefix = this.keys.prefixOf(step.queue);
+    }
+  }
+
+  /** A partial step's own payload and key (`step(…, { previousAs })`). */
+  private partialOf(node: WorkflowStep, path: string): PartialInput {
+    if (!node.previousAs) return {};
+    if (typeof node.payload !== 'object' || node.payload === null) {
+      throw new InvalidWorkflowError(`at ${path}: previousAs needs a payload object`);
+    }
+    return { partial: { payload: node.payload as Record<string, unknown>, as: node.previousAs } };
+  }
+
+  /** What the nodes inside get: the enclosing `onError` steps, with this node's first. */
+  private inherit(
+    inherited: Inherited,
+    onError: WorkflowStep | undefined,
+    path: string,
+  ): Inherited {
+    if (!onError) return inherited;
+    return { ...inherited, onError: [this.errorStep(onError, path), ...inherited.onError] };
+  }
+
+  /** Prepares an `onError` step's job (checked and routed now, added only on a failure). */
+  private errorStep(node: WorkflowStep, path: string): ErrorStep {
+    const definition = this.definitionOf(node.task);
+    if (node.hasPayload) {
+      this.checks.push(validatePayload(definition.name, node.payload, definition.options));
+    }
+    const jobOptions = buildJobOptions(definition.name, definition.options, undefined);
+    const queue = routeJob(
+      definition,
+      node.hasPayload ? node.payload : undefined,
+      undefined,
+      this.routing,
+      jobOptions,
+    );
+    return {
+      name: definition.name,
+      queue,
+      jobId: `${this.workflowId}.${path}`,
+      opts: jobOptions as Record<string, unknown>,
+      hasPayload: node.hasPayload,
+      ...(node.hasPayload ? { payload: node.payload } : {}),
     };
   }
 
@@ -313,6 +428,7 @@ export class WorkflowPlanner {
   }
 
   private nonEmpty(nodes: readonly WorkflowNode[], kind: string, path: string): void {
+    // Groups and chords may be empty (a group of nothing is []); a chain of nothing has no result.
     if (!Array.isArray(nodes) || nodes.length === 0) {
       throw new InvalidWorkflowError(`at ${path}: a ${kind} needs at least one step`);
     }

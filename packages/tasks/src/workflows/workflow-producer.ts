@@ -13,6 +13,15 @@ import { WorkflowHandle, type WorkflowSource, type WorkflowStepInfo } from './wo
 import type { WorkflowNode } from './workflow-nodes';
 import { type PlannedStep, WorkflowPlanner } from './workflow-plan';
 
+/** How long a workflow's plan is kept for `TaskProducer.workflowHandle(id)`: 7 days. */
+export const WORKFLOW_RECORD_TTL_S = 7 * 86_400;
+
+/** A workflow's plan as kept in Redis: every step's job, and which one is the result. */
+interface WorkflowRecord {
+  steps: PlannedStep[];
+  top: string;
+}
+
 /**
  * Adds workflows as BullMQ flows (one atomic write for the whole tree, so a workflow is
  * either entirely in Redis or not at all) and answers their handles.
@@ -29,7 +38,10 @@ export class WorkflowProducer implements WorkflowSource, OnApplicationShutdown {
     private readonly redis: RedisConnections,
   ) {}
 
-  /** Checks every step, then adds the whole workflow. */
+  /**
+   * Checks every step, then adds the whole workflow. Its plan (every step's job) is kept
+   * for `WORKFLOW_RECORD_TTL_S`, so a handle can be taken again by id from any process.
+   */
   async start<R>(node: WorkflowNode): Promise<WorkflowHandle<R>> {
     const workflowId = `wf-${randomUUID()}`;
     const plan = await new WorkflowPlanner(
@@ -38,8 +50,33 @@ export class WorkflowProducer implements WorkflowSource, OnApplicationShutdown {
       (task) => this.registry.definition(task),
       this.options.routing,
     ).plan(node);
+    const record: WorkflowRecord = { steps: plan.steps, top: plan.top.jobId };
+    await this.queues.send(() =>
+      this.redis.client.set(
+        this.recordKey(workflowId),
+        JSON.stringify(record),
+        'EX',
+        WORKFLOW_RECORD_TTL_S,
+      ),
+    );
     await this.addFlow(plan.flow);
     return new WorkflowHandle<R>(workflowId, plan.steps, plan.top, this);
+  }
+
+  /**
+   * The handle of workflow `id`, from any process of the app, for as long as its record is
+   * kept; `undefined` when none is.
+   */
+  async attach<R>(id: string): Promise<WorkflowHandle<R> | undefined> {
+    const text = await this.queues.send(() => this.redis.client.get(this.recordKey(id)));
+    if (!text) return undefined;
+    const record = JSON.parse(text) as WorkflowRecord;
+    const top = record.steps.find((step) => step.jobId === record.top)!;
+    return new WorkflowHandle<R>(id, record.steps, top, this);
+  }
+
+  private recordKey(id: string): string {
+    return this.options.keys.appKey(`workflow:${id}`);
   }
 
   /** Adds a flow tree in one atomic write. */

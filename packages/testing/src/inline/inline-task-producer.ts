@@ -7,6 +7,7 @@ import {
   type EnqueueOptions,
   group,
   InvalidTaskOptionsError,
+  InvalidWorkflowError,
   type LastResult,
   type NodeResults,
   type ScheduleInfo,
@@ -152,6 +153,15 @@ export class InlineTaskProducer implements ProducerApi {
 
   workflow<R>(node: WorkflowNode<R>): Promise<WorkflowHandle<R>> {
     return this.workflows.start(node);
+  }
+
+  /** A workflow this testing module started, by id (as `TaskProducer.workflowHandle`). */
+  async workflowHandle<R = unknown>(id: string): Promise<WorkflowHandle<R>> {
+    const handle = typeof id === 'string' ? this.workflows.attach<R>(id) : undefined;
+    if (!handle) {
+      throw new InvalidWorkflowError(`no workflow '${String(id)}' is known to this app`);
+    }
+    return handle;
   }
 
   schedule(id: string, task: string, schedule: TaskSchedule): Promise<ScheduleInfo>;

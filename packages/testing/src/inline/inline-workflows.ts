@@ -5,6 +5,7 @@ import {
   type StepFailure,
   WorkflowHandle,
   type WorkflowNode,
+  type WorkflowStep,
   type WorkflowStepInfo,
 } from '@conveyor/tasks';
 import {
@@ -26,6 +27,14 @@ interface Run {
   steps: Map<string, PlannedStep>;
 }
 
+/** What a node passes to the nodes inside it, as the planner does (see `Inherited` there). */
+interface Inherited {
+  /** `onError` steps a failure here runs, innermost first, with the path of their node. */
+  onError: Array<{ path: string; step: WorkflowStep }>;
+}
+
+const NOTHING: Inherited = { onError: [] };
+
 /**
  * Runs chains, groups and chords in this process. The plan is BullMQ's (the same
  * `WorkflowPlanner` checks every step, payload and shape first, and names the same job ids);
@@ -38,6 +47,7 @@ interface Run {
 export class InlineWorkflows implements WorkflowSource {
   /** Workflows started in manual mode, run by `TestTasks.drain()`. */
   private readonly waiting: Array<() => Promise<void>> = [];
+  private readonly started = new Map<string, WorkflowHandle<unknown>>();
 
   constructor(
     private readonly registry: TasksRegistry,
@@ -61,7 +71,14 @@ export class InlineWorkflows implements WorkflowSource {
     };
     if (this.options.mode === 'inline') await execute();
     else this.waiting.push(execute);
-    return new WorkflowHandle<R>(workflowId, plan.steps, plan.top, this);
+    const handle = new WorkflowHandle<R>(workflowId, plan.steps, plan.top, this);
+    this.started.set(workflowId, handle);
+    return handle;
+  }
+
+  /** The handle of a workflow this testing module started (`TaskProducer.workflowHandle`). */
+  attach<R>(id: string): WorkflowHandle<R> | undefined {
+    return this.started.get(id) as WorkflowHandle<R> | undefined;
   }
 
   /** Runs the workflows started in manual mode; returns how many there were. */
@@ -73,6 +90,7 @@ export class InlineWorkflows implements WorkflowSource {
 
   clear(): void {
     this.waiting.length = 0;
+    this.started.clear();
   }
 
   resultOf<R>(queue: string, taskName: string, jobId: string, timeout?: Duration): Promise<R> {
@@ -100,21 +118,32 @@ export class InlineWorkflows implements WorkflowSource {
     path: string,
     previous: Outcome | undefined,
     fanned: Outcome | undefined,
+    inherited: Inherited = NOTHING,
   ): Promise<Outcome> {
     switch (node.kind) {
       case 'step': {
         const job = this.record(run, run.steps.get(path)!);
         if (previous && !previous.ok) return this.cascade(job, previous);
         // The planner refused a step with neither a payload nor a step before it.
-        const payload = node.hasPayload
-          ? node.payload
-          : ((previous ?? fanned) as { value: unknown }).value;
-        return outcomeOf(await this.jobs.runStep(job, payload));
+        const input = (previous ?? fanned) as { value: unknown } | undefined;
+        const outcome = outcomeOf(await this.jobs.runStep(job, stepPayload(node, input?.value)));
+        if (!outcome.ok) {
+          await this.failed(run, outcome, with_(inherited, node.onError, `${path}.onError`));
+        }
+        return outcome;
       }
       case 'chain': {
+        const inside = with_(inherited, node.onError, `${path}.onError`);
         let current = previous;
         for (const [i, child] of node.nodes.entries()) {
-          current = await this.execute(run, child, `${path}.${i}`, current, i ? undefined : fanned);
+          current = await this.execute(
+            run,
+            child,
+            `${path}.${i}`,
+            current,
+            i ? undefined : fanned,
+            inside,
+          );
         }
         return current!;
       }
@@ -123,13 +152,31 @@ export class InlineWorkflows implements WorkflowSource {
         if (previous) {
           const fanOut = this.record(run, run.steps.get(path)!);
           if (!previous.ok) return this.cascade(fanOut, previous);
-          const inner = await this.execute(run, node, `${path}.fan`, undefined, previous);
+          const inner = await this.execute(
+            run,
+            node,
+            `${path}.fan`,
+            undefined,
+            previous,
+            inherited,
+          );
           this.jobs.settle(fanOut, inner.ok ? { value: inner.value } : childFailed(inner));
           return inner;
         }
+        const own = with_(inherited, node.onError, `${path}.onError`);
+        const continues = node.kind === 'chord' && node.onMemberFailure === 'continue';
+        const failFast = node.kind === 'group' && node.failFast;
+        const forMembers: Inherited = continues ? NOTHING : own;
         const members: Outcome[] = [];
         for (const [i, child] of node.nodes.entries()) {
-          members.push(await this.execute(run, child, `${path}.${i}`, undefined, fanned));
+          // failFast: once a member failed, the rest are cancelled before they run.
+          if (failFast && members.some((member) => !member.ok)) {
+            await this.cancelWithin(run, `${path}.${i}`);
+            continue;
+          }
+          members.push(
+            await this.execute(run, child, `${path}.${i}`, undefined, fanned, forMembers),
+          );
         }
         const failed = members.find((member) => !member.ok);
         if (node.kind === 'group') {
@@ -143,8 +190,43 @@ export class InlineWorkflows implements WorkflowSource {
         const callback = this.record(run, run.steps.get(callbackPath)!);
         if (failed && node.onMemberFailure === 'fail') return this.cascade(callback, failed);
         const input = members.map((member) => (member.ok ? member.value : member.failure));
-        return outcomeOf(await this.jobs.runStep(callback, input));
+        const payload =
+          node.callback.hasPayload && !node.callback.previousAs
+            ? node.callback.payload
+            : stepPayload(node.callback, input);
+        const outcome = outcomeOf(await this.jobs.runStep(callback, payload));
+        if (!outcome.ok) {
+          await this.failed(
+            run,
+            outcome,
+            with_(own, node.callback.onError, `${callbackPath}.onError`),
+          );
+        }
+        return outcome;
       }
+    }
+  }
+
+  /** Runs the `onError` steps a step's failure sets off, each once per node. */
+  private async failed(run: Run, outcome: Outcome, inherited: Inherited): Promise<void> {
+    if (outcome.ok) return;
+    for (const { path, step } of inherited.onError) {
+      const jobId = `${run.workflowId}.${path}`;
+      const definition = this.registry.definition(step.task);
+      if (this.jobs.find(definition.options.queue, jobId)) continue;
+      const { job } = this.jobs.add(definition.name, definition.options.queue, undefined, {
+        jobId,
+        attempts: definition.options.attempts,
+      });
+      await this.jobs.runStep(job, step.hasPayload ? step.payload : outcome.failure);
+    }
+  }
+
+  /** Cancels the task steps planned at or under `path` (a failFast group's later member). */
+  private async cancelWithin(run: Run, path: string): Promise<void> {
+    for (const [stepPath, step] of run.steps) {
+      if (step.kind !== 'task' || (stepPath !== path && !stepPath.startsWith(`${path}.`))) continue;
+      await this.jobs.cancel(step.queue, step.jobId, 'a member of its failFast group failed');
     }
   }
 
@@ -190,4 +272,19 @@ function outcomeOf(job: TestJob): Outcome {
 function childFailed(cause: Outcome): { failed: string } {
   const jobId = cause.ok ? '?' : cause.failure.jobId;
   return { failed: `child ${jobId} failed` };
+}
+
+/** A step's payload: its own, its input, or (a partial step) its own with the input set in it. */
+function stepPayload(node: WorkflowStep, input: unknown): unknown {
+  if (node.previousAs) {
+    return { ...(node.payload as Record<string, unknown>), [node.previousAs]: input };
+  }
+  return node.hasPayload ? node.payload : input;
+}
+
+/** `inherited` with a node's own `onError` first. */
+function with_(inherited: Inherited, onError: WorkflowStep | undefined, path: string): Inherited {
+  return onError
+    ? { ...inherited, onError: [{ path, step: onError }, ...inherited.onError] }
+    : inherited;
 }
