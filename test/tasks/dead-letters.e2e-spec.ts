@@ -10,6 +10,8 @@ import {
   TaskProducer,
   UnknownTaskError,
 } from '@conveyor/tasks';
+import { Job as BullJob } from 'bullmq';
+import { closeRawQueue, rawQueue } from '../support/redis';
 import { eventually, startTasksApp, stopAll, type TestApp } from '../support/tasks-app';
 
 const Charge = defineTask<{ order: number; poison?: boolean }, string>('payment.charge', {
@@ -90,6 +92,45 @@ describe('dead letters', () => {
     expect(await app!.get(DeadLetters).count('default')).toBe(0);
     await expect(app!.get(DeadLetters).replay('default', poison.id)).rejects.toThrow(
       DeadLetterNotFoundError,
+    );
+  });
+
+  it('gives fresh attempts to a dead letter retried outside Conveyor (bull-board calls job.retry)', async () => {
+    const producer = app!.get(TaskProducer);
+    const poison = await producer.enqueue(Charge, { order: 9, poison: true });
+    await expect(poison.result({ timeout: '20s' })).rejects.toMatchObject({ attemptsMade: 3 });
+
+    // What bull-board's retry button does: BullMQ's retry, attempts not reset.
+    const queue = rawQueue(app!.prefix, 'default');
+    try {
+      const job = (await BullJob.fromId(queue, poison.id))!;
+      await job.retry('failed');
+    } finally {
+      await closeRawQueue(queue);
+    }
+    // Still failing: it gets all three attempts again, not "attempt 4/3" and dead at once.
+    await eventually(
+      async () =>
+        (await poison.info())?.state === 'dead-lettered' &&
+        (await poison.info())!.attemptsMade === 3,
+      20_000,
+      'the retried job to spend three fresh attempts',
+    );
+    const attempts = deadLettered.filter((e) => e.jobId === poison.id).map((e) => e.attempt);
+    expect(attempts).toEqual([3, 3]);
+
+    // Fixed, and retried the same way: it runs and succeeds.
+    app!.get(PaymentTasks).fixed = true;
+    const again = rawQueue(app!.prefix, 'default');
+    try {
+      await (await BullJob.fromId(again, poison.id))!.retry('failed');
+    } finally {
+      await closeRawQueue(again);
+    }
+    await eventually(
+      async () => (await poison.state()) === 'completed',
+      20_000,
+      'the retried job to complete',
     );
   });
 

@@ -126,6 +126,33 @@ export class RunOutcome {
   }
 
   /**
+   * A dead letter retried outside Conveyor (bull-board's retry button, BullMQ's
+   * `job.retry('failed')` without its reset options) comes back with its attempts spent, and
+   * would run as "attempt 3/2" with no retry left. It gets fresh attempts and fresh uncounted
+   * retries instead, as `DeadLetters.replay()` gives, in its own hash first (one command, only
+   * for such a job; every other run skips this at the comparison). Returns whether it did.
+   */
+  async freshAttemptsIfRetriedByHand(job: Job, taskName: string): Promise<boolean> {
+    const attempts = job.opts.attempts ?? 1;
+    if (job.attemptsMade < attempts) return false;
+    await this.redis.workerClient.eval(
+      RESET_ATTEMPTS,
+      1,
+      `${job.queueQualifiedName}:${job.id}`,
+      UNCOUNTED_FIELD,
+    );
+    writeLog(
+      this.loggerFor(taskName),
+      'warn',
+      `job ${job.id} was retried with its ${job.attemptsMade} attempt(s) spent (a retry outside Conveyor, e.g. bull-board's); it runs with fresh attempts, as DeadLetters.replay() gives`,
+      { ...runFields(taskName, job), attemptsMade: job.attemptsMade, maxAttempts: attempts },
+    );
+    job.attemptsMade = 0;
+    job.attemptsStarted = 1;
+    return true;
+  }
+
+  /**
    * A `RetryTaskError({ countAttempt: false })`: the job goes back to the delayed set without
    * spending an attempt (BullMQ's `moveToDelayed`, as parking does), while the job has
    * uncounted retries left. Their count lives in the job's own hash, so it holds across
@@ -240,6 +267,14 @@ export class RunOutcome {
 
 /** The field of a job's hash that counts its uncounted retries (BullMQ ignores it). */
 export const UNCOUNTED_FIELD = 'cvUncounted';
+
+/** Fresh attempts for a job retried by hand: BullMQ's own counters, and Conveyor's. */
+const RESET_ATTEMPTS = `
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], 'atm', 0, 'ats', 1)
+redis.call('HDEL', KEYS[1], ARGV[1])
+return 1
+`;
 
 /** Adds one to a job's uncounted retries, if the job still exists; -1 if it does not. */
 const COUNT_UNCOUNTED = `

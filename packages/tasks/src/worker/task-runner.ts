@@ -72,6 +72,10 @@ export class TaskRunner implements BeforeApplicationShutdown {
       throw unrecoverable(new UnknownTaskError(job.name, this.registry.names(), job.queueName));
     }
 
+    // A dead letter retried outside Conveyor (bull-board) gets the fresh attempts a replay gives.
+    if (job.attemptsMade >= (job.opts.attempts ?? 1)) {
+      await this.outcome.freshAttemptsIfRetriedByHand(job, task.name);
+    }
     const run = new InFlightRun(job, token);
     const runKey = `${job.queueName}\n${job.id}`;
     this.inFlight.set(runKey, run);
