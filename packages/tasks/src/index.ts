@@ -11,6 +11,14 @@ export {
 export type { CancelOutcome } from './producer/task-cancellation';
 export { DeadLetters } from './dead-letters/dead-letters.service';
 export { TaskControl, type QueueLimits } from './control/task-control';
+export { Workers } from './worker-registry/workers';
+export type {
+  ActiveJob,
+  PingReply,
+  RunningJob,
+  WorkerInfo,
+  WorkerQueue,
+} from './worker-registry/worker-info.interface';
 export type {
   DeadLetter,
   DeadLetterFilter,
@@ -30,6 +38,8 @@ export type { EnqueueOptions } from './interfaces/enqueue-options.interface';
 export type {
   QueueOptions,
   RateLimit,
+  HeartbeatOptions,
+  ProbeOptions,
   RateLimitString,
   RedisConnection,
   RouteTarget,

@@ -64,3 +64,6 @@ export { ConveyorLogger, errorField, type LogFields } from './logging/conveyor-l
 // @conveyor/testing stores run-time controls in memory in ControlStore's place.
 export { ControlStore, type StoredControls } from './control/control-store';
 export { resultTimeoutMs } from './producer/job-results';
+
+// @conveyor/testing keeps the worker registry in memory in WorkerStore's place.
+export { WorkerStore, type StoredWorker } from './worker-registry/worker-store';

@@ -25,6 +25,9 @@ import { WorkflowProducer } from './workflows/workflow-producer';
 import { WorkflowWorker } from './workflows/workflow-worker';
 import { ControlStore } from './control/control-store';
 import { TaskControl } from './control/task-control';
+import { WorkerStore } from './worker-registry/worker-store';
+import { WorkerPresence } from './worker-registry/worker-presence';
+import { Workers } from './worker-registry/workers';
 
 /**
  * Background tasks on BullMQ. Import once in the root module; it is global by default.
@@ -72,10 +75,14 @@ import { TaskControl } from './control/task-control';
     WorkflowWorker,
     ControlStore,
     TaskControl,
+    WorkerStore,
+    WorkerPresence,
+    Workers,
   ],
   exports: [
     TaskProducer,
     TaskControl,
+    Workers,
     DeadLetters,
     TasksRegistry,
     TaskWorkers,

@@ -1,6 +1,12 @@
 import { type DynamicModule, Module } from '@nestjs/common';
 import { DiscoveryModule } from '@nestjs/core';
-import { DeadLetters, TaskControl, TaskInstrumentation, TaskProducer } from '@conveyor/tasks';
+import {
+  DeadLetters,
+  TaskControl,
+  TaskInstrumentation,
+  TaskProducer,
+  Workers,
+} from '@conveyor/tasks';
 import {
   ControlStore,
   RESOLVED_TASKS_OPTIONS,
@@ -9,12 +15,14 @@ import {
   TasksExplorer,
   TasksMetadataAccessor,
   TasksRegistry,
+  WorkerStore,
 } from '@conveyor/tasks/internal';
 import { InlineControlStore } from './inline/inline-control-store';
 import { InlineDeadLetters } from './inline/inline-dead-letters';
 import { InlineJobs } from './inline/inline-jobs';
 import { InlineSchedules } from './inline/inline-schedules';
 import { InlineTaskProducer } from './inline/inline-task-producer';
+import { InlineWorkerStore } from './inline/inline-worker-store';
 import { InlineWorkflows } from './inline/inline-workflows';
 import { TestTasks } from './test-tasks';
 import {
@@ -67,12 +75,16 @@ export class ConveyorTestingModule {
         InlineControlStore,
         { provide: ControlStore, useExisting: InlineControlStore },
         TaskControl,
+        InlineWorkerStore,
+        { provide: WorkerStore, useExisting: InlineWorkerStore },
+        Workers,
         TestTasks,
       ],
       exports: [
         TaskProducer,
         DeadLetters,
         TaskControl,
+        Workers,
         TasksRegistry,
         TaskInstrumentation,
         RESOLVED_TASKS_OPTIONS,

@@ -26,6 +26,7 @@ import { TaskRunner } from './task-runner';
 import { RunAdmission } from '../admission/run-admission';
 import { ControlStore } from '../control/control-store';
 import { ConcurrencyFollower } from '../control/concurrency-follower';
+import { WorkerPresence } from '../worker-registry/worker-presence';
 
 /** How this process's workers sign the jobs they take: `host:pid`. */
 const WORKER_NAME = `${hostname()}:${process.pid}`;
@@ -52,6 +53,7 @@ export class TaskWorkers implements OnApplicationBootstrap, BeforeApplicationShu
     private readonly admission: RunAdmission,
     private readonly outcome: RunOutcome,
     private readonly controls: ControlStore,
+    private readonly presence: WorkerPresence,
   ) {
     this.follower = new ConcurrencyFollower(
       controls,
@@ -87,6 +89,7 @@ export class TaskWorkers implements OnApplicationBootstrap, BeforeApplicationShu
     for (const queue of queues) this.start(queue, overrides?.get(queue));
     this.logger.log(`consuming queues: ${this.queues.join(', ')}`, { queues: this.queues });
     this.listen();
+    this.presence.start(this.subscriber!, this);
   }
 
   /**
@@ -121,6 +124,7 @@ export class TaskWorkers implements OnApplicationBootstrap, BeforeApplicationShu
     const controls = this.controls.channel;
     subscriber.on('message', (channel: string, message: string) => {
       if (channel === controls) return this.follower.refresh();
+      if (channel !== cancels) return;
       try {
         const { queue, jobId, reason } = JSON.parse(message) as {
           queue: string;
@@ -277,6 +281,7 @@ export class TaskWorkers implements OnApplicationBootstrap, BeforeApplicationShu
       });
     }
     this.workers.clear();
+    await this.presence.stop();
     await quit(this.subscriber);
   }
 }
