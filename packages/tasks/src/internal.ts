@@ -65,5 +65,7 @@ export { ConveyorLogger, errorField, type LogFields } from './logging/conveyor-l
 export { ControlStore, type StoredControls } from './control/control-store';
 export { resultTimeoutMs } from './producer/job-results';
 
-// @conveyor/testing keeps the worker registry in memory in WorkerStore's place.
+// @conveyor/testing keeps the worker registry in memory in WorkerStore's place; the probe
+// server's address is read by tests.
 export { WorkerStore, type StoredWorker } from './worker-registry/worker-store';
+export { WorkerProbe } from './probe/worker-probe';

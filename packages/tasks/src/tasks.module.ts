@@ -28,6 +28,7 @@ import { TaskControl } from './control/task-control';
 import { WorkerStore } from './worker-registry/worker-store';
 import { WorkerPresence } from './worker-registry/worker-presence';
 import { Workers } from './worker-registry/workers';
+import { WorkerProbe } from './probe/worker-probe';
 
 /**
  * Background tasks on BullMQ. Import once in the root module; it is global by default.
@@ -78,6 +79,7 @@ import { Workers } from './worker-registry/workers';
     WorkerStore,
     WorkerPresence,
     Workers,
+    WorkerProbe,
   ],
   exports: [
     TaskProducer,
