@@ -39,6 +39,7 @@ export class WorkerPresence implements BeforeApplicationShutdown {
   private startedAt = 0;
   private timer?: NodeJS.Timeout;
   private beating?: Promise<void>;
+  private beatAgain = false;
   private stopping = false;
   private unobserve?: () => void;
   private lastErrorLog = 0;
@@ -85,16 +86,20 @@ export class WorkerPresence implements BeforeApplicationShutdown {
     this.beat();
   }
 
-  /** Removes the entry (bounded: with Redis down it expires after `heartbeat.ttl`). */
+  /**
+   * Removes the entry. Bounded, and skipped while Redis is not connected (shutdown must not
+   * wait for it): the entry then expires after `heartbeat.ttl`.
+   */
   async stop(): Promise<void> {
     if (!this.source) return;
     clearInterval(this.timer);
     this.unobserve?.();
-    await settleWithin(this.beating ?? Promise.resolve(), CLOSE_GRACE_MS);
     this.source = undefined;
-    const left = this.store.leave(this.id);
-    left.catch(() => undefined);
-    if ((await settleWithin(left, CLOSE_GRACE_MS)) !== 'settled') {
+    // Sent after any beat still under way, on the same connection: Redis runs them in order,
+    // so a late beat cannot bring the entry back.
+    const left = this.store.connected ? this.store.leave(this.id) : undefined;
+    left?.catch(() => undefined);
+    if (!left || (await settleWithin(left, CLOSE_GRACE_MS)) !== 'settled') {
       this.logger.warn(
         `could not remove this worker's registry entry; it expires within ${this.options.heartbeat.ttlMs} ms`,
       );
@@ -128,9 +133,16 @@ export class WorkerPresence implements BeforeApplicationShutdown {
     };
   }
 
-  /** One write, skipped while the last one is still under way (a slow or absent Redis). */
+  /**
+   * One write. While the last one is still under way (a slow or absent Redis) none is added;
+   * a beat asked for meanwhile (the stopping mark) is written once that one ends.
+   */
   private beat(): void {
-    if (!this.source || this.beating) return;
+    if (!this.source) return;
+    if (this.beating) {
+      this.beatAgain = true;
+      return;
+    }
     this.beating = this.store
       .beat(this.id, this.describe(), this.options.heartbeat.ttlMs)
       .then(
@@ -145,7 +157,12 @@ export class WorkerPresence implements BeforeApplicationShutdown {
           });
         },
       )
-      .finally(() => (this.beating = undefined));
+      .finally(() => {
+        this.beating = undefined;
+        if (!this.beatAgain) return;
+        this.beatAgain = false;
+        this.beat();
+      });
   }
 
   private answer(message: string): void {

@@ -58,6 +58,11 @@ export class WorkerStore implements OnApplicationShutdown {
     return registryKeys(this.queues.keys);
   }
 
+  /** Whether the connection the registry writes on is up now. */
+  get connected(): boolean {
+    return this.redis.client.status === 'ready';
+  }
+
   /** Writes this process's entry for `ttlMs`; resolves with Redis's time. */
   async beat(id: string, worker: StoredWorker, ttlMs: number): Promise<number> {
     const now = await this.script('beat', id, JSON.stringify(worker), ttlMs);
