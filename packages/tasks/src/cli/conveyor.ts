@@ -39,13 +39,26 @@ const STDIO: Output = {
 
 class UsageError extends Error {}
 
+/** `conveyor ping`'s options, checked; `help` alone when `--help` was given. */
+type Options =
+  | { help: true }
+  | {
+      help: false;
+      url: string;
+      prefix: string;
+      timeoutMs: number;
+      pid?: number;
+      host?: string;
+      json: boolean;
+    };
+
 /** Runs `conveyor <args>`; resolves with the exit code. */
 export async function main(
   args: string[],
   io: Output = STDIO,
   env: NodeJS.ProcessEnv = process.env,
 ): Promise<number> {
-  let options: ReturnType<typeof parse>;
+  let options: Options;
   try {
     options = parse(args, env);
   } catch (error) {
@@ -114,7 +127,7 @@ export async function main(
   }
 }
 
-function parse(args: string[], env: NodeJS.ProcessEnv) {
+function parse(args: string[], env: NodeJS.ProcessEnv): Options {
   const { values, positionals } = parseArgs({
     args,
     allowPositionals: true,
@@ -129,24 +142,16 @@ function parse(args: string[], env: NodeJS.ProcessEnv) {
       help: { type: 'boolean', short: 'h' },
     },
   });
-  if (values.help) return { help: true } as ReturnType<typeof parseChecked>;
-  return parseChecked(values, positionals, env);
-}
-
-function parseChecked(
-  values: Record<string, string | boolean | undefined>,
-  positionals: string[],
-  env: NodeJS.ProcessEnv,
-) {
+  if (values.help) return { help: true };
   const fail = (problem: string): never => {
     throw new UsageError(problem);
   };
   if (positionals.length !== 1 || positionals[0] !== 'ping') {
     fail(positionals.length ? `unknown command '${positionals.join(' ')}'` : 'no command given');
   }
-  const url = (values.redis as string | undefined) ?? env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+  const url = values.redis ?? env.REDIS_URL ?? 'redis://127.0.0.1:6379';
   if (!/^rediss?:\/\//.test(url)) fail('--redis must be a redis:// or rediss:// URL');
-  const prefix = (values.prefix as string | undefined) ?? env.CONVEYOR_PREFIX ?? 'conveyor';
+  const prefix = values.prefix ?? env.CONVEYOR_PREFIX ?? 'conveyor';
   if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/.test(prefix)) {
     fail(`--prefix must be 1–100 letters, digits and . _ -, got '${prefix}'`);
   }
@@ -160,7 +165,7 @@ function parseChecked(
   if (values.any && (values.host !== undefined || pid !== undefined)) {
     fail('--any goes alone: it accepts a worker on any host, with any pid');
   }
-  const host = values.any ? undefined : ((values.host as string | undefined) ?? hostname());
+  const host = values.any ? undefined : (values.host ?? hostname());
   return { help: false, url, prefix, timeoutMs, pid, host, json: values.json === true };
 }
 
