@@ -58,7 +58,8 @@ describe('GET /health/ready and live workers', () => {
     worker = await startTasksApp([EchoTasks], {
       prefix: api.prefix,
       queues: { work: {} },
-      heartbeat: { interval: '250ms' },
+      // A long TTL: a beat late under load must not drop it between the two reads below.
+      heartbeat: { interval: '250ms', ttl: '30s' },
     });
     await eventually(async () => (await api!.get(Workers).list()).length === 1, 10_000, 'listed');
     const up = await ready(api);

@@ -33,7 +33,7 @@ describe('autoscaling gauges', () => {
 
   it('reports live workers, run time and the desired pool for a backlog', async () => {
     app = await startHttpApp({
-      tasks: { queues: { work: { concurrency: 2 } }, heartbeat: { interval: '200ms' } },
+      tasks: { queues: { work: { concurrency: 2 } }, heartbeat: { interval: '200ms', ttl: '30s' } },
       imports: [
         MetricsModule.forRoot({ registry: new Registry(), autoscaling: { drainTarget: '1s' } }),
       ],

@@ -36,7 +36,7 @@ type Scripts = Record<
  *
  * - `{<prefix>}:conveyor:workers`, a sorted set: worker id → when its entry expires, on
  *   Redis's clock (`TIME`), so hosts with skewed clocks agree;
- * - `{<prefix>}:conveyor:workers:<id>`, a hash a worker process (`info` JSON, `seen`,
+ * - `{<prefix>}:conveyor:workers:<id>`, a hash per worker process (`info` JSON, `seen`,
  *   `expires`) with a TTL of `heartbeat.ttl`: a process that dies leaves nothing behind.
  *
  * Every write and read is one script on the index key, which prunes the ids whose entry
