@@ -1,8 +1,18 @@
 import { spawn } from 'node:child_process';
+import { createServer } from 'node:net';
 import { hostname } from 'node:os';
 import path from 'node:path';
 import { Injectable } from '@nestjs/common';
-import { defineTask, Task, type TaskContext, TaskProducer, Workers } from '@conveyor/tasks';
+import { Test } from '@nestjs/testing';
+import {
+  defineTask,
+  InvalidModuleOptionsError,
+  Task,
+  type TaskContext,
+  TaskProducer,
+  TasksModule,
+  Workers,
+} from '@conveyor/tasks';
 import { Redis } from 'ioredis';
 import { type Child, startChild } from '../support/child-process';
 import { get } from '../support/http-app';
@@ -241,5 +251,33 @@ describe('Workers: the worker registry across processes', () => {
       10_000,
       'ready to fail during shutdown',
     );
+  });
+
+  it('fails startup, naming the option, when the probe port is taken', async () => {
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    const port = (taken.address() as { port: number }).port;
+    const prefix = uniquePrefix();
+    const module = await Test.createTestingModule({
+      imports: [
+        TasksModule.forRoot({
+          connection: REDIS_URL,
+          prefix,
+          workers: 'none',
+          probe: { port, host: '127.0.0.1' },
+        }),
+      ],
+    }).compile();
+    module.useLogger(false);
+    try {
+      const starting = module.init();
+      await expect(starting).rejects.toBeInstanceOf(InvalidModuleOptionsError);
+      await expect(starting).rejects.toThrow(
+        new RegExp(`probe cannot listen on 127\\.0\\.0\\.1:${port}: .*EADDRINUSE`),
+      );
+    } finally {
+      await module.close();
+      await new Promise((resolve) => taken.close(resolve));
+    }
   });
 });
