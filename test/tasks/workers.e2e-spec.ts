@@ -8,7 +8,6 @@ import {
   defineTask,
   InvalidModuleOptionsError,
   Task,
-  type TaskContext,
   TaskProducer,
   TasksModule,
   Workers,
@@ -25,8 +24,7 @@ const Local = defineTask<{ n: number }, number>('registry.local', { queue: 'loca
 @Injectable()
 class LocalTasks {
   @Task(Local)
-  run({ n }: { n: number }, ctx: TaskContext): number {
-    void ctx;
+  run({ n }: { n: number }): number {
     return n;
   }
 }
