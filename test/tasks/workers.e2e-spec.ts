@@ -15,7 +15,7 @@ import {
 import { Redis } from 'ioredis';
 import { type Child, startChild } from '../support/child-process';
 import { get } from '../support/http-app';
-import { REDIS_URL, uniquePrefix } from '../support/redis';
+import { deletePrefix, REDIS_URL, uniquePrefix } from '../support/redis';
 import { eventually, startTasksApp, stopAll, type TestApp } from '../support/tasks-app';
 import { Held } from '../support/children/registry-task';
 
@@ -54,9 +54,12 @@ function conveyor(
 describe('Workers: the worker registry across processes', () => {
   let apps: TestApp[] = [];
   let children: Child[] = [];
+  // Prefixes only a child process wrote to: no app of this process removes them.
+  const prefixes: string[] = [];
   afterEach(async () => {
     await Promise.all(children.map((child) => child.kill()));
     await stopAll(...apps);
+    await Promise.all(prefixes.splice(0).map(deletePrefix));
     apps = [];
     children = [];
   });
@@ -65,6 +68,7 @@ describe('Workers: the worker registry across processes', () => {
   async function childWorker(prefix: string, env: Record<string, string> = {}) {
     const child = startChild('registry-worker.ts', { CONVEYOR_PREFIX: prefix, ...env });
     children.push(child);
+    prefixes.push(prefix);
     const [, pid] = await child.waitFor(/READY (\d+)/, 30_000);
     return { child, pid: Number(pid) };
   }
@@ -256,6 +260,7 @@ describe('Workers: the worker registry across processes', () => {
     await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
     const port = (taken.address() as { port: number }).port;
     const prefix = uniquePrefix();
+    prefixes.push(prefix);
     const module = await Test.createTestingModule({
       imports: [
         TasksModule.forRoot({
