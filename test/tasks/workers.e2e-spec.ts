@@ -15,8 +15,10 @@ import {
 import { Redis } from 'ioredis';
 import { type Child, startChild } from '../support/child-process';
 import { get } from '../support/http-app';
+import { PrivateRedis } from '../support/private-redis';
 import { deletePrefix, REDIS_URL, uniquePrefix } from '../support/redis';
 import { eventually, startTasksApp, stopAll, type TestApp } from '../support/tasks-app';
+import { WorkerProbe } from '@conveyor/tasks/internal';
 import { Held } from '../support/children/registry-task';
 
 const Local = defineTask<{ n: number }, number>('registry.local', { queue: 'local' });
@@ -281,6 +283,47 @@ describe('Workers: the worker registry across processes', () => {
     } finally {
       await module.close();
       await new Promise((resolve) => taken.close(resolve));
+    }
+  });
+
+  it('answers /ready 503 naming Redis while Redis is down, /live 200, and ready again after', async () => {
+    const redis = await PrivateRedis.start();
+    try {
+      const app = await startTasksApp([LocalTasks], {
+        connection: redis.url,
+        queues: { local: {}, registry: {} },
+        workers: ['local'],
+        probe: { port: 0, host: '127.0.0.1' },
+      });
+      apps.push(app);
+      const base = `http://127.0.0.1:${app.get(WorkerProbe).address!.port}`;
+      expect((await get(`${base}/ready`)).status).toBe(200);
+
+      await redis.stop();
+      const down = (await eventually(
+        async () => {
+          const answer = await get(`${base}/ready`);
+          return answer.status === 503 ? answer : undefined;
+        },
+        10_000,
+        'ready to fail',
+      ))!;
+      expect(JSON.parse(down.text)).toMatchObject({
+        status: 'error',
+        redis: { status: 'down' },
+        workers: { status: 'up', queues: ['local'] },
+      });
+      expect((await get(`${base}/live`)).status).toBe(200);
+
+      await redis.start();
+      await eventually(
+        async () => (await get(`${base}/ready`)).status === 200,
+        20_000,
+        'ready again',
+      );
+    } finally {
+      await stopAll(...apps.splice(0));
+      await redis.destroy();
     }
   });
 });
