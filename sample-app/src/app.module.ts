@@ -40,6 +40,8 @@ export class AppModule {
             routes: { 'reports.**': 'reports' },
             workers: roles.has('worker') ? 'all' : 'none',
             shutdownTimeout: '10s',
+            // Worker and relay processes have no HTTP app: GET /live and /ready for their probes.
+            probe: probePort(env.get('PROBE_PORT', { infer: true })),
           }),
         }),
         OutboxModule.forRootAsync({
@@ -71,4 +73,8 @@ export class AppModule {
       ],
     };
   }
+}
+
+function probePort(port: number | undefined): { port: number } | undefined {
+  return port === undefined ? undefined : { port };
 }

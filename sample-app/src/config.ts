@@ -10,6 +10,13 @@ const Env = z.object({
   DATABASE_URL: z.string().optional(),
   PGLITE_DIR: z.string().optional(),
   PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+  /** Address the HTTP server listens on (`0.0.0.0` in a container). */
+  HOST: z.string().min(1).default('127.0.0.1'),
+  /**
+   * Serves Conveyor's `/live` and `/ready` probe on this port (on 0.0.0.0), for processes
+   * without the `api` role. Absent: no probe server.
+   */
+  PROBE_PORT: z.coerce.number().int().min(0).max(65535).optional(),
   /** Admin routes refuse every request while this is unset. */
   ADMIN_TOKEN: z
     .string()

@@ -12,8 +12,8 @@ async function bootstrap(): Promise<void> {
   if (config.ROLES.includes('api')) {
     const app = await NestFactory.create(module);
     app.enableShutdownHooks();
-    await app.listen(config.PORT, '127.0.0.1');
-    logger.log(`roles: ${roles}; listening on http://127.0.0.1:${config.PORT}`);
+    await app.listen(config.PORT, config.HOST);
+    logger.log(`roles: ${roles}; listening on http://${config.HOST}:${config.PORT}`);
   } else {
     const app = await NestFactory.createApplicationContext(module);
     app.enableShutdownHooks();

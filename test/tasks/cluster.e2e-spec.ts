@@ -7,6 +7,7 @@ import {
   step,
   TaskProducer,
   TasksModule,
+  Workers,
 } from '@conveyor/tasks';
 import { Cluster } from 'ioredis';
 import { Ledger } from '../faults/ledger';
@@ -147,4 +148,49 @@ describe('Redis Cluster', () => {
     const snapshot = await app.get(QueueInspector).snapshot(['mail', 'tenants']);
     expect(snapshot.every((s) => s.waiting === 0 && s.delayed === 0)).toBe(true);
   }, 60_000);
+
+  it('keeps the worker registry on the cluster: listed, answering pings, gone at shutdown', async () => {
+    app = await start({ cluster: { nodes: cluster.startupNodes } });
+    const workers = app.get(Workers);
+    const [listed] = (await eventually(
+      async () => {
+        const live = await workers.list();
+        return live.length ? live : undefined;
+      },
+      10_000,
+      'this process in the registry',
+    ))!;
+    expect(listed).toMatchObject({ pid: process.pid, stopping: false });
+    expect(listed.queues.map((q) => q.name)).toContain('mail');
+    const [answer] = (await eventually(
+      async () => {
+        const replies = await workers.ping('500ms');
+        return replies.length ? replies : undefined;
+      },
+      10_000,
+      'a ping answered through the cluster',
+    ))!;
+    expect(answer.id).toBe(listed.id);
+
+    const reader = await Test.createTestingModule({
+      imports: [
+        TasksModule.forRoot({
+          connection: { cluster: { nodes: cluster.startupNodes } },
+          prefix,
+          hashTags: 'queue',
+          queues: TOPOLOGY_QUEUES,
+          workers: 'none',
+        }),
+      ],
+    }).compile();
+    reader.useLogger(false);
+    await reader.init();
+    try {
+      await app.close();
+      app = undefined;
+      expect(await reader.get(Workers).list()).toEqual([]);
+    } finally {
+      await reader.close();
+    }
+  });
 });

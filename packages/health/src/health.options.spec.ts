@@ -26,4 +26,18 @@ describe('resolveHealthOptions', () => {
     expect(() => resolveHealthOptions({ thresholds: { waiting: -1 } })).toThrow(/waiting/);
     expect(() => resolveHealthOptions({ timeout: 'soon' as never })).toThrow(/timeout/);
   });
+
+  it('requires workers for handled queues by default; takes false or a list of queues', () => {
+    expect(resolveHealthOptions({}).requireWorkers).toBe(true);
+    expect(resolveHealthOptions({ requireWorkers: false }).requireWorkers).toBe(false);
+    expect(resolveHealthOptions({ requireWorkers: ['email'] }).requireWorkers).toEqual(
+      new Set(['email']),
+    );
+  });
+
+  it.each([['yes'], [['email', 3]], [null]])('rejects requireWorkers %p, naming it', (value) => {
+    const call = () => resolveHealthOptions({ requireWorkers: value as never });
+    expect(call).toThrow(InvalidHealthOptionsError);
+    expect(call).toThrow(/requireWorkers must be true, false or a list of queue names/);
+  });
 });

@@ -14,6 +14,8 @@ export interface ResolvedHealthOptions {
   outboxLagMs: number;
   queues?: string[];
   thresholdsOf(queue: string): ResolvedQueueThresholds;
+  /** `requireWorkers`: every handled queue (`true`), these queues, or none (`false`). */
+  requireWorkers: boolean | ReadonlySet<string>;
 }
 
 const fail: Fail = (problem) => {
@@ -21,7 +23,12 @@ const fail: Fail = (problem) => {
 };
 
 export function resolveHealthOptions(options: HealthModuleOptions = {}): ResolvedHealthOptions {
-  checkKnownKeys({ ...options }, ['thresholds', 'timeout', 'queues'], 'HealthModule options', fail);
+  checkKnownKeys(
+    { ...options },
+    ['thresholds', 'timeout', 'queues', 'requireWorkers'],
+    'HealthModule options',
+    fail,
+  );
   const thresholds = options.thresholds ?? {};
   checkKnownKeys(
     { ...thresholds },
@@ -44,7 +51,23 @@ export function resolveHealthOptions(options: HealthModuleOptions = {}): Resolve
     outboxLagMs: parseDuration(thresholds.outboxLag ?? 60_000, 'thresholds.outboxLag', fail),
     queues: options.queues,
     thresholdsOf: (queue) => own.get(queue) ?? base,
+    requireWorkers: resolveRequireWorkers(options.requireWorkers),
   };
+}
+
+function resolveRequireWorkers(value: unknown): boolean | ReadonlySet<string> {
+  if (value === undefined) return true;
+  if (typeof value === 'boolean') return value;
+  if (Array.isArray(value) && value.every((queue) => typeof queue === 'string' && queue !== '')) {
+    return new Set(value as string[]);
+  }
+  return fail(
+    `requireWorkers must be true, false or a list of queue names, got ${
+      Array.isArray(value)
+        ? 'a list with a non-name in it'
+        : (JSON.stringify(value) ?? String(value))
+    }`,
+  );
 }
 
 function queueThresholds(

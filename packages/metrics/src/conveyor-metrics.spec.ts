@@ -1,6 +1,7 @@
 import { Test, type TestingModule } from '@nestjs/testing';
 import { TaskInstrumentation, TasksModule } from '@conveyor/tasks';
 import { Registry } from 'prom-client';
+import { InvalidMetricsOptionsError } from './errors/invalid-metrics-options.error';
 import { MetricsModule } from './metrics.module';
 
 describe('ConveyorMetrics', () => {
@@ -44,5 +45,20 @@ describe('ConveyorMetrics', () => {
     expect(registry.getSingleMetric('conveyor_task_run_duration_seconds')).toBeDefined();
     await app.close();
     expect(registry.getSingleMetric('conveyor_task_run_duration_seconds')).toBeUndefined();
+  });
+
+  it.each([
+    [{ drainTarget: 'soon' }, /autoscaling.drainTarget must be milliseconds or a duration/],
+    [{ drainTarget: '10ms' }, /autoscaling.drainTarget must be at least 1s, got "10ms"/],
+    [{ drainTime: '1m' }, /unknown option autoscaling.drainTime \(valid: drainTarget\)/],
+  ])('refuses autoscaling %p at startup, naming it', async (autoscaling, message) => {
+    const compiling = Test.createTestingModule({
+      imports: [
+        TasksModule.forRoot({ connection: 'redis://127.0.0.1:6379', workers: 'none' }),
+        MetricsModule.forRoot({ registry: new Registry(), autoscaling: autoscaling as never }),
+      ],
+    }).compile();
+    await expect(compiling).rejects.toThrow(InvalidMetricsOptionsError);
+    await expect(compiling).rejects.toThrow(message);
   });
 });

@@ -6,10 +6,23 @@ import {
   type QueueSnapshot,
   TaskControl,
   TaskInstrumentation,
+  type WorkerInfo,
+  Workers,
 } from '@conveyor/tasks';
-import { ConveyorLogger, errorField, findOutboxStats } from '@conveyor/tasks/internal';
+import {
+  checkKnownKeys,
+  ConveyorLogger,
+  errorField,
+  type Fail,
+  findOutboxStats,
+  parseDuration,
+  RESOLVED_TASKS_OPTIONS,
+  type ResolvedModuleOptions,
+} from '@conveyor/tasks/internal';
 import { Counter, Gauge, type Metric, register, type Registry } from 'prom-client';
 import { SeriesCounter, SeriesHistogram, type TaskCount, TaskSeriesTable } from './task-series';
+import { type QueueScaling, ScalingEstimator } from './autoscaling';
+import { InvalidMetricsOptionsError } from './errors/invalid-metrics-options.error';
 import type { MetricsModuleOptions } from './interfaces/metrics-options.interface';
 import { METRICS_MODULE_OPTIONS } from './metrics.module-definition';
 import type { OutboxRelay } from '@conveyor/outbox';
@@ -37,6 +50,8 @@ export class ConveyorMetrics implements OnModuleInit, OnApplicationShutdown {
   private snapshotInFlight?: Promise<QueueSnapshot[]>;
   private outboxInFlight?: ReturnType<OutboxStatsSource['stats']>;
   private limitsInFlight?: ReturnType<TaskControl['limits']>;
+  private scalingInFlight?: Promise<Map<string, QueueScaling>>;
+  private readonly estimator: ScalingEstimator;
 
   constructor(
     @Inject(METRICS_MODULE_OPTIONS) private readonly options: MetricsModuleOptions,
@@ -45,9 +60,12 @@ export class ConveyorMetrics implements OnModuleInit, OnApplicationShutdown {
     private readonly moduleRef: ModuleRef,
     private readonly breakers: CircuitBreakers,
     private readonly control: TaskControl,
+    private readonly workers: Workers,
+    @Inject(RESOLVED_TASKS_OPTIONS) private readonly tasks: ResolvedModuleOptions,
   ) {
     this.registry = options.registry ?? register;
     this.timeoutMs = options.timeoutMs ?? 2_000;
+    this.estimator = new ScalingEstimator(drainTargetMs(options));
   }
 
   async onModuleInit(): Promise<void> {
@@ -204,6 +222,7 @@ export class ConveyorMetrics implements OnModuleInit, OnApplicationShutdown {
         }
       },
     );
+    this.scalingGauges();
     if (!this.outbox) return;
     this.gauge('conveyor_outbox_pending', 'Outbox rows not yet published.', [], async (g) => {
       g.set((await this.outboxStats()).pending);
@@ -226,6 +245,71 @@ export class ConveyorMetrics implements OnModuleInit, OnApplicationShutdown {
       },
     });
     this.add(published);
+  }
+
+  /**
+   * Live workers per queue and what the pool should be, for autoscalers (KEDA, the HPA):
+   * see `ScalingEstimator` for the formula.
+   */
+  private scalingGauges(): void {
+    const per = (
+      name: string,
+      help: string,
+      value: (s: QueueScaling) => number | undefined,
+    ): void =>
+      this.gauge(name, help, ['queue'], async (g) => {
+        for (const [queue, s] of await this.scaling()) {
+          const v = value(s);
+          if (v !== undefined) g.set({ queue }, v);
+        }
+      });
+    per(
+      'conveyor_queue_workers',
+      'Live worker processes consuming each queue, on any host (from the worker registry).',
+      (s) => s.workers,
+    );
+    per(
+      'conveyor_queue_arrivals_per_second',
+      'Estimated jobs arriving per second: the workers’ throughput over the last minute plus the backlog’s growth.',
+      (s) => round(s.arrivalRate),
+    );
+    per(
+      'conveyor_queue_run_seconds',
+      'Average run time over the last minute, across worker processes (absent when no run finished).',
+      (s) => (s.runSeconds === undefined ? undefined : round(s.runSeconds)),
+    );
+    per(
+      'conveyor_queue_desired_concurrency',
+      'Jobs that should run at once to keep up and drain the backlog within drainTarget: max(running, ceil(λ·W + B·W/T)).',
+      (s) => s.desiredConcurrency,
+    );
+    per(
+      'conveyor_queue_desired_workers',
+      'Worker processes needed for conveyor_queue_desired_concurrency at the per-process concurrency.',
+      (s) => s.desiredWorkers,
+    );
+  }
+
+  /** One estimate per scrape: the gauges share it (and the backlog is sampled once). */
+  private scaling(): Promise<Map<string, QueueScaling>> {
+    return (this.scalingInFlight ??= (async () => {
+      const [snapshots, live] = await Promise.all([this.snapshot(), this.liveWorkers()]);
+      return new Map(
+        snapshots.map((s) => [
+          s.queue,
+          this.estimator.estimate(
+            s.queue,
+            s.waiting,
+            live,
+            this.tasks.queues?.get(s.queue)?.concurrency ?? 1,
+          ),
+        ]),
+      );
+    })().finally(() => (this.scalingInFlight = undefined)));
+  }
+
+  private liveWorkers(): Promise<WorkerInfo[]> {
+    return withTimeout(this.workers.list(), this.timeoutMs, 'the worker registry');
   }
 
   /** A gauge read at scrape time: cleared, then filled by `read`. */
@@ -283,6 +367,27 @@ export class ConveyorMetrics implements OnModuleInit, OnApplicationShutdown {
       'outbox stats',
     ).finally(() => (this.outboxInFlight = undefined)));
   }
+}
+
+function round(n: number): number {
+  return Math.round(n * 1000) / 1000;
+}
+
+function drainTargetMs(options: MetricsModuleOptions): number {
+  const fail: Fail = (problem) => {
+    throw new InvalidMetricsOptionsError(problem);
+  };
+  if (options.autoscaling === undefined) return 60_000;
+  const a = options.autoscaling;
+  if (a === null || typeof a !== 'object' || Array.isArray(a)) {
+    fail(`autoscaling must be an object, got ${JSON.stringify(a)}`);
+  }
+  checkKnownKeys({ ...a }, ['drainTarget'], 'autoscaling', fail);
+  if (a.drainTarget === undefined) return 60_000;
+  const ms = parseDuration(a.drainTarget, 'autoscaling.drainTarget', fail);
+  if (ms < 1_000)
+    fail(`autoscaling.drainTarget must be at least 1s, got ${JSON.stringify(a.drainTarget)}`);
+  return ms;
 }
 
 /** Rejects when `promise` takes longer than `ms`: a hung Redis must not hang the scrape. */

@@ -21,6 +21,14 @@ export {
   type CircuitBreakerInfo,
   type CircuitState,
 } from './breakers/circuit-breakers';
+export { Workers } from './worker-registry/workers';
+export type {
+  ActiveJob,
+  PingReply,
+  RunningJob,
+  WorkerInfo,
+  WorkerQueue,
+} from './worker-registry/worker-info.interface';
 export type {
   DeadLetter,
   DeadLetterFilter,
@@ -40,6 +48,8 @@ export type { EnqueueOptions } from './interfaces/enqueue-options.interface';
 export type {
   QueueOptions,
   RateLimit,
+  HeartbeatOptions,
+  ProbeOptions,
   RateLimitString,
   RedisConnection,
   RouteTarget,

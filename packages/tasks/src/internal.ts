@@ -71,3 +71,8 @@ export {
 export { BreakerRuns } from './breakers/breaker-runs';
 export { RunControls } from './control/run-controls';
 export { resultTimeoutMs } from './producer/job-results';
+
+// @conveyor/testing keeps the worker registry in memory in WorkerStore's place; the probe
+// server's address is read by tests.
+export { WorkerStore, type StoredWorker } from './worker-registry/worker-store';
+export { WorkerProbe } from './probe/worker-probe';

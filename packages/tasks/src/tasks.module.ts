@@ -29,6 +29,10 @@ import { RunControls } from './control/run-controls';
 import { WorkflowFailures } from './workflows/workflow-failures';
 import { BreakerRuns } from './breakers/breaker-runs';
 import { CircuitBreakers } from './breakers/circuit-breakers';
+import { WorkerStore } from './worker-registry/worker-store';
+import { WorkerPresence } from './worker-registry/worker-presence';
+import { Workers } from './worker-registry/workers';
+import { WorkerProbe } from './probe/worker-probe';
 
 /**
  * Background tasks on BullMQ. Import once in the root module; it is global by default.
@@ -80,11 +84,16 @@ import { CircuitBreakers } from './breakers/circuit-breakers';
     RunControls,
     BreakerRuns,
     CircuitBreakers,
+    WorkerStore,
+    WorkerPresence,
+    Workers,
+    WorkerProbe,
   ],
   exports: [
     TaskProducer,
     TaskControl,
     CircuitBreakers,
+    Workers,
     DeadLetters,
     TasksRegistry,
     TaskWorkers,

@@ -6,6 +6,7 @@ import {
   TaskControl,
   TaskInstrumentation,
   TaskProducer,
+  Workers,
 } from '@conveyor/tasks';
 import {
   ControlStore,
@@ -15,6 +16,7 @@ import {
   TasksExplorer,
   TasksMetadataAccessor,
   TasksRegistry,
+  WorkerStore,
 } from '@conveyor/tasks/internal';
 import { InlineControlStore } from './inline/inline-control-store';
 import { InlineCircuitBreakers } from './inline/inline-circuit-breakers';
@@ -22,6 +24,7 @@ import { InlineDeadLetters } from './inline/inline-dead-letters';
 import { InlineJobs } from './inline/inline-jobs';
 import { InlineSchedules } from './inline/inline-schedules';
 import { InlineTaskProducer } from './inline/inline-task-producer';
+import { InlineWorkerStore } from './inline/inline-worker-store';
 import { InlineWorkflows } from './inline/inline-workflows';
 import { TestTasks } from './test-tasks';
 import {
@@ -76,6 +79,9 @@ export class ConveyorTestingModule {
         TaskControl,
         InlineCircuitBreakers,
         { provide: CircuitBreakers, useExisting: InlineCircuitBreakers },
+        InlineWorkerStore,
+        { provide: WorkerStore, useExisting: InlineWorkerStore },
+        Workers,
         TestTasks,
       ],
       exports: [
@@ -83,6 +89,7 @@ export class ConveyorTestingModule {
         DeadLetters,
         TaskControl,
         CircuitBreakers,
+        Workers,
         TasksRegistry,
         TaskInstrumentation,
         RESOLVED_TASKS_OPTIONS,

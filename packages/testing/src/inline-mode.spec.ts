@@ -12,6 +12,7 @@ import {
   UnknownScheduleError,
   UnknownTaskError,
   UnknownCircuitBreakerError,
+  Workers,
 } from '@conveyor/tasks';
 import { ConveyorTestingModule } from './conveyor-testing.module';
 import {
@@ -286,6 +287,15 @@ describe('TaskControl in the testing module', () => {
     ]);
     await control.resetConcurrency('default');
     expect((await control.limits())[0].concurrency).toBe(4);
+  });
+
+  it('provides Workers with no worker processes, checking arguments as on Redis', async () => {
+    const workers = bed.moduleRef.get(Workers);
+    await bed.producer.enqueue(Add, { a: 1, b: 1 });
+    expect(await workers.list()).toEqual([]);
+    expect(await workers.active()).toEqual([]);
+    await expect(workers.ping('10ms')).resolves.toEqual([]);
+    await expect(workers.ping('0ms')).rejects.toThrow(InvalidTaskOptionsError);
   });
 });
 

@@ -40,4 +40,12 @@ export interface HealthModuleOptions {
    * @default every queue the app declares or handles
    */
   queues?: string[];
+  /**
+   * Which queues are down when jobs wait in them and no live worker process consumes them
+   * (none is in the worker registry, `Workers.list()`, or every one is shutting down):
+   * `true`, the checked queues this app has a `@Task()` handler for; a list, these queues;
+   * `false`, none (the worker counts are still reported).
+   * @default true
+   */
+  requireWorkers?: boolean | string[];
 }

@@ -1,3 +1,4 @@
+import type { Duration } from '@conveyor/tasks';
 import type { Registry } from 'prom-client';
 
 /** Options of `MetricsModule.forRoot()` / `forRootAsync()`. */
@@ -24,4 +25,16 @@ export interface MetricsModuleOptions {
    * @default 2000
    */
   timeoutMs?: number;
+  /** How `conveyor_queue_desired_workers` and `…_desired_concurrency` are computed. */
+  autoscaling?: AutoscalingOptions;
+}
+
+/** Options of the autoscaling gauges (see the README's "Autoscaling" section). */
+export interface AutoscalingOptions {
+  /**
+   * Within how long the desired pool should drain a queue's backlog, on top of keeping up with
+   * arrivals: the `T` in `λ·W + B·W/T`. Shorter asks for more workers while a backlog lasts.
+   * @default '1m'
+   */
+  drainTarget?: Duration;
 }

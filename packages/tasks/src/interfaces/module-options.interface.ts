@@ -77,6 +77,33 @@ export type TaskRouter = (
   options: Omit<EnqueueOptions, 'queue'>,
 ) => RouteTarget | undefined;
 
+/**
+ * How a worker process tells the others it is alive (see `Workers`): it writes its entry to
+ * Redis every `interval`, and the entry expires `ttl` after the last write.
+ */
+export interface HeartbeatOptions {
+  /** Time between two writes of this process's entry. From 100ms to 5m. @default '5s' */
+  interval?: Duration;
+  /**
+   * How long an entry outlives its last write: a process that stopped writing (SIGKILL, a lost
+   * host) drops out of `Workers.list()` this long after its last beat. At least twice
+   * `interval`, at most 1h. @default three times `interval`
+   */
+  ttl?: Duration;
+}
+
+/**
+ * A small HTTP server (`node:http`, no Express) for the probes of a worker-only process:
+ * `GET /live` answers while the process's event loop does, `GET /ready` while its workers run
+ * and Redis answers a PING.
+ */
+export interface ProbeOptions {
+  /** Port to listen on; `0` picks a free one (tests). */
+  port: number;
+  /** Address to listen on. @default '0.0.0.0' */
+  host?: string;
+}
+
 /** Which queues this process consumes. */
 export type WorkersSelection = 'all' | 'none' | readonly string[];
 
@@ -140,4 +167,14 @@ export interface TasksModuleOptions {
   enqueueTimeout?: Duration;
   /** Callbacks for every task's outcomes, called after the task's own. */
   hooks?: TaskHooks;
+  /**
+   * How often a worker process writes its entry in the worker registry (`Workers`), and how
+   * long the entry lives. @default { interval: '5s', ttl: '15s' }
+   */
+  heartbeat?: HeartbeatOptions;
+  /**
+   * Starts an HTTP liveness/readiness server in this process, for worker-only processes that
+   * have no HTTP app of their own (Kubernetes `httpGet` probes). @default none
+   */
+  probe?: ProbeOptions;
 }

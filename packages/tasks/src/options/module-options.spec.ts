@@ -175,4 +175,47 @@ describe('resolveModuleOptions', () => {
       resolveModuleOptions({ connection: 'redis://h', enqueueTimout: '1s' } as never, {}),
     ).toThrow(/unknown option enqueueTimout \(did you mean 'enqueueTimeout'\?\)/);
   });
+
+  it('beats every 5 s with a TTL of three beats by default; ttl follows interval', () => {
+    const at = (heartbeat?: object) =>
+      resolveModuleOptions({ connection: 'redis://h', heartbeat } as never, {}).heartbeat;
+    expect(at()).toEqual({ intervalMs: 5_000, ttlMs: 15_000 });
+    expect(at({ interval: '1s' })).toEqual({ intervalMs: 1_000, ttlMs: 3_000 });
+    expect(at({ interval: 200, ttl: '2s' })).toEqual({ intervalMs: 200, ttlMs: 2_000 });
+  });
+
+  it.each([
+    [{ interval: '50ms' }, /heartbeat.interval must be from 100ms to 5m, got '50ms'/],
+    [{ interval: 'often' }, /heartbeat.interval must be milliseconds or a duration/],
+    [
+      { interval: '5s', ttl: '6s' },
+      /heartbeat.ttl must be from twice heartbeat.interval \(10000 ms\) to 1h, got '6s'/,
+    ],
+    [{ ttl: '2h' }, /heartbeat.ttl must be from .* to 1h, got '2h'/],
+    [{ intervl: '1s' }, /unknown option heartbeat.intervl \(did you mean 'interval'\?\)/],
+    ['5s', /heartbeat must be an object, got '5s'/],
+  ])('rejects heartbeat %p, naming the value', (heartbeat, message) => {
+    const call = () => resolveModuleOptions({ connection: 'redis://h', heartbeat } as never, {});
+    expect(call).toThrow(InvalidModuleOptionsError);
+    expect(call).toThrow(message);
+  });
+
+  it('starts no probe by default; a probe listens on 0.0.0.0 unless told', () => {
+    expect(resolveModuleOptions({ connection: 'redis://h' }, {}).probe).toBeUndefined();
+    expect(
+      resolveModuleOptions({ connection: 'redis://h', probe: { port: 9464 } }, {}).probe,
+    ).toEqual({ port: 9464, host: '0.0.0.0' });
+  });
+
+  it.each([
+    [{}, /probe.port must be an integer from 0 to 65535, got undefined/],
+    [{ port: 70_000 }, /probe.port must be an integer from 0 to 65535, got number 70000/],
+    [{ port: '9464' }, /probe.port must be an integer from 0 to 65535, got '9464'/],
+    [{ port: 9464, host: '' }, /probe.host must be a host name or an address/],
+    [{ port: 9464, path: '/x' }, /unknown option probe.path/],
+  ])('rejects probe %p, naming the value', (probe, message) => {
+    const call = () => resolveModuleOptions({ connection: 'redis://h', probe } as never, {});
+    expect(call).toThrow(InvalidModuleOptionsError);
+    expect(call).toThrow(message);
+  });
 });

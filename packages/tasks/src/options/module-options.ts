@@ -33,6 +33,8 @@ const MODULE_KEYS = [
   'hashTags',
   'routes',
   'router',
+  'heartbeat',
+  'probe',
 ];
 const QUEUE_KEYS = [
   'concurrency',
@@ -68,6 +70,10 @@ export interface ResolvedModuleOptions {
   hooks: TaskHooks;
   /** `routes` and `router`: where each task's jobs go. */
   routing: TaskRouting;
+  /** How often a worker process writes its registry entry, and how long the entry lives. */
+  heartbeat: { intervalMs: number; ttlMs: number };
+  /** Where the probe server listens; `undefined` when the app asks for none. */
+  probe: { port: number; host: string } | undefined;
 }
 
 export const DEFAULT_QUEUE_OPTIONS: ResolvedQueueOptions = { concurrency: 1 };
@@ -132,7 +138,39 @@ export function resolveModuleOptions(
     enqueueTimeoutMs: resolveEnqueueTimeout(o.enqueueTimeout, fail),
     hooks: resolveHooks(o.hooks, fail),
     routing: resolveRouting(o.routes, o.router, queues, fail),
+    heartbeat: resolveHeartbeat(o.heartbeat, fail),
+    probe: resolveProbe(o.probe, fail),
   };
+}
+
+function resolveHeartbeat(value: unknown, fail: Fail): { intervalMs: number; ttlMs: number } {
+  const h = checkObject(value ?? {}, 'heartbeat', fail);
+  checkKnownKeys(h, ['interval', 'ttl'], 'heartbeat', fail);
+  const intervalMs =
+    h.interval === undefined ? 5_000 : parseDuration(h.interval, 'heartbeat.interval', fail);
+  if (intervalMs < 100 || intervalMs > 300_000) {
+    fail(`heartbeat.interval must be from 100ms to 5m, got ${describe(h.interval)}`);
+  }
+  const ttlMs = h.ttl === undefined ? 3 * intervalMs : parseDuration(h.ttl, 'heartbeat.ttl', fail);
+  // One late beat must not drop a live worker: the entry outlives at least two intervals.
+  if (ttlMs < 2 * intervalMs || ttlMs > 3_600_000) {
+    fail(
+      `heartbeat.ttl must be from twice heartbeat.interval (${2 * intervalMs} ms) to 1h, got ${describe(h.ttl)}`,
+    );
+  }
+  return { intervalMs, ttlMs };
+}
+
+function resolveProbe(value: unknown, fail: Fail): { port: number; host: string } | undefined {
+  if (value === undefined) return undefined;
+  const p = checkObject(value, 'probe', fail);
+  checkKnownKeys(p, ['port', 'host'], 'probe', fail);
+  const port = checkInteger(p.port, 'probe.port', 0, 65_535, fail);
+  const host = p.host ?? '0.0.0.0';
+  if (typeof host !== 'string' || host.trim() === '') {
+    fail(`probe.host must be a host name or an address such as '0.0.0.0', got ${describe(host)}`);
+  }
+  return { port, host: host as string };
 }
 
 function resolveLease(value: unknown, fail: Fail): number {

@@ -8,6 +8,7 @@ import { RetryTaskError } from '../errors/retry-task.error';
 import type { RedisConnections } from '../redis/redis-connections';
 import type { RegisteredTask } from '../tasks.registry';
 import type { TaskHooksRunner } from '../worker/task-hooks-runner';
+import type { WorkflowFailures } from '../workflows/workflow-failures';
 import { RunOutcome } from './run-outcome';
 
 const appLogger = (Logger as unknown as { staticInstanceRef?: LoggerService }).staticInstanceRef;
@@ -45,7 +46,13 @@ describe('RunOutcome', () => {
     await client.quit();
   });
   const newOutcome = (h: object = hooks) =>
-    new RunOutcome(h as unknown as TaskHooksRunner, new TaskInstrumentation(), redis);
+    new RunOutcome(
+      h as unknown as TaskHooksRunner,
+      new TaskInstrumentation(),
+      redis,
+      // Not a workflow step: nothing to set off.
+      { stepFailed: async () => undefined } as unknown as WorkflowFailures,
+    );
 
   beforeEach(() => {
     lines = [];

@@ -56,6 +56,11 @@ export class TaskRunner implements BeforeApplicationShutdown {
     return this.inFlight.size;
   }
 
+  /** The runs in flight now: the worker registry lists them on its timer, never per job. */
+  runs(): IterableIterator<InFlightRun> {
+    return this.inFlight.values();
+  }
+
   /** Resolves once no run is in flight in this process (at once if none is). */
   whenIdle(): Promise<void> {
     if (!this.inFlight.size) return Promise.resolve();

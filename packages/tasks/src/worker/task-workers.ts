@@ -29,6 +29,7 @@ import { ControlFollower } from '../control/control-follower';
 import type { StoredControls } from '../control/control-store';
 import { RunControls } from '../control/run-controls';
 import { BreakerRuns } from '../breakers/breaker-runs';
+import { WorkerPresence } from '../worker-registry/worker-presence';
 
 /** How this process's workers sign the jobs they take: `host:pid`. */
 const WORKER_NAME = `${hostname()}:${process.pid}`;
@@ -57,6 +58,7 @@ export class TaskWorkers implements OnApplicationBootstrap, BeforeApplicationShu
     private readonly controls: ControlStore,
     private readonly runControls: RunControls,
     private readonly breakers: BreakerRuns,
+    private readonly presence: WorkerPresence,
   ) {
     this.follower = new ControlFollower(
       controls,
@@ -95,6 +97,7 @@ export class TaskWorkers implements OnApplicationBootstrap, BeforeApplicationShu
     for (const queue of queues) this.start(queue, controls);
     this.logger.log(`consuming queues: ${this.queues.join(', ')}`, { queues: this.queues });
     this.listen();
+    this.presence.start(this.subscriber!, this);
   }
 
   /**
@@ -131,6 +134,7 @@ export class TaskWorkers implements OnApplicationBootstrap, BeforeApplicationShu
     subscriber.on('message', (channel: string, message: string) => {
       if (channel === controls) return this.follower.refresh();
       if (channel === breakers) return void this.breakers.refresh(message);
+      if (channel !== cancels) return;
       try {
         const { queue, jobId, reason } = JSON.parse(message) as {
           queue: string;
@@ -293,6 +297,7 @@ export class TaskWorkers implements OnApplicationBootstrap, BeforeApplicationShu
       });
     }
     this.workers.clear();
+    await this.presence.stop();
     await quit(this.subscriber);
   }
 }
