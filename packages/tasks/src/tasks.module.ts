@@ -27,6 +27,7 @@ import { ControlStore } from './control/control-store';
 import { TaskControl } from './control/task-control';
 import { RunControls } from './control/run-controls';
 import { WorkflowFailures } from './workflows/workflow-failures';
+import { SkippedSteps } from './workflows/skipped-steps';
 import { BreakerRuns } from './breakers/breaker-runs';
 import { CircuitBreakers } from './breakers/circuit-breakers';
 import { WorkerStore } from './worker-registry/worker-store';
@@ -79,6 +80,7 @@ import { WorkerProbe } from './probe/worker-probe';
     WorkflowProducer,
     WorkflowWorker,
     WorkflowFailures,
+    SkippedSteps,
     ControlStore,
     TaskControl,
     RunControls,

@@ -206,7 +206,7 @@ describe('workflows in the testing module', () => {
     expect((await handle.steps()).map((s) => s.state)).toEqual([
       'completed',
       'dead-lettered',
-      'dead-lettered',
+      'skipped',
     ]);
   });
 
@@ -253,7 +253,7 @@ describe('workflows in the testing module', () => {
     expect((await fast.steps()).map((s) => s.state)).toEqual([
       'dead-lettered',
       'cancelled',
-      'dead-lettered',
+      'skipped',
     ]);
     await expect(bed.producer.workflowHandle(fast.id)).resolves.toBe(fast);
   });

@@ -51,9 +51,16 @@ export class JobResults implements TaskHandleSource, OnApplicationShutdown {
     if (state === 'prioritized') return 'waiting';
     if (state === 'failed') return 'dead-lettered';
     if (state !== 'unknown') return state as TaskState;
+    if (await this.isSkipped(queue, jobId)) return 'skipped';
     const { cancelled, forgotten } = await this.traceOf(queue, jobId);
     if (cancelled !== null) return 'cancelled';
     return forgotten ? 'forgotten' : 'unknown';
+  }
+
+  /** A workflow step that never ran (see `SkippedSteps`). */
+  private async isSkipped(queue: string, jobId: string): Promise<boolean> {
+    const key = `${this.queues.keys.queueKey(queue)}cv:skipped`;
+    return (await this.redis.client.zscore(key, jobId)) !== null;
   }
 
   /** What a job that no longer exists left behind: a cancel's reason, a forget's marker. */
@@ -238,7 +245,8 @@ export class JobResults implements TaskHandleSource, OnApplicationShutdown {
     const bullQueue = this.queues.queue(queue);
     const state = await bullQueue.getJobState(jobId);
     if (state !== 'completed' && state !== 'failed' && state !== 'unknown') return undefined;
-    const job = state === 'unknown' ? undefined : await Job.fromId(bullQueue, jobId);
+    const skipped = state === 'unknown' && (await this.isSkipped(queue, jobId));
+    const job = state === 'unknown' && !skipped ? undefined : await Job.fromId(bullQueue, jobId);
     if (!job) {
       const { cancelled, forgotten } = await this.traceOf(queue, jobId);
       if (cancelled !== null) return { error: new TaskCancelledError(jobId, cancelled) };

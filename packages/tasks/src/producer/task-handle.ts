@@ -15,6 +15,8 @@ export type TaskState =
   | 'active'
   | 'completed'
   | 'dead-lettered'
+  /** A workflow step that never ran because a step it depends on failed for good. */
+  | 'skipped'
   | 'cancelled'
   | 'forgotten'
   | 'waiting-children'

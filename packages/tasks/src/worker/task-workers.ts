@@ -30,6 +30,7 @@ import type { StoredControls } from '../control/control-store';
 import { RunControls } from '../control/run-controls';
 import { BreakerRuns } from '../breakers/breaker-runs';
 import { WorkerPresence } from '../worker-registry/worker-presence';
+import { SkippedSteps } from '../workflows/skipped-steps';
 
 /** How this process's workers sign the jobs they take: `host:pid`. */
 const WORKER_NAME = `${hostname()}:${process.pid}`;
@@ -59,6 +60,7 @@ export class TaskWorkers implements OnApplicationBootstrap, BeforeApplicationShu
     private readonly runControls: RunControls,
     private readonly breakers: BreakerRuns,
     private readonly presence: WorkerPresence,
+    private readonly skipped: SkippedSteps,
   ) {
     this.follower = new ControlFollower(
       controls,
@@ -240,6 +242,8 @@ export class TaskWorkers implements OnApplicationBootstrap, BeforeApplicationShu
     worker.on('lockRenewalFailed', (jobIds: string[]) => this.runner.lockLost(queue, jobIds));
     // Jobs failed outside a run (too many lost workers) reach their dead-letter hooks here.
     worker.on('failed', (job, error) => {
+      // A workflow step that never ran (a step before it failed) is no dead letter.
+      if (job && SkippedSteps.isSkipped(job)) return void this.skipped.mark(job);
       if (job?.finishedOn) void this.hooks.deadLetter(this.registry.get(job.name), job, error);
     });
     this.workers.set(queue, worker);

@@ -22,7 +22,10 @@ export interface WorkflowStepInfo {
   state: TaskState;
   /** The step's result, once completed. */
   result?: unknown;
-  /** The step's final error message, once failed. */
+  /**
+   * The step's final error message, once failed; for a `skipped` step, which step's failure
+   * stopped it (`child <job key> failed`).
+   */
   error?: string;
 }
 
@@ -81,8 +84,14 @@ export class WorkflowHandle<R = unknown> {
     const failed = new Set(
       infos.filter((info) => info.state === 'dead-lettered').map((info) => info.jobId),
     );
+    // A step that never ran (skipped), or a fan-out that failed with its steps, stopped
+    // because of a child: neither is where the failure started.
+    const stopped = new Set(
+      infos.filter((info) => info.state === 'skipped').map((info) => info.jobId),
+    );
     const origin = this.planned.find(
-      (step) => failed.has(step.jobId) && !step.childIds.some((id) => failed.has(id)),
+      (step) =>
+        failed.has(step.jobId) && !step.childIds.some((id) => failed.has(id) || stopped.has(id)),
     );
     if (!origin) return undefined;
     return this.source

@@ -97,7 +97,9 @@ export class WorkflowProducer implements WorkflowSource, OnApplicationShutdown {
     const queue = this.queues.queue(step.queue);
     const { childIds: _, ...info } = step;
     const state = await this.results.stateOf(step.queue, step.jobId);
-    if (state !== 'completed' && state !== 'dead-lettered') return { ...info, state };
+    if (state !== 'completed' && state !== 'dead-lettered' && state !== 'skipped') {
+      return { ...info, state };
+    }
     const job = await Job.fromId(queue, step.jobId);
     if (!job) return { ...info, state: 'unknown' };
     return state === 'completed'

@@ -15,6 +15,7 @@ import { TasksRegistry } from '../tasks.registry';
 import { envelopeOf, fillFanOutInput, STEP_ENVELOPE_KEY, stepPayload } from './step-input';
 import { FAN_OUT, GROUP_COLLECTOR } from './workflow-plan';
 import { WorkflowProducer } from './workflow-producer';
+import { SkippedSteps } from './skipped-steps';
 import { ConveyorLogger, errorField } from '../logging/conveyor-logger';
 
 /**
@@ -40,6 +41,7 @@ export class WorkflowWorker
     private readonly registry: TasksRegistry,
     private readonly redis: RedisConnections,
     private readonly workflows: WorkflowProducer,
+    private readonly skipped: SkippedSteps,
   ) {}
 
   onApplicationBootstrap(): void {
@@ -60,6 +62,10 @@ export class WorkflowWorker
         connection,
         prefix: keys.prefixOf(queue),
         concurrency: 10,
+      });
+      // A collector or fan-out whose steps failed never runs: no dead letter of Conveyor's.
+      worker.on('failed', (job) => {
+        if (job && SkippedSteps.isSkipped(job)) void this.skipped.mark(job);
       });
       worker.on('error', (error) => {
         if (Date.now() - lastErrorLog < 10_000) return;

@@ -74,11 +74,14 @@ class InlineJob implements TestJob {
 
   get finished(): boolean {
     return (
-      this.state === 'completed' || this.state === 'dead-lettered' || this.state === 'cancelled'
+      this.state === 'completed' ||
+      this.state === 'dead-lettered' ||
+      this.state === 'cancelled' ||
+      this.state === 'skipped'
     );
   }
 
-  end(state: 'completed' | 'dead-lettered' | 'cancelled'): void {
+  end(state: 'completed' | 'dead-lettered' | 'cancelled' | 'skipped'): void {
     this.state = state;
     this.finishedAt = new Date();
     this.running = undefined;
@@ -200,11 +203,18 @@ export class InlineJobs implements TaskHandleSource {
   }
 
   /** Ends a job Conveyor itself runs in a workflow (a group's collector, a fan-out). */
-  settle(testJob: TestJob, outcome: { value: unknown } | { failed: string }): void {
+  settle(
+    testJob: TestJob,
+    outcome: { value: unknown } | { failed: string } | { skipped: string },
+  ): void {
     const job = this.own(testJob);
     if ('value' in outcome) {
       job.result = throughJson(outcome.value);
       job.end('completed');
+    } else if ('skipped' in outcome) {
+      // A step that never ran because one before it failed: no dead letter, as on Redis.
+      job.error = { name: 'UnrecoverableError', message: outcome.skipped };
+      job.end('skipped');
     } else {
       job.error = { name: 'Error', message: outcome.failed };
       job.end('dead-lettered');
@@ -340,8 +350,9 @@ export class InlineJobs implements TaskHandleSource {
     if (job.finishedAt) info.finishedAt = job.finishedAt;
     if (job.state === 'completed') info.result = job.result as R;
     const last = job.failures.at(-1);
-    if (job.error && job.state === 'dead-lettered') info.lastError = { ...job.error };
-    else if (last) info.lastError = { ...last.error };
+    if (job.error && (job.state === 'dead-lettered' || job.state === 'skipped')) {
+      info.lastError = { ...job.error };
+    } else if (last) info.lastError = { ...last.error };
     if (job.progress !== undefined) info.progress = job.progress;
     return info;
   }
@@ -349,7 +360,9 @@ export class InlineJobs implements TaskHandleSource {
   async forget(queue: string, jobId: string): Promise<ForgetOutcome> {
     const job = this.jobs.get(key(queue, jobId));
     if (!job) return this.forgotten.has(key(queue, jobId)) ? 'forgotten' : 'not-found';
-    if (job.state !== 'completed' && job.state !== 'dead-lettered') return 'not-finished';
+    if (job.state !== 'completed' && job.state !== 'dead-lettered' && job.state !== 'skipped') {
+      return 'not-finished';
+    }
     this.jobs.delete(key(queue, jobId));
     this.forgotten.add(key(queue, jobId));
     return 'forgotten';

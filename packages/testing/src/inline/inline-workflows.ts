@@ -102,7 +102,7 @@ export class InlineWorkflows implements WorkflowSource {
     const job = this.jobs.find(step.queue, step.jobId);
     if (!job) return { ...info, state: 'unknown' };
     if (job.state === 'completed') return { ...info, state: job.state, result: job.result };
-    if (job.state === 'dead-lettered') {
+    if (job.state === 'dead-lettered' || job.state === 'skipped') {
       return { ...info, state: job.state, error: job.error?.message };
     }
     return { ...info, state: job.state };
@@ -230,9 +230,9 @@ export class InlineWorkflows implements WorkflowSource {
     }
   }
 
-  /** A step whose dependency failed for good fails too, without running. */
+  /** A step whose dependency failed for good never runs: it is skipped, as on Redis. */
   private cascade(job: TestJob, cause: Outcome): Outcome {
-    this.jobs.settle(job, childFailed(cause));
+    this.jobs.settle(job, { skipped: childFailed(cause).failed });
     return cause;
   }
 
