@@ -130,11 +130,10 @@ export class RunOutcome {
    * `job.retry('failed')` without its reset options) comes back with its attempts spent, and
    * would run as "attempt 3/2" with no retry left. It gets fresh attempts and fresh uncounted
    * retries instead, as `DeadLetters.replay()` gives, in its own hash first (one command, only
-   * for such a job; every other run skips this at the comparison). Returns whether it did.
+   * for such a job: the runner tells it by its spent attempts and its failures' stacks).
    */
-  async freshAttemptsIfRetriedByHand(job: Job, taskName: string): Promise<boolean> {
+  async freshAttemptsIfRetriedByHand(job: Job, taskName: string): Promise<void> {
     const attempts = job.opts.attempts ?? 1;
-    if (job.attemptsMade < attempts) return false;
     await this.redis.workerClient.eval(
       RESET_ATTEMPTS,
       1,
@@ -149,7 +148,6 @@ export class RunOutcome {
     );
     job.attemptsMade = 0;
     job.attemptsStarted = 1;
-    return true;
   }
 
   /**

@@ -78,7 +78,7 @@ export class TaskRunner implements BeforeApplicationShutdown {
     }
 
     // A dead letter retried outside Conveyor (bull-board) gets the fresh attempts a replay gives.
-    if (job.attemptsMade >= (job.opts.attempts ?? 1)) {
+    if (retriedByHand(job)) {
       await this.outcome.freshAttemptsIfRetriedByHand(job, task.name);
     }
     const run = new InFlightRun(job, token);
@@ -269,6 +269,16 @@ export class TaskRunner implements BeforeApplicationShutdown {
       this.inFlight.get(`${queue}\n${jobId}`)?.abort(new TaskLockLostError(jobId, queue));
     }
   }
+}
+
+/**
+ * A job that failed for good and was put back by BullMQ's own `job.retry('failed')` without
+ * its reset options (bull-board's retry): its attempts are spent and it carries the stacks of
+ * its failures. (A job whose attempts BullMQ counted otherwise, a completed run that lost its
+ * lock, has no failure behind it.)
+ */
+function retriedByHand(job: Job): boolean {
+  return job.attemptsMade >= (job.opts.attempts ?? 1) && (job.stacktrace?.length ?? 0) > 0;
 }
 
 /** Calls the handler; a synchronous throw becomes a rejection like an async one's. */
