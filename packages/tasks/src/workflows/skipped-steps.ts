@@ -7,6 +7,9 @@ import { defineScripts } from '../redis/lua-scripts';
 import { RedisConnections } from '../redis/redis-connections';
 import { RESOLVED_TASKS_OPTIONS } from '../tasks.constants';
 
+/** BullMQ's deferred failure of a parent whose child failed: `child <job key> failed`. */
+const CHILD_FAILED = /^child .+ failed$/;
+
 /** How long a skipped step is kept for `handle.steps()` and `state()`: 7 days. */
 export const SKIPPED_TTL_MS = 7 * 86_400_000;
 
@@ -26,9 +29,13 @@ export class SkippedSteps {
     @Inject(RESOLVED_TASKS_OPTIONS) private readonly options: ResolvedModuleOptions,
   ) {}
 
-  /** True for a job BullMQ failed because a step it depends on failed (it never ran). */
+  /**
+   * True for a job BullMQ failed because a step it depends on failed (it never ran). BullMQ
+   * defers other failures the same way (a job stalled too often), so the reason decides.
+   */
   static isSkipped(job: Job | undefined): boolean {
-    return typeof job?.deferredFailure === 'string' && job.deferredFailure.length > 0;
+    const reason = job?.deferredFailure;
+    return typeof reason === 'string' && CHILD_FAILED.test(reason);
   }
 
   /** Moves a skipped step out of the dead letters. */
