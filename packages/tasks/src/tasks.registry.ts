@@ -37,6 +37,12 @@ export class TasksRegistry {
     if (existing) throw new DuplicateTaskError(registered.name, existing.owner, registered.owner);
     const task = { ...registered, options: this.routed(registered.name, registered.options) };
     this.checkQueueDeclared(task.name, task.options.queue);
+    if (task.options.isolation === 'thread' && !this.moduleOptions.threads) {
+      throw new InvalidTaskOptionsError(
+        task.name,
+        `isolation is 'thread', but no threads are configured: give TasksModule.forRoot({ threads: { module: { path, export } } })`,
+      );
+    }
     this.tasks.set(task.name, task);
   }
 

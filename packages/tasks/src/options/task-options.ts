@@ -11,6 +11,7 @@ import type {
   TaskDefaults,
   TaskOptions,
 } from '../interfaces/task-options.interface';
+import type { TaskIsolation } from '../interfaces/thread-options.interface';
 import {
   checkInteger,
   checkKnownKeys,
@@ -53,6 +54,7 @@ const TASK_OPTION_KEYS = [
   'onFailure',
   'onDeadLetter',
   'on',
+  'isolation',
 ] as const satisfies readonly (keyof TaskOptions)[];
 const PER_TASK_ONLY = [
   'schema',
@@ -63,6 +65,7 @@ const PER_TASK_ONLY = [
   'onSuccess',
   'onFailure',
   'onDeadLetter',
+  'isolation',
 ];
 const BACKOFF_KEYS = ['type', 'delay', 'max', 'jitter'];
 
@@ -96,6 +99,8 @@ export interface ResolvedTaskOptions {
   hooks: TaskHooks;
   /** Outbox events this task subscribes to (see `Outbox.emit`); empty when none. */
   on: readonly string[];
+  /** The task's own `isolation`; `undefined`: its queue's (see `TaskThreads`). */
+  isolation?: TaskIsolation;
 }
 
 const BUILT_IN_DEFAULTS: TaskOptions = {
@@ -188,6 +193,7 @@ export function checkTaskOptions(options: unknown, path: string, fail: Fail, per
     );
   }
   if (o.on !== undefined) checkEventNames(o.on, at('on'), fail);
+  if (o.isolation !== undefined) checkIsolation(o.isolation, at('isolation'), fail);
   if (o.backoff !== undefined && typeof o.backoff !== 'function') {
     if (!isPlainObject(o.backoff)) {
       fail(
@@ -267,7 +273,16 @@ export function resolveTaskOptions(
       onDeadLetter: merged.onDeadLetter,
     },
     on: eventNames(merged.on, fail),
+    isolation: merged.isolation,
   };
+}
+
+/** `isolation` of a task or a queue: `'inline'` or `'thread'`. */
+export function checkIsolation(value: unknown, path: string, fail: Fail): TaskIsolation {
+  if (value !== 'inline' && value !== 'thread') {
+    fail(`${path} must be 'inline' or 'thread', got ${describe(value)}`);
+  }
+  return value as TaskIsolation;
 }
 
 /**
