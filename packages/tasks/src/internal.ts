@@ -64,3 +64,6 @@ export { ConveyorLogger, errorField, type LogFields } from './logging/conveyor-l
 // @conveyor/testing stores run-time controls in memory in ControlStore's place.
 export { ControlStore, type StoredControls } from './control/control-store';
 export { resultTimeoutMs } from './producer/job-results';
+
+// The thread pool of isolated tasks: how many threads are alive (tests, health probes).
+export { TaskThreads } from './threads/task-threads';

@@ -18,3 +18,4 @@ export * from './task-lock-lost.error';
 export * from './invalid-limit-key.error';
 export * from './schedule-lock.error';
 export * from './retry-task.error';
+export * from './task-thread.error';
