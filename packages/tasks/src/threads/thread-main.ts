@@ -48,6 +48,8 @@ port.on('message', (message: ToThread) => {
 async function boot(): Promise<Map<string, Handler>> {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const exported = (require(moduleRef.path) as Record<string, unknown>)[moduleRef.export];
+  // From here on the thread may be terminated safely (see ThreadPool.kill).
+  post({ type: 'loaded' });
   if (typeof exported !== 'function') {
     throw new Error(
       `${moduleRef.path} has no export '${moduleRef.export}' that is a Nest module class (threads.module.export)`,
@@ -83,12 +85,15 @@ function findHandlers(context: INestApplicationContext): Map<string, Handler> {
 }
 
 async function run(id: number, job: ThreadJob, payload: unknown, aborted?: WireError) {
+  // A module that cannot boot fails the run through 'boot-failed', from the main thread.
+  const handlers = await booted.catch(() => undefined);
+  if (!handlers) return;
   const controller = new AbortController();
   runs.set(id, controller);
   if (aborted) controller.abort(fromWire(aborted));
   let outcome: FromThread;
   try {
-    const handler = (await booted).get(job.name);
+    const handler = handlers.get(job.name);
     if (!handler) {
       throw new Error(
         `no @Task() handler for '${job.name}' in ${moduleRef.export} (${moduleRef.path}), the module the threads boot`,

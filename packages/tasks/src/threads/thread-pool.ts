@@ -55,9 +55,15 @@ interface PooledThread {
   call?: Call;
   tasksRun: number;
   idleTimer?: NodeJS.Timeout;
+  /** True once the thread has loaded its code: terminating it before may abort the process. */
+  loaded: boolean;
+  killWhenLoaded?: boolean;
   bootError?: Error;
   crash?: Error;
 }
+
+/** How long a thread may take to load its code before it is terminated all the same. */
+const LOAD_GRACE_MS = 10_000;
 
 /**
  * The entry a thread runs: the compiled `thread-main.js` beside this file, or, when the
@@ -156,6 +162,7 @@ export class ThreadPool {
     const thread: PooledThread = {
       worker,
       tasksRun: 0,
+      loaded: false,
       exited: new Promise((resolve) => worker.once('exit', () => resolve())),
     };
     this.threads.add(thread);
@@ -171,10 +178,13 @@ export class ThreadPool {
   private received(thread: PooledThread, message: FromThread): void {
     const call = thread.call;
     switch (message.type) {
+      case 'loaded':
+        return this.loaded(thread);
       case 'ready':
         return;
       case 'boot-failed':
         thread.bootError = fromWire(message.error);
+        this.loaded(thread);
         return this.terminate(thread);
       case 'log':
         if (call?.id === message.id && !call.settled) {
@@ -255,14 +265,37 @@ export class ThreadPool {
   /** Ends a thread now, whatever it runs; its job settles on 'exit'. */
   private terminate(thread: PooledThread): void {
     this.forget(thread);
-    void thread.worker.terminate();
+    this.kill(thread);
+  }
+
+  /**
+   * `worker.terminate()`, once the thread has loaded its code. Node 20 aborts the whole
+   * process (a V8 fatal error) when a thread is terminated in the middle of a `require()` of
+   * an ES module, which Nest 12 is; so a thread still loading is terminated when it is done,
+   * or after LOAD_GRACE_MS if it never is.
+   */
+  private kill(thread: PooledThread): void {
+    if (thread.loaded) {
+      void thread.worker.terminate();
+      return;
+    }
+    if (thread.killWhenLoaded) return;
+    thread.killWhenLoaded = true;
+    const force = setTimeout(() => void thread.worker.terminate(), LOAD_GRACE_MS);
+    force.unref();
+    void thread.exited.then(() => clearTimeout(force));
+  }
+
+  private loaded(thread: PooledThread): void {
+    thread.loaded = true;
+    if (thread.killWhenLoaded) void thread.worker.terminate();
   }
 
   /** Lets a thread close its module and exit; it is terminated if that takes too long. */
   private retire(thread: PooledThread): void {
     this.forget(thread);
     thread.worker.postMessage({ type: 'close' } satisfies ToThread);
-    const force = setTimeout(() => void thread.worker.terminate(), CLOSE_GRACE_MS);
+    const force = setTimeout(() => this.kill(thread), CLOSE_GRACE_MS);
     force.unref();
     void thread.exited.then(() => clearTimeout(force));
     // Its place is free: a job waiting may boot the replacement at once.

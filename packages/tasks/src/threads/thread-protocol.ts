@@ -35,6 +35,7 @@ export type ToThread =
 
 /** Worker thread → main thread. */
 export type FromThread =
+  | { type: 'loaded' }
   | { type: 'ready' }
   | { type: 'boot-failed'; error: WireError }
   | { type: 'done'; id: number; ok: true; result: unknown; heapMb: number }
