@@ -157,8 +157,9 @@ export class ThreadPool {
       workerData: { [THREAD_DATA_KEY]: { module: this.options.module } },
       ...(this.options.execArgv ? { execArgv: this.options.execArgv } : {}),
     });
-    // A pool left open must not keep the process alive; shutdown closes it.
-    worker.unref();
+    // Not unref()'d, even when idle: a worker-only process waiting on a thread's answer
+    // exited with it unref'd (the bench's drain did, between two jobs). Shutdown closes the
+    // pool; a pool left open lets the process end once its threads pass idleTimeout.
     const thread: PooledThread = {
       worker,
       tasksRun: 0,
