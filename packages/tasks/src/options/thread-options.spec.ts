@@ -43,7 +43,10 @@ describe('module option `threads`', () => {
       /absolute file path.*'.\/reports.module'/,
     ],
     [{ module: { path: '/a.js' } }, /threads.module.export must name the module class/],
-    [{ module: reportsModule, size: 0 }, /threads.size must be an integer from 1 to 1024, got number 0/],
+    [
+      { module: reportsModule, size: 0 },
+      /threads.size must be an integer from 1 to 1024, got number 0/,
+    ],
     [
       { module: reportsModule, maxTasksPerThread: 1.5 },
       /threads.maxTasksPerThread must be an integer .* got number 1.5/,
