@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { isMainThread } from 'node:worker_threads';
 import {
   type TaskFailureEvent,
@@ -7,7 +10,14 @@ import {
   type TaskThreadsOptions,
 } from '@conveyor/tasks';
 import { TaskThreads } from '@conveyor/tasks/internal';
+import { uniquePrefix } from '../support/redis';
 import { eventually, startTasksApp, stopAll, type TestApp } from '../support/tasks-app';
+import {
+  FollowUp,
+  PREFIX_VARIABLE,
+  Produce,
+  ProducingTasks,
+} from './thread-fixtures/producing.module';
 import {
   Crash,
   Forever,
@@ -127,6 +137,39 @@ describe('isolated handlers (worker threads)', () => {
       name: 'TaskThreadError',
       message: 'Task "thread.crash": its worker thread crashed: the thread blew up',
     });
+  });
+
+  it("lets a thread's module import TasksModule to enqueue, without consuming a queue there", async () => {
+    const prefix = uniquePrefix();
+    // A thread's environment is a copy of the process's, which Jest's sandbox does not
+    // reach: the thread sets the prefix for itself, from a file it requires first.
+    const dir = mkdtempSync(join(tmpdir(), 'conveyor-threads-'));
+    const setPrefix = join(dir, 'set-prefix.js');
+    writeFileSync(setPrefix, `process.env.${PREFIX_VARIABLE} = ${JSON.stringify(prefix)};\n`);
+    try {
+      app = await startTasksApp([ProducingTasks], {
+        prefix,
+        threads: {
+          ...THREADS,
+          module: {
+            path: require.resolve('./thread-fixtures/producing.module'),
+            export: 'ProducingThreadModule',
+          },
+          execArgv: [...THREADS.execArgv!, '-r', setPrefix],
+        },
+      });
+      const producer = app.get(TaskProducer);
+      for (let i = 0; i < 3; i++) {
+        const id = await (await producer.enqueue(Produce, {})).result({ timeout: '20s' });
+        // Enqueued from the thread; run by the app's worker in the main thread, never by a
+        // worker the thread's TasksModule would have started.
+        const followUp = await producer.handle(FollowUp, id).result({ timeout: '20s' });
+        expect(followUp.from).toBeGreaterThan(0);
+        expect(followUp.ranIn).toBe(0);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('fails the attempt with TaskThreadError when the thread cannot boot its module', async () => {
