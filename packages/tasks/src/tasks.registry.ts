@@ -4,7 +4,6 @@ import type { TaskRef } from './interfaces/task-ref.interface';
 import type { ResolvedModuleOptions } from './options/module-options';
 import { resolveTaskOptions, type ResolvedTaskOptions } from './options/task-options';
 import { RESOLVED_TASKS_OPTIONS } from './tasks.constants';
-import { insideConveyorThread } from './threads/thread-env';
 import type { TaskContext } from './worker/task-context';
 
 /** A task this process can run. */
@@ -38,17 +37,6 @@ export class TasksRegistry {
     if (existing) throw new DuplicateTaskError(registered.name, existing.owner, registered.owner);
     const task = { ...registered, options: this.routed(registered.name, registered.options) };
     this.checkQueueDeclared(task.name, task.options.queue);
-    // In a thread, the handler is where it should be: that TasksModule runs no handler.
-    if (
-      task.options.isolation === 'thread' &&
-      !this.moduleOptions.threads &&
-      !insideConveyorThread()
-    ) {
-      throw new InvalidTaskOptionsError(
-        task.name,
-        `isolation is 'thread', but no threads are configured: give TasksModule.forRoot({ threads: { module: { path, export } } })`,
-      );
-    }
     this.tasks.set(task.name, task);
   }
 

@@ -134,12 +134,6 @@ export function resolveModuleOptions(
   }
 
   const threads = resolveThreadOptions(o.threads, fail);
-  const isolated = [...(queues ?? [])].find(([, q]) => q.isolation === 'thread');
-  if (isolated && !threads && !insideConveyorThread()) {
-    fail(
-      `queues.${isolated[0]}.isolation is 'thread', but no threads are configured: give threads: { module: { path, export } }`,
-    );
-  }
 
   return {
     connection: resolveConnection(o.connection, fail),

@@ -1,10 +1,12 @@
 import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
+import { InvalidModuleOptionsError, InvalidTaskOptionsError } from '../errors';
 import { ConveyorLogger, runFields } from '../logging/conveyor-logger';
 import type { ResolvedModuleOptions } from '../options/module-options';
 import { RESOLVED_TASKS_OPTIONS } from '../tasks.constants';
 import type { RegisteredTask } from '../tasks.registry';
 import type { InFlightRun } from '../worker/in-flight-run';
 import type { TaskContext } from '../worker/task-context';
+import { insideConveyorThread } from './thread-env';
 import { type ThreadCall, ThreadPool } from './thread-pool';
 
 /**
@@ -19,6 +21,29 @@ export class TaskThreads implements OnApplicationShutdown {
   private pool?: ThreadPool;
 
   constructor(@Inject(RESOLVED_TASKS_OPTIONS) private readonly options: ResolvedModuleOptions) {}
+
+  /**
+   * Fails startup when a task or queue asks for `isolation: 'thread'` and the app configures
+   * no threads. Called by the explorer once every handler is registered; only the real
+   * TasksModule has this provider, so `@conveyor/testing` runs isolated tasks inline, and a
+   * thread's own TasksModule runs no handler at all.
+   */
+  checkConfigured(tasks: RegisteredTask[]): void {
+    if (this.options.threads || insideConveyorThread()) return;
+    const queue = [...(this.options.queues ?? [])].find(([, q]) => q.isolation === 'thread');
+    if (queue) {
+      throw new InvalidModuleOptionsError(
+        `queues.${queue[0]}.isolation is 'thread', but no threads are configured: give threads: { module: { path, export } }`,
+      );
+    }
+    const task = tasks.find((t) => t.options.isolation === 'thread');
+    if (task) {
+      throw new InvalidTaskOptionsError(
+        task.name,
+        `isolation is 'thread', but no threads are configured: give TasksModule.forRoot({ threads: { module: { path, export } } })`,
+      );
+    }
+  }
 
   /** True when `task`'s jobs from `queue` run in a thread: its own choice, else its queue's. */
   isolated(task: RegisteredTask, queue: string): boolean {
