@@ -24,6 +24,7 @@ import {
   Greeter,
   Grow,
   Hasty,
+  OneAtATime,
   Polite,
   Spin,
   ThreadTasks,
@@ -93,6 +94,24 @@ describe('isolated handlers (worker threads)', () => {
     const after = await (await run(WhereAmI, {})).result;
     expect(after.threadId).not.toBe(before.threadId);
     expect(after.boots).toBe(1);
+  });
+
+  it("gives a singleton's slot back as soon as its thread is terminated at the hard limit", async () => {
+    // Two threads and two slots of the queue: only the singleton keeps the second job waiting.
+    await start({ size: 2 }, { queues: { default: { concurrency: 2 } } });
+    const producer = app!.get(TaskProducer);
+    // Both threads booted first: a limit counts a cold thread's boot, which is not under test.
+    const warm = await Promise.all([run(WhereAmI, {}), run(WhereAmI, {})]);
+    await Promise.all(warm.map((w) => w.result));
+    const spinning = await producer.enqueue(OneAtATime, { spin: true });
+    const next = await producer.enqueue(OneAtATime, { spin: false });
+    await expect(spinning.result({ timeout: '20s' })).rejects.toMatchObject({
+      errorName: 'TaskTimeoutError',
+    });
+    // Inline, the slot would stay held while the abandoned handler spins: forever.
+    await expect(next.result({ timeout: '20s' })).resolves.toBeGreaterThan(0);
+    const [first, second] = [await spinning.info(), await next.info()];
+    expect(second!.startedAt!.getTime()).toBeGreaterThanOrEqual(first!.finishedAt!.getTime());
   });
 
   it('stops a job whose hard limit passes while its thread still boots, and the process lives on', async () => {

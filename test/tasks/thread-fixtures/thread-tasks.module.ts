@@ -19,6 +19,11 @@ export const Hasty = defineTask<Record<string, never>, number>('thread.hasty', {
   isolation: 'thread',
   hardTimeout: 1,
 });
+export const OneAtATime = defineTask<{ spin: boolean }, number>('thread.one-at-a-time', {
+  isolation: 'thread',
+  singleton: true,
+  hardTimeout: 1_000,
+});
 export const Grow = defineTask<{ mib: number }, number>('thread.grow', { isolation: 'thread' });
 export const Crash = defineTask<Record<string, never>, number>('thread.crash', {
   isolation: 'thread',
@@ -72,6 +77,14 @@ export class ThreadTasks {
 
   @Task(Hasty)
   hasty(): number {
+    return threadId;
+  }
+
+  @Task(OneAtATime)
+  oneAtATime({ spin }: { spin: boolean }): number {
+    while (spin) {
+      /* spin until the thread is terminated */
+    }
     return threadId;
   }
 
