@@ -15,6 +15,7 @@ import {
 } from './queue-scenarios';
 import { printTable, versusBaseline } from './report';
 import { FULL, QUICK } from './settings';
+import { threadScenarios } from './thread-scenarios';
 
 const root = path.resolve(__dirname, '..', '..');
 
@@ -68,6 +69,7 @@ async function main(): Promise<void> {
     const { controlScenarios } = await import('./control-scenarios');
     scenarios.push(...(await controlScenarios(settings)));
   }
+  if (wanted('threads')) scenarios.push(...(await threadScenarios(settings)));
   if (wanted('outbox')) {
     // Loaded here, after the queue scenarios, not at the top: @conveyor/outbox loads
     // nestjs-cls, which turns AsyncLocalStorage on when it loads (Node 20: a hook on every

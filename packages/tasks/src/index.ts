@@ -58,6 +58,11 @@ export type {
   WorkersSelection,
 } from './interfaces/module-options.interface';
 export type {
+  TaskIsolation,
+  TaskThreadsOptions,
+  ThreadModuleRef,
+} from './interfaces/thread-options.interface';
+export type {
   BackoffFunction,
   BackoffOptions,
   CircuitBreakerOptions,

@@ -76,3 +76,5 @@ export { resultTimeoutMs } from './producer/job-results';
 // server's address is read by tests.
 export { WorkerStore, type StoredWorker } from './worker-registry/worker-store';
 export { WorkerProbe } from './probe/worker-probe';
+// The thread pool of isolated tasks: how many threads are alive (tests, health probes).
+export { TaskThreads } from './threads/task-threads';

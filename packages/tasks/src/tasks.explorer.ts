@@ -1,4 +1,4 @@
-import { Inject, Injectable, type OnModuleInit } from '@nestjs/common';
+import { Inject, Injectable, type OnModuleInit, Optional } from '@nestjs/common';
 import { DiscoveryService, MetadataScanner } from '@nestjs/core';
 import type { InstanceWrapper } from '@nestjs/core/injector/instance-wrapper';
 import { isTaskRef } from './define-task';
@@ -14,6 +14,7 @@ import { RESOLVED_TASKS_OPTIONS } from './tasks.constants';
 import { TasksMetadataAccessor } from './tasks-metadata.accessor';
 import { TasksRegistry } from './tasks.registry';
 import { ConveyorLogger } from './logging/conveyor-logger';
+import { TaskThreads } from './threads/task-threads';
 
 /** Finds every `@Task()` method on the app's providers at startup and registers it. No I/O. */
 @Injectable()
@@ -27,10 +28,13 @@ export class TasksExplorer implements OnModuleInit {
     private readonly registry: TasksRegistry,
     @Inject(RESOLVED_TASKS_OPTIONS) private readonly options: ResolvedModuleOptions,
     private readonly schedules: TaskSchedules,
+    // Absent in @conveyor/testing, which runs every handler inline.
+    @Optional() private readonly threads?: TaskThreads,
   ) {}
 
   onModuleInit(): void {
     for (const wrapper of this.discovery.getProviders()) this.explore(wrapper);
+    this.threads?.checkConfigured(this.registry.all());
     const tasks = this.registry.names();
     this.logger.log(`registered ${tasks.length} task handler(s)`, { tasks });
   }

@@ -21,6 +21,7 @@ import { RunAdmission } from './admission/run-admission';
 import { RunOutcome } from './outcome/run-outcome';
 import { TaskRunner } from './worker/task-runner';
 import { TaskWorkers } from './worker/task-workers';
+import { TaskThreads } from './threads/task-threads';
 import { WorkflowProducer } from './workflows/workflow-producer';
 import { WorkflowWorker } from './workflows/workflow-worker';
 import { ControlStore } from './control/control-store';
@@ -75,6 +76,7 @@ import { WorkerProbe } from './probe/worker-probe';
     TaskHooksRunner,
     RunAdmission,
     RunOutcome,
+    TaskThreads,
     TaskRunner,
     TaskWorkers,
     WorkflowProducer,

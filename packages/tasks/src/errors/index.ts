@@ -19,3 +19,4 @@ export * from './invalid-limit-key.error';
 export * from './schedule-lock.error';
 export * from './retry-task.error';
 export * from './unknown-circuit-breaker.error';
+export * from './task-thread.error';

@@ -3,6 +3,7 @@ import type { Duration } from './duration.interface';
 import type { EnqueueOptions } from './enqueue-options.interface';
 import type { TaskHooks } from './task-hooks.interface';
 import type { TaskDefaults } from './task-options.interface';
+import type { TaskIsolation, TaskThreadsOptions } from './thread-options.interface';
 
 /**
  * Where Redis is: a URL (`redis://`, `rediss://` for TLS), ioredis options (with `sentinels`
@@ -57,6 +58,11 @@ export interface QueueOptions {
    * Redis Cluster). Letters, digits and `. _ -`. @default the queue's name
    */
   hashTag?: string;
+  /**
+   * Where the handlers of this queue's tasks run, unless a task sets its own `isolation`:
+   * `'thread'` needs `TasksModule.forRoot({ threads })`. @default 'inline'
+   */
+  isolation?: TaskIsolation;
 }
 
 /**
@@ -177,4 +183,10 @@ export interface TasksModuleOptions {
    * have no HTTP app of their own (Kubernetes `httpGet` probes). @default none
    */
   probe?: ProbeOptions;
+  /**
+   * The worker threads that run tasks with `isolation: 'thread'`: the module they boot, and
+   * how many there are and when they are replaced. Required when a task or queue is isolated.
+   * @default none
+   */
+  threads?: TaskThreadsOptions;
 }

@@ -1,4 +1,5 @@
 import type { StandardSchemaV1 } from '@standard-schema/spec';
+import type { TaskIsolation } from './thread-options.interface';
 import type { Duration } from './duration.interface';
 import type { EventSubscription } from './event-ref.interface';
 import type { TaskHooks } from './task-hooks.interface';
@@ -136,12 +137,26 @@ export interface TaskOptions<P = unknown> extends TaskHooks {
    * must fit `P`), event names (untyped, kept for compatibility), or a list. @default none
    */
   on?: EventSubscription<P>;
+  /**
+   * `'thread'` runs the handler in the module's worker threads (`TasksModule.forRoot({
+   * threads })`): a CPU-bound handler no longer stalls the worker, and the hard time limit
+   * terminates its thread. Payload and result cross as structured clones. @default the
+   * queue's `isolation`, else `'inline'`
+   */
+  isolation?: TaskIsolation;
 }
 
 /** Options that apply to every task unless the task sets its own. */
 export type TaskDefaults = Omit<
   TaskOptions,
-  'schema' | 'on' | 'lock' | 'concurrencyKey' | 'singleton' | 'circuitBreaker' | keyof TaskHooks
+  | 'schema'
+  | 'on'
+  | 'lock'
+  | 'concurrencyKey'
+  | 'singleton'
+  | 'circuitBreaker'
+  | 'isolation'
+  | keyof TaskHooks
 >;
 
 /** A task's circuit breaker: see `TaskOptions.circuitBreaker`. */

@@ -7,7 +7,16 @@ import type {
   WorkersSelection,
 } from '../interfaces/module-options.interface';
 import type { TaskHooks } from '../interfaces/task-hooks.interface';
-import { checkQueueName, checkRateLimit, checkTaskOptions, DEFAULT_QUEUE } from './task-options';
+import {
+  checkIsolation,
+  checkQueueName,
+  checkRateLimit,
+  checkTaskOptions,
+  DEFAULT_QUEUE,
+} from './task-options';
+import { resolveThreadOptions, type ResolvedThreadOptions } from './thread-options';
+import type { TaskIsolation } from '../interfaces/thread-options.interface';
+import { insideConveyorThread } from '../threads/thread-env';
 import { KeyLayout } from '../redis/key-layout';
 import { resolveRouting, type TaskRouting } from '../routing/task-routing';
 import type { ResolvedConnection } from '../redis/open-connection';
@@ -35,6 +44,7 @@ const MODULE_KEYS = [
   'router',
   'heartbeat',
   'probe',
+  'threads',
 ];
 const QUEUE_KEYS = [
   'concurrency',
@@ -43,6 +53,7 @@ const QUEUE_KEYS = [
   'stalledInterval',
   'maxStalledCount',
   'hashTag',
+  'isolation',
 ];
 const PREFIX_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
 
@@ -52,6 +63,8 @@ export interface ResolvedQueueOptions {
   lockDurationMs?: number;
   stalledIntervalMs?: number;
   maxStalledCount?: number;
+  /** The queue's default for its tasks' `isolation`; `undefined`: `'inline'`. */
+  isolation?: TaskIsolation;
 }
 
 /** Module options checked once at startup, with defaults applied. */
@@ -74,6 +87,8 @@ export interface ResolvedModuleOptions {
   heartbeat: { intervalMs: number; ttlMs: number };
   /** Where the probe server listens; `undefined` when the app asks for none. */
   probe: { port: number; host: string } | undefined;
+  /** The worker threads of isolated tasks; `undefined` when the app runs none. */
+  threads?: ResolvedThreadOptions;
 }
 
 export const DEFAULT_QUEUE_OPTIONS: ResolvedQueueOptions = { concurrency: 1 };
@@ -124,12 +139,17 @@ export function resolveModuleOptions(
     }
   }
 
+  const threads = resolveThreadOptions(o.threads, fail);
+
   return {
     connection: resolveConnection(o.connection, fail),
     keys: new KeyLayout(prefix as string, hashTags, groups),
     defaults: (o.defaults as TaskDefaults | undefined) ?? {},
     queues,
-    workers: resolveWorkers(o.workers, env.CONVEYOR_WORKERS, fail),
+    // A thread's TasksModule only lends its providers to the thread's handlers.
+    workers: insideConveyorThread()
+      ? 'none'
+      : resolveWorkers(o.workers, env.CONVEYOR_WORKERS, fail),
     shutdownTimeoutMs:
       o.shutdownTimeout === undefined
         ? 30_000
@@ -140,6 +160,7 @@ export function resolveModuleOptions(
     routing: resolveRouting(o.routes, o.router, queues, fail),
     heartbeat: resolveHeartbeat(o.heartbeat, fail),
     probe: resolveProbe(o.probe, fail),
+    threads,
   };
 }
 
@@ -208,6 +229,9 @@ function resolveQueueOptions(value: unknown, path: string, fail: Fail): Resolved
     resolved.lockDurationMs = parseDuration(q.lockDuration, `${path}.lockDuration`, fail);
   if (q.stalledInterval !== undefined) {
     resolved.stalledIntervalMs = parseDuration(q.stalledInterval, `${path}.stalledInterval`, fail);
+  }
+  if (q.isolation !== undefined) {
+    resolved.isolation = checkIsolation(q.isolation, `${path}.isolation`, fail);
   }
   if (q.maxStalledCount !== undefined) {
     resolved.maxStalledCount = checkInteger(

@@ -11,6 +11,7 @@ import type {
   TaskDefaults,
   TaskOptions,
 } from '../interfaces/task-options.interface';
+import type { TaskIsolation } from '../interfaces/thread-options.interface';
 import {
   checkInteger,
   checkKnownKeys,
@@ -54,6 +55,7 @@ const TASK_OPTION_KEYS = [
   'onFailure',
   'onDeadLetter',
   'on',
+  'isolation',
 ] as const satisfies readonly (keyof TaskOptions)[];
 const PER_TASK_ONLY = [
   'schema',
@@ -65,6 +67,7 @@ const PER_TASK_ONLY = [
   'onSuccess',
   'onFailure',
   'onDeadLetter',
+  'isolation',
 ];
 const BACKOFF_KEYS = ['type', 'delay', 'max', 'jitter'];
 
@@ -101,6 +104,8 @@ export interface ResolvedTaskOptions {
   hooks: TaskHooks;
   /** Outbox events this task subscribes to (see `Outbox.emit`); empty when none. */
   on: readonly string[];
+  /** The task's own `isolation`; `undefined`: its queue's (see `TaskThreads`). */
+  isolation?: TaskIsolation;
 }
 
 /** A task's circuit breaker with its name given and durations in milliseconds. */
@@ -208,6 +213,7 @@ export function checkTaskOptions(options: unknown, path: string, fail: Fail, per
     );
   }
   if (o.on !== undefined) checkEventNames(o.on, at('on'), fail);
+  if (o.isolation !== undefined) checkIsolation(o.isolation, at('isolation'), fail);
   if (o.backoff !== undefined && typeof o.backoff !== 'function') {
     if (!isPlainObject(o.backoff)) {
       fail(
@@ -291,7 +297,16 @@ export function resolveTaskOptions(
       onDeadLetter: merged.onDeadLetter,
     },
     on: eventNames(merged.on, fail),
+    isolation: merged.isolation,
   };
+}
+
+/** `isolation` of a task or a queue: `'inline'` or `'thread'`. */
+export function checkIsolation(value: unknown, path: string, fail: Fail): TaskIsolation {
+  if (value !== 'inline' && value !== 'thread') {
+    fail(`${path} must be 'inline' or 'thread', got ${describe(value)}`);
+  }
+  return value as TaskIsolation;
 }
 
 /**

@@ -22,6 +22,7 @@ import { quit, RedisConnections } from '../redis/redis-connections';
 import { RESOLVED_TASKS_OPTIONS } from '../tasks.constants';
 import { type TaskDefinition, TasksRegistry } from '../tasks.registry';
 import { ScheduleLock } from './schedule-lock';
+import { insideConveyorThread } from '../threads/thread-env';
 import type { ResolvedSchedule } from './schedule-spec';
 
 /** One schedule as `TaskProducer.schedules()` reports it. */
@@ -93,6 +94,8 @@ export class TaskSchedules implements OnApplicationBootstrap, OnApplicationShutd
   }
 
   async onApplicationBootstrap(): Promise<void> {
+    // The process that started the thread declares the schedules.
+    if (insideConveyorThread()) return;
     // Payloads are checked before taking the lock: a bad one fails startup and changes nothing.
     for (const { taskName, schedule } of this.declared.values()) {
       await checkSchedulePayload(this.registry.definition(taskName), schedule.payload);

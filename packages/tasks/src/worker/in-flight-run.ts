@@ -70,9 +70,16 @@ export class InFlightRun<J extends { id?: string } = Job> implements SignalSourc
   /**
    * Starts the handler under its time limits and resolves with its outcome, or rejects with
    * the interruption if one comes first (the soft limit aborts the signal; the hard one also
-   * interrupts). A handler that settles after an interruption is ignored.
+   * interrupts). A handler that settles after an interruption is ignored. With `stopHandler`
+   * (a handler in a worker thread, which can be terminated), the hard limit calls it instead
+   * of interrupting: the run ends when the handler has really stopped, with the limit's error.
    */
-  execute<T>(taskName: string, limits: RunLimits, start: () => Promise<T>): Promise<T> {
+  execute<T>(
+    taskName: string,
+    limits: RunLimits,
+    start: () => Promise<T>,
+    stopHandler?: (reason: TaskTimeoutError) => void,
+  ): Promise<T> {
     const { timeoutMs, hardTimeoutMs } = limits;
     const soft =
       timeoutMs === undefined
@@ -87,7 +94,8 @@ export class InFlightRun<J extends { id?: string } = Job> implements SignalSourc
         : setTimeout(() => {
             const error = new TaskTimeoutError(taskName, hardTimeoutMs, 'hard');
             this.abort(error);
-            this.interrupt(error);
+            if (stopHandler) stopHandler(error);
+            else this.interrupt(error);
           }, hardTimeoutMs);
     const handler = (this.handler = start());
     const settle = () => {

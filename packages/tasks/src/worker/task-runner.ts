@@ -11,6 +11,7 @@ import { checkSchema } from '../payload/validate-payload';
 import { type RegisteredTask, TasksRegistry } from '../tasks.registry';
 import { envelopeOf, stepPayload } from '../workflows/step-input';
 import { cancelReasonOf } from '../producer/task-cancellation';
+import { TaskThreads } from '../threads/task-threads';
 import { InFlightRun } from './in-flight-run';
 import { pauseGate, RunControls } from '../control/run-controls';
 import { BreakerRuns } from '../breakers/breaker-runs';
@@ -46,6 +47,7 @@ export class TaskRunner implements BeforeApplicationShutdown {
     private readonly instrumentation: TaskInstrumentation,
     private readonly controls: RunControls,
     private readonly breakers: BreakerRuns,
+    private readonly threads: TaskThreads,
   ) {}
 
   beforeApplicationShutdown(): void {
@@ -147,9 +149,9 @@ export class TaskRunner implements BeforeApplicationShutdown {
       );
       this.instrumentation.started(job);
       started = true;
-      const result = await run.execute(task.name, task.options, () =>
-        callHandler(task, payload, ctx),
-      );
+      const result = this.threads.isolated(task, job.queueName)
+        ? await this.threads.execute(task, payload, ctx, run)
+        : await run.execute(task.name, task.options, () => callHandler(task, payload, ctx));
       end = { ok: true, result };
       if (lease) {
         // Before the result reaches BullMQ: a second delivery must find it stored.
