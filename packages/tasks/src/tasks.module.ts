@@ -28,6 +28,11 @@ import { TaskControl } from './control/task-control';
 import { RunControls } from './control/run-controls';
 import { BreakerRuns } from './breakers/breaker-runs';
 import { CircuitBreakers } from './breakers/circuit-breakers';
+import { DurableState } from './durable/durable-state';
+import { DurableRuns } from './durable/durable-runs';
+import { DurableWorker } from './durable/durable-worker';
+import { Workflows } from './durable/workflows.service';
+import { WorkflowInstrumentation } from './durable/workflow-instrumentation';
 
 /**
  * Background tasks on BullMQ. Import once in the root module; it is global by default.
@@ -78,11 +83,18 @@ import { CircuitBreakers } from './breakers/circuit-breakers';
     RunControls,
     BreakerRuns,
     CircuitBreakers,
+    DurableState,
+    DurableRuns,
+    DurableWorker,
+    Workflows,
+    WorkflowInstrumentation,
   ],
   exports: [
     TaskProducer,
     TaskControl,
     CircuitBreakers,
+    Workflows,
+    WorkflowInstrumentation,
     DeadLetters,
     TasksRegistry,
     TaskWorkers,

@@ -1,3 +1,4 @@
+import type { WorkflowDefinition } from '../durable/define-workflow';
 import type { Cluster, ClusterNode, ClusterOptions, RedisOptions } from 'ioredis';
 import type { Duration } from './duration.interface';
 import type { EnqueueOptions } from './enqueue-options.interface';
@@ -140,4 +141,9 @@ export interface TasksModuleOptions {
   enqueueTimeout?: Duration;
   /** Callbacks for every task's outcomes, called after the task's own. */
   hooks?: TaskHooks;
+  /**
+   * Durable workflows (`defineWorkflow()`) this process runs. Any process may start one with
+   * `Workflows.start()`; those that list it (and have workers) run it. @default []
+   */
+  workflows?: WorkflowDefinition<never, unknown>[];
 }

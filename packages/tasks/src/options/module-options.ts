@@ -1,4 +1,5 @@
 import type { Cluster, ClusterNode, ClusterOptions, RedisOptions } from 'ioredis';
+import { isWorkflowDefinition, type WorkflowDefinition } from '../durable/define-workflow';
 import { InvalidModuleOptionsError } from '../errors';
 import type { TaskDefaults } from '../interfaces/task-options.interface';
 import type {
@@ -33,6 +34,7 @@ const MODULE_KEYS = [
   'hashTags',
   'routes',
   'router',
+  'workflows',
 ];
 const QUEUE_KEYS = [
   'concurrency',
@@ -68,6 +70,8 @@ export interface ResolvedModuleOptions {
   hooks: TaskHooks;
   /** `routes` and `router`: where each task's jobs go. */
   routing: TaskRouting;
+  /** Durable workflows this process runs, with distinct names. */
+  workflows: WorkflowDefinition[];
 }
 
 export const DEFAULT_QUEUE_OPTIONS: ResolvedQueueOptions = { concurrency: 1 };
@@ -132,7 +136,24 @@ export function resolveModuleOptions(
     enqueueTimeoutMs: resolveEnqueueTimeout(o.enqueueTimeout, fail),
     hooks: resolveHooks(o.hooks, fail),
     routing: resolveRouting(o.routes, o.router, queues, fail),
+    workflows: resolveWorkflows(o.workflows, fail),
   };
+}
+
+function resolveWorkflows(value: unknown, fail: Fail): WorkflowDefinition[] {
+  if (value === undefined) return [];
+  if (!Array.isArray(value)) {
+    fail(`workflows must be an array of defineWorkflow() definitions, got ${describe(value)}`);
+  }
+  const names = new Set<string>();
+  return (value as unknown[]).map((definition, i) => {
+    if (!isWorkflowDefinition(definition)) {
+      fail(`workflows[${i}] must be what defineWorkflow() returns, got ${describe(definition)}`);
+    }
+    if (names.has(definition.name)) fail(`workflows: '${definition.name}' is listed twice`);
+    names.add(definition.name);
+    return definition;
+  });
 }
 
 function resolveLease(value: unknown, fail: Fail): number {

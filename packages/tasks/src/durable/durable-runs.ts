@@ -1,0 +1,248 @@
+import { Inject, Injectable } from '@nestjs/common';
+import {
+  InvalidPayloadError,
+  InvalidTaskOptionsError,
+  InvalidWorkflowError,
+  UnknownTaskError,
+  UnknownWorkflowError,
+} from '../errors';
+import { ConveyorLogger, errorField } from '../logging/conveyor-logger';
+import type { ResolvedModuleOptions } from '../options/module-options';
+import { TaskProducer } from '../producer/task-producer';
+import { RESOLVED_TASKS_OPTIONS } from '../tasks.constants';
+import type { WorkflowDefinition } from './define-workflow';
+import { DurableState } from './durable-state';
+import {
+  type EntryMeta,
+  FINAL_STATUSES,
+  type StoredWorkflow,
+  type WorkflowStatus,
+} from './durable-store';
+import { stepJobId, type StoredError, WorkflowReplay } from './workflow-replay';
+import { WorkflowInstrumentation } from './workflow-instrumentation';
+
+/** How one run of a workflow ended. */
+export type RunEnd = WorkflowStatus | 'suspended' | 'unknown';
+
+/**
+ * Runs a durable workflow once: replays its code against its journal until it returns,
+ * throws, or waits (a step's job, a timer, a signal). A workflow that throws, or is
+ * cancelled, runs the compensations of its completed steps, one step at a time and newest
+ * first, each as a job journaled like a step: a run that dies resumes them where they were.
+ */
+@Injectable()
+export class DurableRuns {
+  private readonly logger = new ConveyorLogger('Conveyor');
+  private readonly definitions = new Map<string, WorkflowDefinition>();
+
+  constructor(
+    @Inject(RESOLVED_TASKS_OPTIONS) options: ResolvedModuleOptions,
+    private readonly state: DurableState,
+    private readonly producer: TaskProducer,
+    private readonly instrumentation: WorkflowInstrumentation,
+  ) {
+    for (const definition of options.workflows) this.definitions.set(definition.name, definition);
+  }
+
+  /** The workflows this process can run. */
+  get registered(): ReadonlyMap<string, WorkflowDefinition> {
+    return this.definitions;
+  }
+
+  async run(id: string, jobId: string): Promise<RunEnd> {
+    const store = this.state.store;
+    const stored = await store.read(id);
+    if (!stored) return 'unknown';
+    const status = stored.fields.status as WorkflowStatus;
+    if (FINAL_STATUSES.has(status)) return status;
+    const name = stored.fields.name;
+    const definition = this.definitions.get(name);
+    if (!definition) throw new UnknownWorkflowError(name, 'name', [...this.definitions.keys()]);
+    return this.instrumentation.run(name, id, async () => {
+      if (status === 'running' && stored.fields.cancel === undefined) {
+        return this.replay(definition, id, stored, jobId);
+      }
+      if (status === 'running') {
+        const error: StoredError = {
+          name: 'WorkflowCancelledError',
+          message: stored.fields.cancel!,
+        };
+        await store.transition(id, 'compensating', ['running'], {
+          error: JSON.stringify(error),
+          cancelled: '1',
+        });
+      }
+      return this.compensate(id);
+    });
+  }
+
+  private async replay(
+    definition: WorkflowDefinition,
+    id: string,
+    stored: StoredWorkflow,
+    jobId: string,
+  ): Promise<RunEnd> {
+    const store = this.state.store;
+    const replay = new WorkflowReplay(id, stored.journal, store, {
+      enqueueStep: (workflowId, field, task, payload, queue) =>
+        this.enqueueStep(workflowId, field, task, payload, queue),
+      wakeAt: (workflowId, reason, at) => this.state.wake(workflowId, reason, at, jobId),
+    });
+    const input = JSON.parse(stored.fields.input) as unknown;
+    let code: Promise<{ ok: true; value: unknown } | { ok: false; error: unknown }>;
+    try {
+      code = definition.run(replay, input).then(
+        (value) => ({ ok: true as const, value }),
+        (error: unknown) => ({ ok: false as const, error }),
+      );
+    } catch (error) {
+      code = Promise.resolve({ ok: false as const, error });
+    }
+    const outcome = await Promise.race([code, replay.halted]);
+    await replay.settled();
+    const halt = replay.halt;
+    if (halt?.kind === 'infrastructure') throw halt.error;
+    if (halt?.kind === 'nondeterminism') {
+      await store.transition(id, 'failed', ['running'], {
+        error: JSON.stringify(toStored(halt.error)),
+      });
+      this.logger.error(halt.error.message, { workflow: definition.name, workflowId: id });
+      return 'failed';
+    }
+    if (halt) return 'suspended';
+    if (!('ok' in outcome)) return 'suspended';
+    if (outcome.ok) {
+      let result: string;
+      try {
+        result = JSON.stringify(outcome.value ?? null);
+      } catch (error) {
+        return this.fail(
+          id,
+          new InvalidWorkflowError(
+            `workflow ${id} returned a value that is not JSON: ${(error as Error).message}`,
+          ),
+        );
+      }
+      const moved = await store.transition(id, 'completed', ['running'], { result });
+      return moved ? 'completed' : 'suspended';
+    }
+    return this.fail(id, outcome.error);
+  }
+
+  /** The workflow's code threw: compensate what it did, or fail if there is nothing to undo. */
+  private async fail(id: string, error: unknown): Promise<RunEnd> {
+    const moved = await this.state.store.transition(id, 'compensating', ['running'], {
+      error: JSON.stringify(toStored(error)),
+    });
+    if (!moved) return 'suspended';
+    return this.compensate(id);
+  }
+
+  /**
+   * The compensation phase: waits for steps still running (a parallel step), then runs the
+   * next compensation not yet done, newest step first. One a run: its job's end wakes the
+   * next run. Ends `compensated` (or `cancelled`), `failed` if a compensation failed for
+   * good (its job is dead-lettered as any task's), or plain `failed` with nothing to undo.
+   */
+  private async compensate(id: string): Promise<RunEnd> {
+    const store = this.state.store;
+    const stored = await store.read(id);
+    if (!stored || stored.fields.status !== 'compensating') {
+      return (stored?.fields.status as WorkflowStatus | undefined) ?? 'unknown';
+    }
+    const { journal } = stored;
+    const steps = Object.keys(journal)
+      .filter((field) => /^\d+$/.test(field))
+      .map(Number)
+      .sort((a, b) => b - a)
+      .map((seq) => ({
+        seq,
+        meta: JSON.parse(journal[seq]) as EntryMeta,
+        state: journal[`${seq}:s`],
+      }))
+      .filter(({ meta }) => meta.kind === 'step');
+    const running = steps.filter(({ state }) => state === 'started');
+    if (running.length) {
+      for (const { seq, meta } of running) {
+        await this.enqueueStep(
+          id,
+          String(seq),
+          meta.task!,
+          parse(journal[`${seq}:in`]),
+          meta.queue,
+        );
+      }
+      return 'suspended';
+    }
+    const cancelled = stored.fields.cancelled === '1';
+    const toUndo = steps.filter(({ meta, state }) => state === 'ok' && meta.compensate);
+    for (const { seq, meta } of toUndo) {
+      const field = `c${seq}`;
+      const state = journal[`${field}:s`];
+      if (state === 'ok') continue;
+      if (state === 'failed') {
+        await store.transition(id, 'failed', ['compensating'], {
+          compensationError: journal[`${field}:err`] ?? '{}',
+        });
+        return 'failed';
+      }
+      const compensate = meta.compensate!;
+      const payloadJson = compensate.payload ?? journal[`${seq}:in`] ?? 'null';
+      const begun = await store.begin(
+        id,
+        field,
+        { kind: 'compensation', task: compensate.task, step: seq, at: Date.now() },
+        'started',
+        payloadJson,
+      );
+      if (begun.state === 'ok') continue;
+      if (begun.state === 'failed') return this.compensate(id);
+      await this.enqueueStep(id, field, compensate.task, parse(payloadJson));
+      return 'suspended';
+    }
+    const end: WorkflowStatus = cancelled ? 'cancelled' : toUndo.length ? 'compensated' : 'failed';
+    await store.transition(id, end, ['compensating']);
+    return end;
+  }
+
+  private async enqueueStep(
+    id: string,
+    field: string,
+    task: string,
+    payload: unknown,
+    queue?: string,
+  ): Promise<void> {
+    try {
+      await this.producer.enqueue(task, payload, {
+        jobId: stepJobId(id, field),
+        ...(queue === undefined ? {} : { queue }),
+      });
+    } catch (error) {
+      // A step that can never be enqueued fails as a step would, in the workflow's code.
+      if (
+        error instanceof UnknownTaskError ||
+        error instanceof InvalidPayloadError ||
+        error instanceof InvalidTaskOptionsError
+      ) {
+        await this.state.store.settle(id, field, false, JSON.stringify(toStored(error)));
+        throw new InvalidWorkflowError(
+          `step ${field} of workflow ${id} (${task}): ${error.message}`,
+        );
+      }
+      this.logger.warn(`workflow ${id}: could not enqueue step ${field} (${task})`, {
+        workflowId: id,
+        error: errorField(error),
+      });
+      throw error;
+    }
+  }
+}
+
+function toStored(error: unknown): StoredError {
+  const err = error instanceof Error ? error : new Error(String(error));
+  return { name: err.name, message: err.message };
+}
+
+function parse(json: string | undefined): unknown {
+  return json === undefined ? null : (JSON.parse(json) as unknown);
+}
