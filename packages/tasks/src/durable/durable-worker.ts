@@ -48,6 +48,10 @@ export class DurableWorker
       connection,
       prefix: this.options.keys.prefixOf(DURABLE_QUEUE),
       concurrency: 10,
+      // A run takes milliseconds: a short lock gives a killed process's run back in seconds.
+      lockDuration: 10_000,
+      stalledInterval: 5_000,
+      maxStalledCount: 10,
     }));
     worker.on('error', (error) => {
       if (Date.now() - lastErrorLog < 10_000) return;
