@@ -6,9 +6,10 @@ import {
   type QueueSnapshot,
   TaskControl,
   TaskInstrumentation,
+  WorkflowInstrumentation,
 } from '@conveyor/tasks';
 import { ConveyorLogger, errorField, findOutboxStats } from '@conveyor/tasks/internal';
-import { Counter, Gauge, type Metric, register, type Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, type Metric, register, type Registry } from 'prom-client';
 import { SeriesCounter, SeriesHistogram, type TaskCount, TaskSeriesTable } from './task-series';
 import type { MetricsModuleOptions } from './interfaces/metrics-options.interface';
 import { METRICS_MODULE_OPTIONS } from './metrics.module-definition';
@@ -34,6 +35,7 @@ export class ConveyorMetrics implements OnModuleInit, OnApplicationShutdown {
   private readonly owned: Metric[] = [];
   private outbox?: OutboxStatsSource;
   private unobserve?: () => void;
+  private unobserveWorkflows?: () => void;
   private snapshotInFlight?: Promise<QueueSnapshot[]>;
   private outboxInFlight?: ReturnType<OutboxStatsSource['stats']>;
   private limitsInFlight?: ReturnType<TaskControl['limits']>;
@@ -45,6 +47,7 @@ export class ConveyorMetrics implements OnModuleInit, OnApplicationShutdown {
     private readonly moduleRef: ModuleRef,
     private readonly breakers: CircuitBreakers,
     private readonly control: TaskControl,
+    private readonly workflows: WorkflowInstrumentation,
   ) {
     this.registry = options.registry ?? register;
     this.timeoutMs = options.timeoutMs ?? 2_000;
@@ -117,12 +120,47 @@ export class ConveyorMetrics implements OnModuleInit, OnApplicationShutdown {
         table.get(task, queue).counts.leaseLost++;
       },
     });
+    this.observeWorkflows();
     this.addGauges();
     for (const metric of this.owned) this.registry.registerMetric(metric);
   }
 
+  /** Durable workflow runs: labels are workflow names and how a run ended, both bounded. */
+  private observeWorkflows(): void {
+    const runs = new Counter({
+      name: 'conveyor_workflow_runs_total',
+      help: 'Durable workflow runs (replays), by how they ended: suspended at a wait, or a status.',
+      labelNames: ['workflow', 'end'],
+      registers: [],
+    });
+    const failures = new Counter({
+      name: 'conveyor_workflow_run_failures_total',
+      help: 'Durable workflow runs that failed on Redis and will run again.',
+      labelNames: ['workflow'],
+      registers: [],
+    });
+    const seconds = new Histogram({
+      name: 'conveyor_workflow_run_seconds',
+      help: 'Time one durable workflow run (a replay up to its next wait) took.',
+      labelNames: ['workflow'],
+      buckets: this.options.buckets ?? DEFAULT_BUCKETS,
+      registers: [],
+    });
+    this.add(runs);
+    this.add(failures);
+    this.add(seconds);
+    this.unobserveWorkflows = this.workflows.observe({
+      runEnded: (workflow, end, s) => {
+        runs.inc({ workflow, end });
+        seconds.observe({ workflow }, s);
+      },
+      runFailed: (workflow) => failures.inc({ workflow }),
+    });
+  }
+
   onApplicationShutdown(): void {
     this.unobserve?.();
+    this.unobserveWorkflows?.();
     // prom-client metrics carry their name at run time; its types leave it out.
     for (const metric of this.owned) {
       this.registry.removeSingleMetric((metric as Metric & { name: string }).name);
