@@ -6,6 +6,8 @@ import {
   TaskControl,
   TaskInstrumentation,
   TaskProducer,
+  WorkflowInstrumentation,
+  Workflows,
 } from '@conveyor/tasks';
 import {
   ControlStore,
@@ -23,6 +25,7 @@ import { InlineJobs } from './inline/inline-jobs';
 import { InlineSchedules } from './inline/inline-schedules';
 import { InlineTaskProducer } from './inline/inline-task-producer';
 import { InlineWorkflows } from './inline/inline-workflows';
+import { UnsupportedWorkflows } from './inline/unsupported-workflows';
 import { TestTasks } from './test-tasks';
 import {
   type ConveyorTestingOptions,
@@ -76,6 +79,9 @@ export class ConveyorTestingModule {
         TaskControl,
         InlineCircuitBreakers,
         { provide: CircuitBreakers, useExisting: InlineCircuitBreakers },
+        UnsupportedWorkflows,
+        { provide: Workflows, useExisting: UnsupportedWorkflows },
+        WorkflowInstrumentation,
         TestTasks,
       ],
       exports: [
@@ -83,6 +89,8 @@ export class ConveyorTestingModule {
         DeadLetters,
         TaskControl,
         CircuitBreakers,
+        Workflows,
+        WorkflowInstrumentation,
         TasksRegistry,
         TaskInstrumentation,
         RESOLVED_TASKS_OPTIONS,
