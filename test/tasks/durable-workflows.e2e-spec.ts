@@ -1,5 +1,10 @@
+import { Injectable } from '@nestjs/common';
 import { Redis } from 'ioredis';
 import {
+  compensateWith,
+  defineTask,
+  Task,
+  UnrecoverableTaskError,
   defineWorkflow,
   InvalidModuleOptionsError,
   InvalidWorkflowError,
@@ -26,7 +31,7 @@ describe('durable workflows', () => {
   let ledger: string;
 
   beforeAll(async () => {
-    app = await startTasksApp([DurableTasks], { workflows: [Scripted, Flaky, Parallel] });
+    app = await startTasksApp([DurableTasks], { workflows: [Scripted, Flaky, Parallel, Across] });
     workflows = app.get(Workflows);
     redis = new Redis(REDIS_URL);
     ledger = `{${app.prefix}}:ledger`;
@@ -220,6 +225,25 @@ describe('durable workflows', () => {
     ).rejects.toBeInstanceOf(InvalidModuleOptionsError);
   });
 
+  it('runs steps and compensations whose handlers live in another app, on their queue', async () => {
+    const other = await startTasksApp([RemoteTasks], { prefix: app.prefix });
+    try {
+      await expect(
+        (await workflows.start(Across, { ledger, fail: false })).result({ timeout: '10s' }),
+      ).resolves.toBe('remote:r2');
+      const failing = await workflows.start(Across, { ledger, fail: true });
+      await expect(failing.result({ timeout: '10s' })).rejects.toMatchObject({
+        status: 'compensated',
+      });
+      const order = (await redis.lrange(`${ledger}:order`, 0, -1)).filter((l) =>
+        l.startsWith('remote:'),
+      );
+      expect(order).toEqual(['remote:r1', 'remote:r2', 'remote:r1', 'remote:r2', 'remote:undo-r1']);
+    } finally {
+      await other.close();
+    }
+  });
+
   it('runs steps begun together in parallel, each journaled once', async () => {
     const run = await workflows.start(Parallel, { ledger });
     await expect(run.result({ timeout: '10s' })).resolves.toEqual(['do:p1', 'do:p2']);
@@ -231,6 +255,40 @@ describe('durable workflows', () => {
     expect([await runs('do:p1'), await runs('do:p2')]).toEqual([1, 1]);
   });
 });
+
+/** A task whose handler lives in another app, on a queue its definition names. */
+const Remote = defineTask<{ ledger: string; label: string; fail?: boolean }, string>(
+  'durable.remote',
+  { queue: 'remote' },
+);
+
+@Injectable()
+class RemoteTasks {
+  @Task(Remote)
+  async remote({ ledger, label, fail }: { ledger: string; label: string; fail?: boolean }) {
+    const redis = new Redis(REDIS_URL);
+    try {
+      await redis.rpush(`${ledger}:order`, `remote:${label}`);
+    } finally {
+      redis.disconnect();
+    }
+    if (fail) throw new UnrecoverableTaskError(`${label} fails`);
+    return `remote:${label}`;
+  }
+}
+
+/** Steps and a compensation run by another app's workers, through the code's TaskRefs. */
+const Across = defineWorkflow<{ ledger: string; fail: boolean }, string>(
+  'durable.across',
+  async (ctx, { ledger, fail }) => {
+    await ctx.step(
+      Remote,
+      { ledger, label: 'r1' },
+      { compensate: compensateWith(Remote, { ledger, label: 'undo-r1' }) },
+    );
+    return ctx.step(Remote, { ledger, label: 'r2', fail });
+  },
+);
 
 /** Two steps begun in the same tick: both jobs are added by the same run. */
 const Parallel = defineWorkflow<{ ledger: string }, string[]>(

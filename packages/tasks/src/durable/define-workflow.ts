@@ -39,6 +39,8 @@ export interface StepOptions<P> {
 export interface Compensation {
   readonly task: string;
   readonly payload: unknown;
+  /** The task's reference, for a task whose handler lives in another service. */
+  readonly ref?: TaskRef;
 }
 
 /**
@@ -48,7 +50,7 @@ export interface Compensation {
  * await ctx.step(Charge, { orderId }, { compensate: compensateWith(Refund, { orderId }) });
  */
 export function compensateWith<C>(task: TaskRef<C, unknown, unknown>, payload: C): Compensation {
-  return { task: task.name, payload };
+  return { task: task.name, payload, ref: task as unknown as TaskRef };
 }
 
 /** A workflow's code: deterministic, with every side effect in a step. */

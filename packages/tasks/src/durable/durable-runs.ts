@@ -10,6 +10,8 @@ import { ConveyorLogger, errorField } from '../logging/conveyor-logger';
 import type { ResolvedModuleOptions } from '../options/module-options';
 import { TaskProducer } from '../producer/task-producer';
 import { RESOLVED_TASKS_OPTIONS } from '../tasks.constants';
+import type { TaskRef } from '../interfaces/task-ref.interface';
+import { TasksRegistry } from '../tasks.registry';
 import type { WorkflowDefinition } from './define-workflow';
 import { DurableState } from './durable-state';
 import {
@@ -34,12 +36,15 @@ export type RunEnd = WorkflowStatus | 'suspended' | 'unknown';
 export class DurableRuns {
   private readonly logger = new ConveyorLogger('Conveyor');
   private readonly definitions = new Map<string, WorkflowDefinition>();
+  // TaskRefs the workflows' code passed, by task name, learnt in replays (see enqueueStep).
+  private readonly refs = new Map<string, TaskRef>();
 
   constructor(
     @Inject(RESOLVED_TASKS_OPTIONS) options: ResolvedModuleOptions,
     private readonly state: DurableState,
     private readonly producer: TaskProducer,
     private readonly instrumentation: WorkflowInstrumentation,
+    private readonly registry: TasksRegistry,
   ) {
     for (const definition of options.workflows) this.definitions.set(definition.name, definition);
   }
@@ -72,7 +77,7 @@ export class DurableRuns {
           cancelled: '1',
         });
       }
-      return this.compensate(id);
+      return this.compensate(id, definition);
     });
   }
 
@@ -83,11 +88,17 @@ export class DurableRuns {
     jobId: string,
   ): Promise<RunEnd> {
     const store = this.state.store;
-    const replay = new WorkflowReplay(id, stored.journal, store, {
-      enqueueStep: (workflowId, field, task, payload, queue) =>
-        this.enqueueStep(workflowId, field, task, payload, queue),
-      wakeAt: (workflowId, reason, at) => this.state.wake(workflowId, reason, at, jobId),
-    });
+    const replay = new WorkflowReplay(
+      id,
+      stored.journal,
+      store,
+      {
+        enqueueStep: (workflowId, field, task, payload, queue) =>
+          this.enqueueStep(workflowId, field, task, payload, queue),
+        wakeAt: (workflowId, reason, at) => this.state.wake(workflowId, reason, at, jobId),
+      },
+      this.refs,
+    );
     const input = JSON.parse(stored.fields.input) as unknown;
     let code: Promise<{ ok: true; value: unknown } | { ok: false; error: unknown }>;
     try {
@@ -121,21 +132,22 @@ export class DurableRuns {
           new InvalidWorkflowError(
             `workflow ${id} returned a value that is not JSON: ${(error as Error).message}`,
           ),
+          definition,
         );
       }
       const moved = await store.transition(id, 'completed', ['running'], { result });
       return moved ? 'completed' : 'suspended';
     }
-    return this.fail(id, outcome.error);
+    return this.fail(id, outcome.error, definition);
   }
 
   /** The workflow's code threw: compensate what it did, or fail if there is nothing to undo. */
-  private async fail(id: string, error: unknown): Promise<RunEnd> {
+  private async fail(id: string, error: unknown, definition: WorkflowDefinition): Promise<RunEnd> {
     const moved = await this.state.store.transition(id, 'compensating', ['running'], {
       error: JSON.stringify(toStored(error)),
     });
     if (!moved) return 'suspended';
-    return this.compensate(id);
+    return this.compensate(id, definition);
   }
 
   /**
@@ -144,7 +156,7 @@ export class DurableRuns {
    * next run. Ends `compensated` (or `cancelled`), `failed` if a compensation failed for
    * good (its job is dead-lettered as any task's), or plain `failed` with nothing to undo.
    */
-  private async compensate(id: string): Promise<RunEnd> {
+  private async compensate(id: string, definition: WorkflowDefinition): Promise<RunEnd> {
     const store = this.state.store;
     const stored = await store.read(id);
     if (!stored || stored.fields.status !== 'compensating') {
@@ -162,6 +174,12 @@ export class DurableRuns {
       }))
       .filter(({ meta }) => meta.kind === 'step');
     const running = steps.filter(({ state }) => state === 'started');
+    const names = [...running, ...steps.filter(({ state }) => state === 'ok')].flatMap(
+      ({ meta }) => [meta.task!, ...(meta.compensate ? [meta.compensate.task] : [])],
+    );
+    if (names.some((name) => !this.registry.get(name) && !this.refs.has(name))) {
+      await this.learnRefs(definition, id, stored);
+    }
     if (running.length) {
       for (const { seq, meta } of running) {
         await this.enqueueStep(
@@ -196,7 +214,7 @@ export class DurableRuns {
         payloadJson,
       );
       if (begun.state === 'ok') continue;
-      if (begun.state === 'failed') return this.compensate(id);
+      if (begun.state === 'failed') return this.compensate(id, definition);
       await this.enqueueStep(id, field, compensate.task, parse(payloadJson));
       return 'suspended';
     }
@@ -205,15 +223,48 @@ export class DurableRuns {
     return end;
   }
 
+  /**
+   * Replays the code against the journal without writing, to learn the TaskRefs of steps
+   * and compensations whose handlers live in another service: a process that did not run
+   * the workflow's earlier runs knows those tasks only through the refs its code passes.
+   */
+  private async learnRefs(
+    definition: WorkflowDefinition,
+    id: string,
+    stored: StoredWorkflow,
+  ): Promise<void> {
+    const none = () => Promise.resolve();
+    const replay = new WorkflowReplay(
+      id,
+      stored.journal,
+      this.state.store,
+      { enqueueStep: none, wakeAt: none },
+      this.refs,
+      true,
+    );
+    let code: Promise<unknown>;
+    try {
+      code = definition.run(replay, JSON.parse(stored.fields.input) as unknown);
+    } catch (error) {
+      code = Promise.reject(error);
+    }
+    await Promise.race([code.catch(() => undefined), replay.halted]);
+    await replay.settled();
+  }
+
   private async enqueueStep(
     id: string,
     field: string,
-    task: string,
+    ref: TaskRef | string,
     payload: unknown,
     queue?: string,
   ): Promise<void> {
+    const task = typeof ref === 'string' ? ref : ref.name;
+    // A local handler's options win; otherwise the code's ref, so a task handled in another
+    // service keeps its options and queue.
+    const known = this.registry.get(task) ? task : (this.refs.get(task) ?? ref);
     try {
-      await this.producer.enqueue(task, payload, {
+      await this.producer.enqueue(known as string, payload, {
         jobId: stepJobId(id, field),
         ...(queue === undefined ? {} : { queue }),
       });

@@ -16,7 +16,7 @@ export interface ReplayEffects {
   enqueueStep(
     id: string,
     field: string,
-    task: string,
+    task: TaskRef | string,
     payload: unknown,
     queue?: string,
   ): Promise<void>;
@@ -55,6 +55,13 @@ export class WorkflowReplay implements WorkflowContext {
     private readonly journal: Record<string, string>,
     private readonly store: DurableStore,
     private readonly effects: ReplayEffects,
+    /**
+     * Every TaskRef the code passes (steps and compensations), by name: a task whose handler
+     * lives in another service is enqueued through its ref (its options, its queue).
+     */
+    private readonly refs: Map<string, TaskRef>,
+    /** Only read the journal (to learn the refs): begin nothing, write nothing. */
+    private readonly dry = false,
   ) {}
 
   get halt(): Halt | undefined {
@@ -134,6 +141,7 @@ export class WorkflowReplay implements WorkflowContext {
         `ctx.step() #${seq} of workflow ${this.workflowId} needs a TaskRef, got ${describe(task)}`,
       );
     }
+    this.refs.set(task.name, task as TaskRef);
     const expected: EntryMeta = { kind: 'step', task: task.name, at: Date.now() };
     if (options.queue !== undefined) expected.queue = options.queue;
     const compensate = options.compensate as Partial<TaskRef & Compensation> | undefined;
@@ -147,9 +155,12 @@ export class WorkflowReplay implements WorkflowContext {
       expected.compensate = isRef
         ? { task: compensate.name! }
         : { task: compensate.task!, payload: JSON.stringify(compensate.payload ?? null) };
+      const ref = isRef ? (compensate as TaskRef) : compensate.ref;
+      if (ref) this.refs.set(ref.name, ref);
     }
     let meta = this.recorded(seq);
     let state = this.journal[`${seq}:s`];
+    if (this.dry && state !== 'ok' && state !== 'failed') return this.stop({ kind: 'suspend' });
     if (!meta) {
       ({ meta, state } = await this.store.begin(
         this.workflowId,
@@ -166,7 +177,13 @@ export class WorkflowReplay implements WorkflowContext {
     }
     if (state === 'ok' || state === 'failed') return this.settledStep(seq, meta, state);
     // Begun by this run, or by one that died before its job was added: the id makes it once.
-    await this.effects.enqueueStep(this.workflowId, String(seq), meta.task!, payload, meta.queue);
+    await this.effects.enqueueStep(
+      this.workflowId,
+      String(seq),
+      task as TaskRef,
+      payload,
+      meta.queue,
+    );
     return this.stop({ kind: 'suspend' });
   }
 
@@ -200,6 +217,7 @@ export class WorkflowReplay implements WorkflowContext {
     const expected: EntryMeta = { kind: 'sleep', at: Date.now(), until: Date.now() + ms };
     let meta = this.recorded(seq);
     let state = this.journal[`${seq}:s`];
+    if (this.dry && state !== 'ok') return this.stop({ kind: 'suspend' }) as never;
     if (!meta)
       ({ meta, state } = await this.store.begin(this.workflowId, String(seq), expected, 'started'));
     this.check(seq, meta, expected);
@@ -234,6 +252,9 @@ export class WorkflowReplay implements WorkflowContext {
     let meta = this.recorded(seq);
     let state = this.journal[`${seq}:s`];
     let data = this.journal[`${seq}:out`] ?? '';
+    if (this.dry && state !== 'signalled' && state !== 'timedout') {
+      return this.stop({ kind: 'suspend' });
+    }
     if (!meta) {
       ({ state, data } = await this.store.wait(this.workflowId, seq, expected, name));
       meta = expected;
