@@ -20,7 +20,7 @@ export class DurableState {
     redis: RedisConnections,
     private readonly queues: ConveyorQueues,
   ) {
-    this.store = new DurableStore(() => redis.client, options.keys);
+    this.store = new DurableStore(() => redis.client, options.keys, options.workflowRetentionMs);
   }
 
   /**

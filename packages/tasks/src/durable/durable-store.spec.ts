@@ -102,6 +102,30 @@ describe('durable workflow store', () => {
   });
 });
 
+describe('durable workflow store with a retention', () => {
+  it("lets an ended workflow's keys expire, inboxes included, and keeps a running one's", async () => {
+    const redis = new Redis(REDIS_URL);
+    const prefix = `conveyor-test-${randomUUID().slice(0, 8)}`;
+    const store = new DurableStore(() => redis, new KeyLayout(prefix), 60_000);
+    const hash = `{${prefix}}:conveyor.durable:wf:wf-1`;
+    try {
+      await store.start('wf-1', 'a', '{}');
+      await store.begin('wf-1', '0', { kind: 'sleep', at: 1, until: 2 }, 'started');
+      await store.signal('wf-1', 'late', '1');
+      await store.transition('wf-1', 'compensating', ['running']);
+      expect(await redis.pttl(hash)).toBe(-1);
+      await store.transition('wf-1', 'failed', ['compensating']);
+      for (const key of [hash, `${hash}:j`, `${hash}:sigs`, `${hash}:sig:late`]) {
+        expect(await redis.pttl(key)).toBeGreaterThan(0);
+      }
+    } finally {
+      const keys = await redis.keys(`{${prefix}}:*`);
+      if (keys.length) await redis.del(...keys);
+      redis.disconnect();
+    }
+  });
+});
+
 describe('step job ids', () => {
   it('name the workflow and the journal field, and nothing else parses as one', () => {
     expect(stepJobId('order-7', '3')).toBe('dwf~order-7~3');

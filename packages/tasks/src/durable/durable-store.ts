@@ -26,6 +26,9 @@ export const FINAL_STATUSES: ReadonlySet<WorkflowStatus> = new Set([
   'cancelled',
 ]);
 
+/** How long an ended workflow's state stays, by default: `workflowRetention`. */
+export const DEFAULT_RETENTION_MS = 7 * 86_400_000;
+
 /** A journal entry's description, written once when it begins. User data is kept apart. */
 export interface EntryMeta {
   kind: 'step' | 'sleep' | 'wait' | 'compensation';
@@ -65,7 +68,9 @@ const SCRIPTS = [
  * state change stays atomic. Per workflow: a hash (status, input, result, error, times), its
  * journal `<hash>:j` (one field group per entry: `<seq>` description, `<seq>:s` state,
  * `<seq>:in` payload, `<seq>:out` result or signal data, `<seq>:err` error, `<seq>:at` end),
- * and one inbox list per signal name. A set per status lists the workflows in it.
+ * and one inbox list per signal name (`<hash>:sig:<name>`, their names in `<hash>:sigs`). A
+ * set per status lists the workflows in it. An ended workflow's keys expire after the
+ * retention; its id leaves the status set when `list()` finds it gone.
  */
 export class DurableStore {
   private scriptsInstance?: ReturnType<typeof defineScripts<(typeof SCRIPTS)[number]>>;
@@ -73,6 +78,8 @@ export class DurableStore {
   constructor(
     private readonly redis: () => RedisClient,
     private readonly keys: KeyLayout,
+    /** How long an ended workflow's keys stay (ms); 0 keeps them. */
+    private readonly retentionMs = 0,
   ) {}
 
   /** The start of every durable key, `<prefix>:conveyor.durable:`. */
@@ -191,6 +198,8 @@ export class DurableStore {
       to,
       from.join(','),
       Date.now(),
+      this.retentionMs,
+      FINAL_STATUSES.has(to) ? '1' : '0',
       ...Object.entries(fields).flat(),
     );
     return moved === 1;
@@ -216,5 +225,10 @@ export class DurableStore {
 
   ids(status: WorkflowStatus): Promise<string[]> {
     return this.redis().smembers(`${this.base}status:${status}`);
+  }
+
+  /** Drops ids whose keys expired from a status set. */
+  async forget(status: WorkflowStatus, ids: string[]): Promise<void> {
+    if (ids.length) await this.redis().srem(`${this.base}status:${status}`, ...ids);
   }
 }

@@ -277,8 +277,19 @@ export class Workflows {
       );
     }
     const statuses = filter.status ? [filter.status] : WORKFLOW_STATUSES;
-    const ids = (await Promise.all(statuses.map((s) => this.state.store.ids(s)))).flat();
+    const perStatus = await Promise.all(statuses.map((s) => this.state.store.ids(s)));
+    const statusOf = new Map(perStatus.flatMap((ids, i) => ids.map((id) => [id, statuses[i]])));
+    const ids = perStatus.flat();
     const found = await Promise.all(ids.map((id) => this.state.store.summary(id)));
+    // Ended workflows whose keys expired (workflowRetention) leave their status set now.
+    await Promise.all(
+      statuses.map((status) =>
+        this.state.store.forget(
+          status,
+          ids.filter((id, i) => !found[i] && (statusOf.get(id) ?? status) === status),
+        ),
+      ),
+    );
     return found
       .map((summary, i) => (summary ? { id: ids[i], ...summary } : undefined))
       .filter((summary) => summary !== undefined)

@@ -146,4 +146,10 @@ export interface TasksModuleOptions {
    * `Workflows.start()`; those that list it (and have workers) run it. @default []
    */
   workflows?: WorkflowDefinition<never, unknown>[];
+  /**
+   * How long an ended durable workflow (`completed`, `failed`, `compensated`, `cancelled`)
+   * keeps its state in Redis: `get()`, `result()` and the idempotency of `start({ id })` hold
+   * that long. `0` keeps it until deleted. @default '7d'
+   */
+  workflowRetention?: Duration;
 }

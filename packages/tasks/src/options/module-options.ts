@@ -1,5 +1,6 @@
 import type { Cluster, ClusterNode, ClusterOptions, RedisOptions } from 'ioredis';
 import { isWorkflowDefinition, type WorkflowDefinition } from '../durable/define-workflow';
+import { DEFAULT_RETENTION_MS } from '../durable/durable-store';
 import { InvalidModuleOptionsError } from '../errors';
 import type { TaskDefaults } from '../interfaces/task-options.interface';
 import type {
@@ -35,6 +36,7 @@ const MODULE_KEYS = [
   'routes',
   'router',
   'workflows',
+  'workflowRetention',
 ];
 const QUEUE_KEYS = [
   'concurrency',
@@ -72,6 +74,8 @@ export interface ResolvedModuleOptions {
   routing: TaskRouting;
   /** Durable workflows this process runs, with distinct names. */
   workflows: WorkflowDefinition[];
+  /** How long an ended durable workflow's state stays in Redis; 0 keeps it. */
+  workflowRetentionMs: number;
 }
 
 export const DEFAULT_QUEUE_OPTIONS: ResolvedQueueOptions = { concurrency: 1 };
@@ -137,6 +141,10 @@ export function resolveModuleOptions(
     hooks: resolveHooks(o.hooks, fail),
     routing: resolveRouting(o.routes, o.router, queues, fail),
     workflows: resolveWorkflows(o.workflows, fail),
+    workflowRetentionMs:
+      o.workflowRetention === undefined
+        ? DEFAULT_RETENTION_MS
+        : parseDuration(o.workflowRetention, 'workflowRetention', fail),
   };
 }
 

@@ -20,4 +20,6 @@ if waiting then
   end
 end
 redis.call('RPUSH', KEYS[1] .. ':sig:' .. ARGV[1], ARGV[2])
+-- The names with an inbox, so that an ended workflow's inboxes expire with it.
+redis.call('SADD', KEYS[1] .. ':sigs', ARGV[1])
 return -3
