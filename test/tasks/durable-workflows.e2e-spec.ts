@@ -156,6 +156,24 @@ describe('durable workflows', () => {
     await expect(workflows.cancel(run.id)).resolves.toBe('ended');
   });
 
+  it('cancels the step that is running, then compensates the ones before it', async () => {
+    const run = await start([
+      { step: 'a9', undo: true },
+      { step: 'b9', hang: true, undo: true },
+    ]);
+    await eventually(async () => (await runs('do:b9')) === 1);
+    await expect(workflows.cancel(run.id, 'stop')).resolves.toBe('requested');
+    await expect(run.result({ timeout: '10s' })).rejects.toMatchObject({ status: 'cancelled' });
+    const order = (await redis.lrange(`${ledger}:order`, 0, -1)).filter((l) => l.endsWith('9'));
+    // b9 never finished: only a9 is undone.
+    expect(order).toEqual(['do:a9', 'do:b9', 'undo:a9']);
+    expect((await workflows.get(run.id)).history[1]).toMatchObject({
+      task: 'durable.record',
+      state: 'failed',
+      error: { name: 'TaskCancelledError', message: expect.stringMatching(/was cancelled: stop$/) },
+    });
+  });
+
   it('starts once per id: a second start is a no-op that returns the same workflow', async () => {
     const script: ScriptItem[] = [{ step: 'a7' }];
     const first = await start(script, 'order-7');

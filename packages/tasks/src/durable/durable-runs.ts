@@ -3,11 +3,13 @@ import {
   InvalidPayloadError,
   InvalidTaskOptionsError,
   InvalidWorkflowError,
+  TaskCancelledError,
   UnknownTaskError,
   UnknownWorkflowError,
 } from '../errors';
 import { ConveyorLogger, errorField } from '../logging/conveyor-logger';
 import type { ResolvedModuleOptions } from '../options/module-options';
+import { TaskCancellation } from '../producer/task-cancellation';
 import { TaskProducer } from '../producer/task-producer';
 import { RESOLVED_TASKS_OPTIONS } from '../tasks.constants';
 import type { TaskRef } from '../interfaces/task-ref.interface';
@@ -45,6 +47,7 @@ export class DurableRuns {
     private readonly producer: TaskProducer,
     private readonly instrumentation: WorkflowInstrumentation,
     private readonly registry: TasksRegistry,
+    private readonly cancellation: TaskCancellation,
   ) {
     for (const definition of options.workflows) this.definitions.set(definition.name, definition);
   }
@@ -180,6 +183,14 @@ export class DurableRuns {
     if (names.some((name) => !this.registry.get(name) && !this.refs.has(name))) {
       await this.learnRefs(definition, id, stored);
     }
+    if (running.length && stored.fields.cancelled === '1') {
+      // Cancelled: the steps still running are cancelled too, then compensation goes on.
+      let waiting = false;
+      for (const { seq } of running) {
+        waiting = (await this.cancelStep(id, String(seq), journal, stored.fields)) || waiting;
+      }
+      return waiting ? 'suspended' : this.compensate(id, definition);
+    }
     if (running.length) {
       for (const { seq, meta } of running) {
         await this.enqueueStep(
@@ -224,6 +235,29 @@ export class DurableRuns {
   }
 
   /**
+   * Cancels a running step's job. Removed before it ran (or never added): its failure is
+   * recorded here. Running: its worker ends it cancelled, which records the failure and wakes
+   * the workflow (`true`: wait for that).
+   */
+  private async cancelStep(
+    id: string,
+    field: string,
+    journal: Record<string, string>,
+    fields: Record<string, string>,
+  ): Promise<boolean> {
+    const queue = journal[`${field}:q`];
+    const reason = fields.cancel ?? 'cancelled';
+    const outcome = queue
+      ? await this.cancellation.cancel(queue, stepJobId(id, field), reason)
+      : 'not-found';
+    if (outcome === 'signalled') return true;
+    if (outcome === 'finished') return false;
+    const error = toStored(new TaskCancelledError(stepJobId(id, field), reason));
+    await this.state.store.settle(id, field, false, JSON.stringify(error));
+    return false;
+  }
+
+  /**
    * Replays the code against the journal without writing, to learn the TaskRefs of steps
    * and compensations whose handlers live in another service: a process that did not run
    * the workflow's earlier runs knows those tasks only through the refs its code passes.
@@ -264,10 +298,12 @@ export class DurableRuns {
     // service keeps its options and queue.
     const known = this.registry.get(task) ? task : (this.refs.get(task) ?? ref);
     try {
-      await this.producer.enqueue(known as string, payload, {
+      const handle = await this.producer.enqueue(known as string, payload, {
         jobId: stepJobId(id, field),
         ...(queue === undefined ? {} : { queue }),
       });
+      // Where it went (routing may choose): a cancel of the workflow cancels the job there.
+      await this.state.store.placed(id, field, handle.queue);
     } catch (error) {
       // A step that can never be enqueued fails as a step would, in the workflow's code.
       if (

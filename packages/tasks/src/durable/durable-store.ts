@@ -139,6 +139,11 @@ export class DurableStore {
     return { meta: JSON.parse(entry) as EntryMeta, state: now };
   }
 
+  /** Notes the queue a step's job went to (`<field>:q`). */
+  async placed(id: string, field: string, queue: string): Promise<void> {
+    await this.redis().hset(`${this.hashKey(id)}:j`, `${field}:q`, queue);
+  }
+
   async settle(id: string, field: string, ok: boolean, value: string): Promise<boolean> {
     const done = await this.scripts.settle(
       this.hashKey(id),

@@ -246,9 +246,10 @@ export class Workflows {
   }
 
   /**
-   * Cancels a running workflow: it stops at its next wait (a step already running finishes
-   * first), runs the compensations of its completed steps, and ends `cancelled`. `'ended'`
-   * when it had ended or was compensating already.
+   * Cancels a running workflow: the step jobs it is running are cancelled (a waiting one
+   * removed, a running one's `ctx.signal` aborted, as `TaskProducer.cancel`), the
+   * compensations of its completed steps run, and it ends `cancelled`. A sleep or a wait ends
+   * at once. `'ended'` when it had ended or was compensating already.
    */
   async cancel(id: string, reason = 'cancelled'): Promise<'requested' | 'ended'> {
     checkId(id);
