@@ -209,6 +209,9 @@ describe('durable workflows', () => {
   it('lists workflows by status', async () => {
     const run = await start([{ waitFor: 'never' }]);
     await eventually(async () => (await workflows.get(run.id)).current !== undefined);
+    await expect(run.result({ timeout: '50ms' })).rejects.toThrow(
+      /did not end within 50 ms; it goes on/,
+    );
     const running = await workflows.list({ status: 'running' });
     expect(running.map((w) => w.id)).toContain(run.id);
     expect((await workflows.list({ status: 'completed' })).map((w) => w.id)).toContain('order-7');

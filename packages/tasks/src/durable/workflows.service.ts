@@ -213,7 +213,7 @@ export class Workflows {
         );
       }
       if (Date.now() >= deadline) {
-        throw new WorkflowTimeoutError(id, 'result', timeoutMs);
+        throw new WorkflowTimeoutError(id, undefined, timeoutMs);
       }
       await new Promise((resolve) => setTimeout(resolve, Math.min(pause, deadline - Date.now())));
       pause = Math.min(pause * 2, 1_000);
