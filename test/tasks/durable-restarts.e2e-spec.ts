@@ -14,10 +14,11 @@ describe('durable workflows across worker processes', () => {
   let ledger: string;
   let worker: Child | undefined;
 
-  const startWorker = async () => {
+  const startWorker = async (queueOptions: object = {}) => {
     const child = startChild('durable-worker.ts', {
       REDIS_URL,
       CONVEYOR_PREFIX: api.prefix,
+      QUEUE_OPTIONS: JSON.stringify(queueOptions),
     });
     await child.waitFor(/READY/, 30_000);
     return child;
@@ -104,6 +105,25 @@ describe('durable workflows across worker processes', () => {
       signal: 'approval',
       state: 'signalled',
       result: { by: 'ana' },
+    });
+  }, 60_000);
+
+  it('records a step failed by the stalled check (its worker died too often) and compensates', async () => {
+    // Workers that fail a job the first time its worker is lost (maxStalledCount: 0).
+    await worker!.kill('SIGKILL');
+    worker = await startWorker({ maxStalledCount: 0 });
+    const run = await start([
+      { step: 'ka', undo: true },
+      { step: 'kb', hang: true },
+    ]);
+    await worker.waitFor(/HANG do:kb/);
+    await worker.kill('SIGKILL');
+    worker = await startWorker({ maxStalledCount: 0 });
+    await expect(run.result({ timeout: '20s' })).rejects.toMatchObject({ status: 'compensated' });
+    expect([await runs('do:kb'), await runs('undo:ka')]).toEqual([1, 1]);
+    expect((await workflows.get(run.id)).history[1]).toMatchObject({
+      state: 'failed',
+      error: { message: expect.stringMatching(/stalled/) },
     });
   }, 60_000);
 });

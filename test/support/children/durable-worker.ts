@@ -11,7 +11,14 @@ import { closeLedger, DurableTasks, Scripted } from './durable-tasks';
     TasksModule.forRoot({
       connection: process.env.REDIS_URL!,
       prefix: process.env.CONVEYOR_PREFIX!,
-      queues: { default: { concurrency: 5, lockDuration: 1_000, stalledInterval: 500 } },
+      queues: {
+        default: {
+          concurrency: 5,
+          lockDuration: 1_000,
+          stalledInterval: 500,
+          ...(JSON.parse(process.env.QUEUE_OPTIONS ?? '{}') as object),
+        },
+      },
       workflows: [Scripted],
     }),
   ],

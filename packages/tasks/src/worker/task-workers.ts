@@ -22,6 +22,7 @@ import { traceRun } from '../instrumentation/task-tracing';
 import { ConveyorLogger, errorField } from '../logging/conveyor-logger';
 import { RunOutcome } from '../outcome/run-outcome';
 import { TaskHooksRunner } from './task-hooks-runner';
+import { DurableState } from '../durable/durable-state';
 import { TaskRunner } from './task-runner';
 import { RunAdmission } from '../admission/run-admission';
 import { ControlStore } from '../control/control-store';
@@ -57,6 +58,7 @@ export class TaskWorkers implements OnApplicationBootstrap, BeforeApplicationShu
     private readonly controls: ControlStore,
     private readonly runControls: RunControls,
     private readonly breakers: BreakerRuns,
+    private readonly durable: DurableState,
   ) {
     this.follower = new ControlFollower(
       controls,
@@ -236,7 +238,19 @@ export class TaskWorkers implements OnApplicationBootstrap, BeforeApplicationShu
     worker.on('lockRenewalFailed', (jobIds: string[]) => this.runner.lockLost(queue, jobIds));
     // Jobs failed outside a run (too many lost workers) reach their dead-letter hooks here.
     worker.on('failed', (job, error) => {
-      if (job?.finishedOn) void this.hooks.deadLetter(this.registry.get(job.name), job, error);
+      if (!job?.finishedOn) return;
+      void this.hooks.deadLetter(this.registry.get(job.name), job, error);
+      // A workflow step failed by the stalled check never reached the runner's record of it.
+      if (job.id?.startsWith('dwf~')) {
+        this.durable
+          .stepSettled(job, false, error)
+          .catch((recordError: Error) =>
+            this.logger.warn(
+              `could not record the failure of workflow step ${job.id}: ${recordError.message}`,
+              { queue, error: errorField(recordError) },
+            ),
+          );
+      }
     });
     this.workers.set(queue, worker);
     this.admission.watch(queue, this.registry.hasLimits(queue));
