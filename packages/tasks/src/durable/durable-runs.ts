@@ -103,15 +103,14 @@ export class DurableRuns {
       this.refs,
     );
     const input = JSON.parse(stored.fields.input) as unknown;
-    let code: Promise<{ ok: true; value: unknown } | { ok: false; error: unknown }>;
-    try {
-      code = definition.run(replay, input).then(
+    // Through a then(): a workflow that throws synchronously or returns no promise fails
+    // like one that rejects.
+    const code = Promise.resolve()
+      .then(() => definition.run(replay, input))
+      .then(
         (value) => ({ ok: true as const, value }),
         (error: unknown) => ({ ok: false as const, error }),
       );
-    } catch (error) {
-      code = Promise.resolve({ ok: false as const, error });
-    }
     const outcome = await Promise.race([code, replay.halted]);
     await replay.settled();
     const halt = replay.halt;
@@ -276,12 +275,8 @@ export class DurableRuns {
       this.refs,
       true,
     );
-    let code: Promise<unknown>;
-    try {
-      code = definition.run(replay, JSON.parse(stored.fields.input) as unknown);
-    } catch (error) {
-      code = Promise.reject(error);
-    }
+    const input = JSON.parse(stored.fields.input) as unknown;
+    const code = Promise.resolve().then(() => definition.run(replay, input));
     await Promise.race([code.catch(() => undefined), replay.halted]);
     await replay.settled();
   }
