@@ -64,6 +64,7 @@ export interface WorkflowDefinition<I = unknown, O = unknown> {
   readonly __output?: O;
 }
 
+/** What a workflow name may be: it is stored, and shown in metrics and spans. */
 export const WORKFLOW_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$/;
 
 /**

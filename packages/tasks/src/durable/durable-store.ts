@@ -10,6 +10,7 @@ export const DURABLE_QUEUE = 'conveyor.durable';
 export type WorkflowStatus =
   'running' | 'compensating' | 'completed' | 'failed' | 'compensated' | 'cancelled';
 
+/** Every status, in the order a workflow goes through them. */
 export const WORKFLOW_STATUSES: readonly WorkflowStatus[] = [
   'running',
   'compensating',
@@ -19,6 +20,7 @@ export const WORKFLOW_STATUSES: readonly WorkflowStatus[] = [
   'cancelled',
 ];
 
+/** The statuses a workflow ends in: nothing runs after them. */
 export const FINAL_STATUSES: ReadonlySet<WorkflowStatus> = new Set([
   'completed',
   'failed',
