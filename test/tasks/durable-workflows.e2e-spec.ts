@@ -265,6 +265,28 @@ describe('durable workflows', () => {
     }
   });
 
+  it('compensates through the code’s TaskRefs in a process that never ran the workflow', async () => {
+    // Its own prefix: the main app must not take these runs.
+    const first = await startTasksApp([], { workflows: [AcrossWait] });
+    const handlers = await startTasksApp([RemoteTasks], { prefix: first.prefix });
+    let fresh: TestApp | undefined;
+    try {
+      const own = `{${first.prefix}}:ledger`;
+      const run = await first.get(Workflows).start(AcrossWait, { ledger: own });
+      await eventually(async () => (await run.get()).current?.kind === 'wait');
+      await first.close();
+      // A new process: it knows Remote only through the refs the workflow's code passes.
+      fresh = await startTasksApp([], { prefix: first.prefix, workflows: [AcrossWait] });
+      await fresh.get(Workflows).cancel(run.id);
+      await expect(fresh.get(Workflows).result(run.id, { timeout: '10s' })).rejects.toMatchObject({
+        status: 'cancelled',
+      });
+      expect(await redis.lrange(`${own}:order`, 0, -1)).toEqual(['remote:w1', 'remote:undo-w1']);
+    } finally {
+      await stopAll(fresh, handlers, first);
+    }
+  });
+
   it('runs steps begun together in parallel, each journaled once', async () => {
     const run = await workflows.start(Parallel, { ledger });
     await expect(run.result({ timeout: '10s' })).resolves.toEqual(['do:p1', 'do:p2']);
@@ -308,6 +330,19 @@ const Across = defineWorkflow<{ ledger: string; fail: boolean }, string>(
       { compensate: compensateWith(Remote, { ledger, label: 'undo-r1' }) },
     );
     return ctx.step(Remote, { ledger, label: 'r2', fail });
+  },
+);
+
+/** A step handled in another app, then a wait: to cancel from a process that never ran it. */
+const AcrossWait = defineWorkflow<{ ledger: string }, void>(
+  'durable.across-wait',
+  async (ctx, { ledger }) => {
+    await ctx.step(
+      Remote,
+      { ledger, label: 'w1' },
+      { compensate: compensateWith(Remote, { ledger, label: 'undo-w1' }) },
+    );
+    await ctx.waitFor('go');
   },
 );
 
