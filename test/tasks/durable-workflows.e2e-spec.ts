@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { Redis } from 'ioredis';
 import {
   compensateWith,
+  DeadLetters,
   defineTask,
   Task,
   UnrecoverableTaskError,
@@ -95,6 +96,9 @@ describe('durable workflows', () => {
     const info = await workflows.get(run.id);
     expect(info.compensationError).toMatchObject({ message: 'a3 fails' });
     expect(info.error).toMatchObject({ message: 'b3 fails' });
+    // The failed compensation is dead-lettered like any task's job, under its step's id.
+    const letters = await app.get(DeadLetters).list('default');
+    expect(letters.map((letter) => letter.id)).toContain(`dwf~${run.id}~c0`);
   });
 
   it('delivers a signal sent while it waits, and one sent before it waits', async () => {
