@@ -1,5 +1,5 @@
 import { Test, type TestingModule } from '@nestjs/testing';
-import { TaskInstrumentation, TasksModule } from '@conveyor/tasks';
+import { TaskInstrumentation, TasksModule, WorkflowInstrumentation } from '@conveyor/tasks';
 import { Registry } from 'prom-client';
 import { InvalidMetricsOptionsError } from './errors/invalid-metrics-options.error';
 import { MetricsModule } from './metrics.module';
@@ -39,6 +39,19 @@ describe('ConveyorMetrics', () => {
     expect(await value('conveyor_tasks_enqueued_total', labels)).toBe(3);
     expect(await value('conveyor_tasks_dead_lettered_total', labels)).toBe(1);
     expect(await value('conveyor_task_leases_lost_total', labels)).toBe(2);
+  });
+
+  it('counts durable workflow runs by workflow and how they ended', async () => {
+    const seam = app.get(WorkflowInstrumentation);
+    await seam.run('order.fulfil', 'wf-1', () => Promise.resolve('suspended'));
+    await seam.run('order.fulfil', 'wf-1', () => Promise.resolve('completed'));
+    await expect(
+      seam.run('order.fulfil', 'wf-1', () => Promise.reject(new Error('ECONNRESET'))),
+    ).rejects.toThrow('ECONNRESET');
+    const workflow = { workflow: 'order.fulfil' };
+    expect(await value('conveyor_workflow_runs_total', { ...workflow, end: 'suspended' })).toBe(1);
+    expect(await value('conveyor_workflow_runs_total', { ...workflow, end: 'completed' })).toBe(1);
+    expect(await value('conveyor_workflow_run_failures_total', workflow)).toBe(1);
   });
 
   it('registers its metrics in the given registry and removes them on shutdown', async () => {

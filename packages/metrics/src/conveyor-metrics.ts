@@ -8,6 +8,7 @@ import {
   TaskInstrumentation,
   type WorkerInfo,
   Workers,
+  WorkflowInstrumentation,
 } from '@conveyor/tasks';
 import {
   checkKnownKeys,
@@ -19,7 +20,7 @@ import {
   RESOLVED_TASKS_OPTIONS,
   type ResolvedModuleOptions,
 } from '@conveyor/tasks/internal';
-import { Counter, Gauge, type Metric, register, type Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, type Metric, register, type Registry } from 'prom-client';
 import { SeriesCounter, SeriesHistogram, type TaskCount, TaskSeriesTable } from './task-series';
 import { type QueueScaling, ScalingEstimator } from './autoscaling';
 import { InvalidMetricsOptionsError } from './errors/invalid-metrics-options.error';
@@ -47,6 +48,7 @@ export class ConveyorMetrics implements OnModuleInit, OnApplicationShutdown {
   private readonly owned: Metric[] = [];
   private outbox?: OutboxStatsSource;
   private unobserve?: () => void;
+  private unobserveWorkflows?: () => void;
   private snapshotInFlight?: Promise<QueueSnapshot[]>;
   private outboxInFlight?: ReturnType<OutboxStatsSource['stats']>;
   private limitsInFlight?: ReturnType<TaskControl['limits']>;
@@ -62,6 +64,7 @@ export class ConveyorMetrics implements OnModuleInit, OnApplicationShutdown {
     private readonly control: TaskControl,
     private readonly workers: Workers,
     @Inject(RESOLVED_TASKS_OPTIONS) private readonly tasks: ResolvedModuleOptions,
+    private readonly workflows: WorkflowInstrumentation,
   ) {
     this.registry = options.registry ?? register;
     this.timeoutMs = options.timeoutMs ?? 2_000;
@@ -135,12 +138,47 @@ export class ConveyorMetrics implements OnModuleInit, OnApplicationShutdown {
         table.get(task, queue).counts.leaseLost++;
       },
     });
+    this.observeWorkflows();
     this.addGauges();
     for (const metric of this.owned) this.registry.registerMetric(metric);
   }
 
+  /** Durable workflow runs: labels are workflow names and how a run ended, both bounded. */
+  private observeWorkflows(): void {
+    const runs = new Counter({
+      name: 'conveyor_workflow_runs_total',
+      help: 'Durable workflow runs (replays), by how they ended: suspended at a wait, or a status.',
+      labelNames: ['workflow', 'end'],
+      registers: [],
+    });
+    const failures = new Counter({
+      name: 'conveyor_workflow_run_failures_total',
+      help: 'Durable workflow runs that failed on Redis and will run again.',
+      labelNames: ['workflow'],
+      registers: [],
+    });
+    const seconds = new Histogram({
+      name: 'conveyor_workflow_run_seconds',
+      help: 'Time one durable workflow run (a replay up to its next wait) took.',
+      labelNames: ['workflow'],
+      buckets: this.options.buckets ?? DEFAULT_BUCKETS,
+      registers: [],
+    });
+    this.add(runs);
+    this.add(failures);
+    this.add(seconds);
+    this.unobserveWorkflows = this.workflows.observe({
+      runEnded: (workflow, end, s) => {
+        runs.inc({ workflow, end });
+        seconds.observe({ workflow }, s);
+      },
+      runFailed: (workflow) => failures.inc({ workflow }),
+    });
+  }
+
   onApplicationShutdown(): void {
     this.unobserve?.();
+    this.unobserveWorkflows?.();
     // prom-client metrics carry their name at run time; its types leave it out.
     for (const metric of this.owned) {
       this.registry.removeSingleMetric((metric as Metric & { name: string }).name);

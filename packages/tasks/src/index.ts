@@ -92,6 +92,24 @@ export {
 } from './workflows/workflow-nodes';
 export { WorkflowHandle, type WorkflowStepInfo } from './workflows/workflow-handle';
 export { isStepFailure, type StepFailure } from './workflows/step-input';
+export {
+  compensateWith,
+  defineWorkflow,
+  type Compensation,
+  type WorkflowContext,
+  type WorkflowStepOptions,
+  type WorkflowDefinition,
+  type WorkflowFn,
+} from './durable/define-workflow';
+export {
+  Workflows,
+  type DurableWorkflowHandle,
+  type WorkflowHistoryEntry,
+  type WorkflowInfo,
+} from './durable/workflows.service';
+export type { WorkflowStatus } from './durable/durable-store';
+export type { StoredError as WorkflowError } from './durable/workflow-replay';
+export { WorkflowInstrumentation, type WorkflowObserver } from './durable/workflow-instrumentation';
 export * from './errors';
 
 // What a payload check runs (also used by TaskPayloadPipe), for apps that check early.

@@ -35,6 +35,11 @@ import { WorkerStore } from './worker-registry/worker-store';
 import { WorkerPresence } from './worker-registry/worker-presence';
 import { Workers } from './worker-registry/workers';
 import { WorkerProbe } from './probe/worker-probe';
+import { DurableState } from './durable/durable-state';
+import { DurableRuns } from './durable/durable-runs';
+import { DurableWorker } from './durable/durable-worker';
+import { Workflows } from './durable/workflows.service';
+import { WorkflowInstrumentation } from './durable/workflow-instrumentation';
 
 /**
  * Background tasks on BullMQ. Import once in the root module; it is global by default.
@@ -92,12 +97,19 @@ import { WorkerProbe } from './probe/worker-probe';
     WorkerPresence,
     Workers,
     WorkerProbe,
+    DurableState,
+    DurableRuns,
+    DurableWorker,
+    Workflows,
+    WorkflowInstrumentation,
   ],
   exports: [
     TaskProducer,
     TaskControl,
     CircuitBreakers,
     Workers,
+    Workflows,
+    WorkflowInstrumentation,
     DeadLetters,
     TasksRegistry,
     TaskWorkers,

@@ -7,6 +7,8 @@ import {
   TaskInstrumentation,
   TaskProducer,
   Workers,
+  WorkflowInstrumentation,
+  Workflows,
 } from '@conveyor/tasks';
 import {
   ControlStore,
@@ -26,6 +28,7 @@ import { InlineSchedules } from './inline/inline-schedules';
 import { InlineTaskProducer } from './inline/inline-task-producer';
 import { InlineWorkerStore } from './inline/inline-worker-store';
 import { InlineWorkflows } from './inline/inline-workflows';
+import { UnsupportedWorkflows } from './inline/unsupported-workflows';
 import { TestTasks } from './test-tasks';
 import {
   type ConveyorTestingOptions,
@@ -82,6 +85,9 @@ export class ConveyorTestingModule {
         InlineWorkerStore,
         { provide: WorkerStore, useExisting: InlineWorkerStore },
         Workers,
+        UnsupportedWorkflows,
+        { provide: Workflows, useExisting: UnsupportedWorkflows },
+        WorkflowInstrumentation,
         TestTasks,
       ],
       exports: [
@@ -90,6 +96,8 @@ export class ConveyorTestingModule {
         TaskControl,
         CircuitBreakers,
         Workers,
+        Workflows,
+        WorkflowInstrumentation,
         TasksRegistry,
         TaskInstrumentation,
         RESOLVED_TASKS_OPTIONS,

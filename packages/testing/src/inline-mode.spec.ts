@@ -13,6 +13,9 @@ import {
   UnknownTaskError,
   UnknownCircuitBreakerError,
   Workers,
+  InvalidWorkflowError,
+  defineWorkflow,
+  Workflows,
 } from '@conveyor/tasks';
 import { ConveyorTestingModule } from './conveyor-testing.module';
 import {
@@ -328,6 +331,18 @@ describe('ConveyorTestingModule options', () => {
     const bed = await testbed();
     try {
       expect(bed.moduleRef.get(TaskProducer, { strict: false })).toBe(bed.producer);
+    } finally {
+      await bed.moduleRef.close();
+    }
+  });
+
+  it('provides Workflows, whose calls say durable workflows need a real Redis', async () => {
+    const bed = await testbed();
+    try {
+      const workflows = bed.moduleRef.get(Workflows, { strict: false });
+      const Noop = defineWorkflow('noop', () => Promise.resolve(1));
+      expect(() => workflows.start(Noop, undefined)).toThrow(InvalidWorkflowError);
+      await expect(workflows.get('wf-1')).rejects.toThrow(/real Redis/);
     } finally {
       await bed.moduleRef.close();
     }

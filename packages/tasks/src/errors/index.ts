@@ -20,3 +20,7 @@ export * from './schedule-lock.error';
 export * from './retry-task.error';
 export * from './unknown-circuit-breaker.error';
 export * from './task-thread.error';
+export * from './workflow-timeout.error';
+export * from './workflow-non-determinism.error';
+export * from './unknown-workflow.error';
+export * from './workflow-failed.error';

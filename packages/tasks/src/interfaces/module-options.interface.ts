@@ -1,3 +1,4 @@
+import type { WorkflowDefinition } from '../durable/define-workflow';
 import type { Cluster, ClusterNode, ClusterOptions, RedisOptions } from 'ioredis';
 import type { Duration } from './duration.interface';
 import type { EnqueueOptions } from './enqueue-options.interface';
@@ -189,4 +190,15 @@ export interface TasksModuleOptions {
    * @default none
    */
   threads?: TaskThreadsOptions;
+  /**
+   * Durable workflows (`defineWorkflow()`) this process runs. Any process may start one with
+   * `Workflows.start()`; those that list it (and have workers) run it. @default []
+   */
+  workflows?: WorkflowDefinition<never, unknown>[];
+  /**
+   * How long an ended durable workflow (`completed`, `failed`, `compensated`, `cancelled`)
+   * keeps its state in Redis: `get()`, `result()` and the idempotency of `start({ id })` hold
+   * that long. `0` keeps it until deleted. @default '7d'
+   */
+  workflowRetention?: Duration;
 }

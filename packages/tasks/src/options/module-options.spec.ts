@@ -1,5 +1,6 @@
 import { Cluster } from 'ioredis';
 import { InvalidModuleOptionsError } from '../errors';
+import { defineWorkflow } from '../durable/define-workflow';
 import { resolveModuleOptions } from './module-options';
 
 describe('resolveModuleOptions', () => {
@@ -217,5 +218,23 @@ describe('resolveModuleOptions', () => {
     const call = () => resolveModuleOptions({ connection: 'redis://h', probe } as never, {});
     expect(call).toThrow(InvalidModuleOptionsError);
     expect(call).toThrow(message);
+  });
+
+  it('takes workflows from defineWorkflow(), each name once, and names a bad entry', () => {
+    const connection = 'redis://127.0.0.1:6379';
+    const Fulfil = defineWorkflow('order.fulfil', () => Promise.resolve(1));
+    expect(resolveModuleOptions({ connection }, {}).workflows).toEqual([]);
+    expect(resolveModuleOptions({ connection, workflows: [Fulfil] }, {}).workflows).toEqual([
+      Fulfil,
+    ]);
+    expect(() => resolveModuleOptions({ connection, workflows: [Fulfil, Fulfil] }, {})).toThrow(
+      /workflows: 'order.fulfil' is listed twice/,
+    );
+    expect(() =>
+      resolveModuleOptions({ connection, workflows: [{ name: 'x' }] as never }, {}),
+    ).toThrow(/workflows\[0\] must be what defineWorkflow\(\) returns/);
+    expect(() => resolveModuleOptions({ connection, workflow: [Fulfil] } as never, {})).toThrow(
+      /unknown option workflow \(did you mean 'workflows'\?\)/,
+    );
   });
 });

@@ -1,4 +1,6 @@
 import type { Cluster, ClusterNode, ClusterOptions, RedisOptions } from 'ioredis';
+import { isWorkflowDefinition, type WorkflowDefinition } from '../durable/define-workflow';
+import { DEFAULT_RETENTION_MS } from '../durable/durable-store';
 import { InvalidModuleOptionsError } from '../errors';
 import type { TaskDefaults } from '../interfaces/task-options.interface';
 import type {
@@ -45,6 +47,8 @@ const MODULE_KEYS = [
   'heartbeat',
   'probe',
   'threads',
+  'workflows',
+  'workflowRetention',
 ];
 const QUEUE_KEYS = [
   'concurrency',
@@ -89,6 +93,10 @@ export interface ResolvedModuleOptions {
   probe: { port: number; host: string } | undefined;
   /** The worker threads of isolated tasks; `undefined` when the app runs none. */
   threads?: ResolvedThreadOptions;
+  /** Durable workflows this process runs, with distinct names. */
+  workflows: WorkflowDefinition[];
+  /** How long an ended durable workflow's state stays in Redis; 0 keeps it. */
+  workflowRetentionMs: number;
 }
 
 export const DEFAULT_QUEUE_OPTIONS: ResolvedQueueOptions = { concurrency: 1 };
@@ -161,6 +169,11 @@ export function resolveModuleOptions(
     heartbeat: resolveHeartbeat(o.heartbeat, fail),
     probe: resolveProbe(o.probe, fail),
     threads,
+    workflows: resolveWorkflows(o.workflows, fail),
+    workflowRetentionMs:
+      o.workflowRetention === undefined
+        ? DEFAULT_RETENTION_MS
+        : parseDuration(o.workflowRetention, 'workflowRetention', fail),
   };
 }
 
@@ -192,6 +205,22 @@ function resolveProbe(value: unknown, fail: Fail): { port: number; host: string 
     fail(`probe.host must be a host name or an address such as '0.0.0.0', got ${describe(host)}`);
   }
   return { port, host: host as string };
+}
+
+function resolveWorkflows(value: unknown, fail: Fail): WorkflowDefinition[] {
+  if (value === undefined) return [];
+  if (!Array.isArray(value)) {
+    fail(`workflows must be an array of defineWorkflow() definitions, got ${describe(value)}`);
+  }
+  const names = new Set<string>();
+  return (value as unknown[]).map((definition, i) => {
+    if (!isWorkflowDefinition(definition)) {
+      fail(`workflows[${i}] must be what defineWorkflow() returns, got ${describe(definition)}`);
+    }
+    if (names.has(definition.name)) fail(`workflows: '${definition.name}' is listed twice`);
+    names.add(definition.name);
+    return definition;
+  });
 }
 
 function resolveLease(value: unknown, fail: Fail): number {

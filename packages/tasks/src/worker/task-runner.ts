@@ -1,5 +1,5 @@
 import { type BeforeApplicationShutdown, Injectable } from '@nestjs/common';
-import { DelayedError, type Job, WaitingError } from 'bullmq';
+import { DelayedError, type Job, UnrecoverableError, WaitingError } from 'bullmq';
 import { admissionPlan, type AdmissionPlan } from '../admission/admission-plan';
 import type { Lease } from '../admission/lease-keeper';
 import { RunAdmission, type RunEnd } from '../admission/run-admission';
@@ -16,6 +16,7 @@ import { InFlightRun } from './in-flight-run';
 import { pauseGate, RunControls } from '../control/run-controls';
 import { BreakerRuns } from '../breakers/breaker-runs';
 import { TaskContext } from './task-context';
+import { DurableState } from '../durable/durable-state';
 
 const CANCEL_MEMORY_MS = 60_000;
 
@@ -48,6 +49,7 @@ export class TaskRunner implements BeforeApplicationShutdown {
     private readonly controls: RunControls,
     private readonly breakers: BreakerRuns,
     private readonly threads: TaskThreads,
+    private readonly durable: DurableState,
   ) {}
 
   beforeApplicationShutdown(): void {
@@ -132,7 +134,10 @@ export class TaskRunner implements BeforeApplicationShutdown {
         const admission = await this.admission.enter(job, delivery, plan, () =>
           this.leaseLost(run),
         );
-        if (admission.kind === 'stored') return admission.result;
+        if (admission.kind === 'stored') {
+          if (isDurableStep(job)) await this.durable.stepSettled(job, true, admission.result);
+          return admission.result;
+        }
         // Parked until a slot or the rate window frees up, or no longer ours: BullMQ leaves it.
         if (admission.kind !== 'admitted') throw new DelayedError();
         lease = admission.lease;
@@ -165,6 +170,8 @@ export class TaskRunner implements BeforeApplicationShutdown {
         lease = undefined;
       }
       if (probe) await this.breakers.succeeded(task, job, probe);
+      // A durable workflow's step: its result goes in the journal before BullMQ has it.
+      if (isDurableStep(job)) await this.durable.stepSettled(job, true, result);
       await this.outcome.succeeded(task, job, result);
       return result;
     } catch (error) {
@@ -176,7 +183,11 @@ export class TaskRunner implements BeforeApplicationShutdown {
           `${token ?? job.token}:${job.attemptsStarted}`,
         );
       }
-      throw await this.outcome.failed(error, task, job, token, run.handingBack);
+      const marker = await this.outcome.failed(error, task, job, token, run.handingBack);
+      if (isDurableStep(job) && isFinal(marker, error, job)) {
+        await this.durable.stepSettled(job, false, error);
+      }
+      throw marker;
     } finally {
       this.inFlight.delete(runKey);
       if (!this.inFlight.size) for (const wake of this.idleWaiters.splice(0)) wake();
@@ -281,6 +292,23 @@ export class TaskRunner implements BeforeApplicationShutdown {
  */
 function retriedByHand(job: Job): boolean {
   return job.attemptsMade >= (job.opts.attempts ?? 1) && (job.stacktrace?.length ?? 0) > 0;
+}
+
+/** A durable workflow's step or compensation: its job id says so (`dwf~<id>~<seq>`). */
+function isDurableStep(job: Job): boolean {
+  return job.id?.startsWith('dwf~') === true;
+}
+
+/**
+ * True when `marker` (what the outcome policy made of a run's error) ends the job for good:
+ * BullMQ's unrecoverable marker, the last attempt's error, or a cancel. Not a retry, a
+ * parking, nor a hand-back.
+ */
+function isFinal(marker: unknown, error: unknown, job: Job): boolean {
+  if (error instanceof TaskCancelledError) return true;
+  if (marker instanceof DelayedError || marker instanceof WaitingError) return false;
+  if (marker instanceof UnrecoverableError) return true;
+  return job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
 }
 
 /** Calls the handler; a synchronous throw becomes a rejection like an async one's. */

@@ -22,6 +22,7 @@ import { traceRun } from '../instrumentation/task-tracing';
 import { ConveyorLogger, errorField } from '../logging/conveyor-logger';
 import { RunOutcome } from '../outcome/run-outcome';
 import { TaskHooksRunner } from './task-hooks-runner';
+import { DurableState } from '../durable/durable-state';
 import { TaskRunner } from './task-runner';
 import { RunAdmission } from '../admission/run-admission';
 import { ControlStore } from '../control/control-store';
@@ -61,6 +62,7 @@ export class TaskWorkers implements OnApplicationBootstrap, BeforeApplicationShu
     private readonly breakers: BreakerRuns,
     private readonly presence: WorkerPresence,
     private readonly skipped: SkippedSteps,
+    private readonly durable: DurableState,
   ) {
     this.follower = new ControlFollower(
       controls,
@@ -244,7 +246,19 @@ export class TaskWorkers implements OnApplicationBootstrap, BeforeApplicationShu
     worker.on('failed', (job, error) => {
       // A workflow step that never ran (a step before it failed) is no dead letter.
       if (job && SkippedSteps.isSkipped(job)) return void this.skipped.mark(job);
-      if (job?.finishedOn) void this.hooks.deadLetter(this.registry.get(job.name), job, error);
+      if (!job?.finishedOn) return;
+      void this.hooks.deadLetter(this.registry.get(job.name), job, error);
+      // A workflow step failed by the stalled check never reached the runner's record of it.
+      if (job.id?.startsWith('dwf~')) {
+        this.durable
+          .stepSettled(job, false, error)
+          .catch((recordError: Error) =>
+            this.logger.warn(
+              `could not record the failure of workflow step ${job.id}: ${recordError.message}`,
+              { queue, error: errorField(recordError) },
+            ),
+          );
+      }
     });
     this.workers.set(queue, worker);
     this.admission.watch(queue, this.registry.hasLimits(queue));

@@ -1,0 +1,11 @@
+--- Creates a durable workflow's state, once per id.
+--- KEYS[1] the workflow's hash, <base>wf:<id> (its journal, <hash>:j, shares its slot)
+--- ARGV[1] base (<queue key of conveyor.durable>), ARGV[2] id, ARGV[3] name,
+--- ARGV[4] input (JSON), ARGV[5] now (ms)
+--- Returns {1, name} when created, {0, name} when the id already existed (start is idempotent).
+local existing = redis.call('HGET', KEYS[1], 'name')
+if existing then return {0, existing} end
+redis.call('HSET', KEYS[1], 'name', ARGV[3], 'status', 'running', 'input', ARGV[4],
+  'createdAt', ARGV[5], 'updatedAt', ARGV[5])
+redis.call('SADD', ARGV[1] .. 'status:running', ARGV[2])
+return {1, ARGV[3]}
