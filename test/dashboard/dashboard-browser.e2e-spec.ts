@@ -5,6 +5,7 @@ import type { Page } from 'playwright-core';
 import { TaskControl, TaskProducer } from '@conveyor/tasks';
 import { launchChromium, type TestBrowser } from '../support/browser';
 import { type HttpTestApp, stopHttpApps } from '../support/http-app';
+import { type SampleApp, startSampleApp } from '../support/sample-app';
 import { eventually } from '../support/tasks-app';
 import { Charge, declined, Nightly, startDashboardApp, TOKEN, Welcome } from './dashboard-app';
 
@@ -132,6 +133,24 @@ describe('@conveyor/dashboard in a browser', () => {
     expect(await email.locator('.badge.paused').count()).toBe(0);
     expect(await app.get(TaskControl).isPaused('email')).toBe(false);
     await page.context().close();
+  });
+
+  it("shows the sample app's queues at /conveyor, behind its ADMIN_TOKEN", async () => {
+    let sample: SampleApp | undefined;
+    try {
+      sample = await startSampleApp({ database: 'pglite' });
+      const page = await openPage();
+      await page.goto(`${sample.url}/conveyor`);
+      await page.locator('#login-error', { hasText: 'a valid admin token is required' }).waitFor();
+      await page.locator('#login input[name=token]').fill('test-admin-token');
+      await page.locator('#login button[type=submit]').click();
+      for (const queue of ['email', 'payments', 'reports']) {
+        await page.locator(`#queues tr[data-queue=${queue}]`).waitFor();
+      }
+      await page.context().close();
+    } finally {
+      await sample?.stop();
+    }
   });
 
   it('hides every action in read-only mode', async () => {

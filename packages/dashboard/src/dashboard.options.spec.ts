@@ -33,8 +33,8 @@ describe('resolveDashboardOptions', () => {
     ).toThrow(/readonly.*readOnly/);
   });
 
-  it('rejects a short token and a bad scan limit', () => {
-    expect(() => resolveDashboardOptions({ token: 'short' })).toThrow(/token/);
+  it('rejects an empty token and a bad scan limit', () => {
+    expect(() => resolveDashboardOptions({ token: '' })).toThrow(/token/);
     expect(() => resolveDashboardOptions({ token: 'a-long-secret', searchScanLimit: 0 })).toThrow(
       /searchScanLimit/,
     );

@@ -25,8 +25,8 @@ export function resolveDashboardOptions(
     fail,
   );
   const { token, guard, readOnly = false, searchScanLimit = 1_000 } = options;
-  if (token !== undefined && (typeof token !== 'string' || token.length < 8)) {
-    fail('token must be a string of at least 8 characters');
+  if (token !== undefined && (typeof token !== 'string' || token === '')) {
+    fail('token must be a non-empty string (an unset variable gives undefined, and is refused)');
   }
   if (guard !== undefined && typeof guard !== 'function') {
     fail('guard must be a guard class (a CanActivate type)');
