@@ -1,3 +1,4 @@
+import { Logger } from '@nestjs/common';
 import { TaskControl, TaskProducer } from '@conveyor/tasks';
 import { DashboardModule } from '@conveyor/dashboard';
 import { type HttpTestApp, stopHttpApps } from '../support/http-app';
@@ -16,6 +17,7 @@ describe('@conveyor/dashboard API', () => {
   let app: HttpTestApp | undefined;
 
   afterEach(async () => {
+    jest.restoreAllMocks();
     const stopping = app;
     app = undefined;
     declined.clear();
@@ -136,11 +138,15 @@ describe('@conveyor/dashboard API', () => {
 
     expect((await call(app, 'dead-letters/orders')).body).toMatchObject({ total: 1 });
     declined.clear();
+    const logged = jest.spyOn(Logger.prototype, 'log');
     const retried = await call(app, `jobs/orders/${handle.id}/retry`, {
       method: 'POST',
       headers: { 'x-conveyor-user': 'ops-bob' },
     });
     expect(retried).toEqual({ status: 200, body: { replayed: handle.id } });
+    expect(logged).toHaveBeenCalledWith(
+      `dashboard: retry job {"queue":"orders","id":"${handle.id}"} by ops-bob`,
+    );
     await expect(handle.result({ timeout: '10s' })).resolves.toEqual({ charged: 250 });
     const again = await call(app, `jobs/orders/${handle.id}/retry`, { method: 'POST' });
     expect(again.status).toBe(409);

@@ -235,16 +235,18 @@ export class DashboardService {
     run: () => Promise<T>,
   ): Promise<T> {
     const fields = { action, ...target, user: actor.name, userVia: actor.via };
+    // The message alone says what, on what, and who: a text logger drops the fields.
+    const what = `dashboard: ${action} ${JSON.stringify(target)}`;
     if (this.options.readOnly) {
-      this.logger.warn(`dashboard: ${action} refused (read-only) for ${actor.name}`, fields);
+      this.logger.warn(`${what} refused (read-only) for ${actor.name}`, fields);
       throw new ForbiddenException('the dashboard is read-only');
     }
     try {
       const outcome = await run();
-      this.logger.log(`dashboard: ${action} by ${actor.name}`, { ...fields, outcome });
+      this.logger.log(`${what} by ${actor.name}`, { ...fields, outcome });
       return outcome;
     } catch (error) {
-      this.logger.warn(`dashboard: ${action} by ${actor.name} failed`, fields, error);
+      this.logger.warn(`${what} by ${actor.name} failed`, fields, error);
       throw error;
     }
   }
