@@ -68,6 +68,10 @@ async function main(): Promise<void> {
     const { controlScenarios } = await import('./control-scenarios');
     scenarios.push(...(await controlScenarios(settings)));
   }
+  if (wanted('dashboard')) {
+    const { dashboardScenarios } = await import('./dashboard-scenarios');
+    scenarios.push(...(await dashboardScenarios(settings)));
+  }
   if (wanted('outbox')) {
     // Loaded here, after the queue scenarios, not at the top: @conveyor/outbox loads
     // nestjs-cls, which turns AsyncLocalStorage on when it loads (Node 20: a hook on every
