@@ -1,7 +1,7 @@
 import { Logger } from '@nestjs/common';
 import { TaskControl, TaskProducer } from '@conveyor/tasks';
 import { DashboardModule } from '@conveyor/dashboard';
-import { type HttpTestApp, stopHttpApps } from '../support/http-app';
+import { type HttpTestApp, startHttpApp, stopHttpApps } from '../support/http-app';
 import { eventually } from '../support/tasks-app';
 import {
   call,
@@ -236,6 +236,29 @@ describe('@conveyor/dashboard API', () => {
     }
     expect(await app.get(TaskControl).isPaused('reports')).toBe(false);
     expect(await handle.state()).toBe('delayed');
+  });
+
+  it('takes its options from a factory, and fails at startup when they give no token', async () => {
+    app = await startHttpApp({
+      imports: [
+        DashboardModule.forRootAsync({ useFactory: () => ({ token: TOKEN, readOnly: true }) }),
+      ],
+    });
+    expect((await call(app, 'overview')).body.readOnly).toBe(true);
+    expect((await call(app, 'overview', { token: null })).status).toBe(401);
+    await expect(
+      startHttpApp({ imports: [DashboardModule.forRootAsync({ useFactory: () => ({}) })] }),
+    ).rejects.toThrow(/give a token or a guard/);
+  });
+
+  it('creates a guard the app does not provide', async () => {
+    app = await startDashboardApp({ guard: HeaderRoleGuard });
+    expect((await call(app, 'overview', { token: null })).status).toBe(401);
+    const allowed = await call(app, 'overview', {
+      token: null,
+      headers: { 'x-test-role': 'admin' },
+    });
+    expect(allowed.status).toBe(200);
   });
 
   it("lets the app's guard decide, under the configured path", async () => {
