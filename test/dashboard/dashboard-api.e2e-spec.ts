@@ -174,6 +174,17 @@ describe('@conveyor/dashboard API', () => {
 
     const listed = await call(app, 'dead-letters/orders?message=order%202');
     expect(listed.body.items.map((l: any) => l.id)).toEqual([handles[1].id]);
+    // A page of one match reads on past letters that do not match, and says where it stopped.
+    const first = await call(app, 'dead-letters/orders?task=orders.charge&limit=1');
+    const second = await call(
+      app,
+      `dead-letters/orders?task=orders.charge&limit=1&offset=${first.body.nextOffset}`,
+    );
+    expect(first.body.nextOffset).toBe(1);
+    expect(second.body.items[0].id).not.toBe(first.body.items[0].id);
+    const onlyOld = await call(app, `dead-letters/orders?message=order%201&limit=5`);
+    expect(onlyOld.body).toMatchObject({ total: 3, nextOffset: null });
+    expect(onlyOld.body.items.map((l: any) => l.id)).toEqual([handles[0].id]);
     const purged = await call(app, 'dead-letters/orders/purge', {
       method: 'POST',
       body: { filter: { message: 'order 2' } },

@@ -98,7 +98,7 @@ export function dashboardApiController(path: string): Type {
       return this.dashboard.retry(actorOf(request), queue, id);
     }
 
-    /** A page of a queue's dead letters, most recent first, filtered within the page. */
+    /** Dead letters that match, most recent first, a bounded read at a time (`nextOffset` goes on). */
     @Get('dead-letters/:queue')
     deadLetters(@Param('queue') queue: string, @Query() query: Strings) {
       return this.dashboard.deadLetterList(queue, filterOf(query), {

@@ -27,6 +27,9 @@ import { DASHBOARD_OPTIONS } from '../dashboard.constants';
 import type { ResolvedDashboardOptions } from '../dashboard.options';
 import { type JobDetail, jobDetail, type JobSummary, stateName } from './job-view';
 
+// Dead letters are read in pages of this many while a filter looks for matches.
+const PAGE = 200;
+
 /** One queue's line in the overview. */
 export interface QueueOverview {
   queue: string;
@@ -128,23 +131,35 @@ export class DashboardService {
     return jobDetail(queue, job, state, logs.logs);
   }
 
+  /**
+   * Up to `limit` dead letters that match, most recent first, from `offset` on. A filter
+   * reads pages until it has `limit` matches or has read `searchScanLimit` letters, then
+   * answers with the offset to go on from (null once every letter was read).
+   */
   async deadLetterList(
     queue: string,
     filter: DeadLetterFilter,
     page: { offset: number; limit: number },
   ): Promise<{ items: DeadLetter[]; total: number; nextOffset: number | null }> {
     const name = this.checkQueue(queue);
-    const [letters, total] = await Promise.all([
-      this.deadLetters.list(name, page),
-      this.deadLetters.count(name),
-    ]);
-    const items = letters.filter((letter) => matchesDeadLetter(letter, filter));
-    const next = page.offset + letters.length;
-    return {
-      items,
-      total,
-      nextOffset: letters.length === page.limit && next < total ? next : null,
-    };
+    const total = await this.deadLetters.count(name);
+    const items: DeadLetter[] = [];
+    let offset = page.offset;
+    let read = 0;
+    while (items.length < page.limit && read < this.options.searchScanLimit) {
+      const size = Math.min(PAGE, this.options.searchScanLimit - read);
+      const letters = await this.deadLetters.list(name, { offset, limit: size });
+      for (const letter of letters) {
+        offset++;
+        read++;
+        if (matchesDeadLetter(letter, filter)) items.push(letter);
+        if (items.length === page.limit) break;
+      }
+      if (items.length < page.limit && letters.length < size) {
+        return { items, total, nextOffset: null };
+      }
+    }
+    return { items, total, nextOffset: offset < total ? offset : null };
   }
 
   // Actions: each checks readOnly, logs who asked, and logs a failure too.
