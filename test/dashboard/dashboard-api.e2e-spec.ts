@@ -35,6 +35,16 @@ describe('@conveyor/dashboard API', () => {
     expect((await call(app, 'queues/orders/pause', { method: 'POST', token: null })).status).toBe(
       401,
     );
+    // An action posted as a form (what another site could make a browser send) is refused.
+    const form = await fetch(`${app.url}/conveyor/api/queues/orders/pause`, {
+      method: 'POST',
+      headers: {
+        authorization: `Bearer ${TOKEN}`,
+        'content-type': 'application/x-www-form-urlencoded',
+      },
+      body: 'a=1',
+    });
+    expect(form.status).toBe(403);
     const page = await fetch(`${app.url}/conveyor`);
     expect(page.status).toBe(200);
     expect(page.headers.get('content-security-policy')).toContain("script-src 'self'");

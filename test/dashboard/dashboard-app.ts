@@ -66,11 +66,13 @@ export async function call(
   const headers: Record<string, string> = { ...init.headers };
   const token = init.token === undefined ? TOKEN : init.token;
   if (token) headers.authorization = `Bearer ${token}`;
-  if (init.body !== undefined) headers['content-type'] = 'application/json';
+  // Actions go as JSON, as the page sends them ({} when there is nothing to say).
+  const body = init.method === 'POST' ? JSON.stringify(init.body ?? {}) : undefined;
+  if (body !== undefined) headers['content-type'] = 'application/json';
   const response = await fetch(`${app.url}/conveyor/api/${path}`, {
     method: init.method ?? 'GET',
     headers,
-    body: init.body === undefined ? undefined : JSON.stringify(init.body),
+    body,
   });
   const text = await response.text();
   return { status: response.status, body: text ? JSON.parse(text) : undefined };

@@ -2,6 +2,7 @@ import {
   type CanActivate,
   type ExecutionContext,
   Inject,
+  ForbiddenException,
   Injectable,
   UnauthorizedException,
 } from '@nestjs/common';
@@ -28,8 +29,16 @@ export class DashboardAccessGuard implements CanActivate {
   async canActivate(context: ExecutionContext): Promise<boolean> {
     const { token, guard } = this.options;
     if (!token && !guard) throw new UnauthorizedException('the dashboard has no token nor guard');
+    const request = context
+      .switchToHttp()
+      .getRequest<{ method: string; headers: Record<string, unknown> }>();
+    // A guard on cookies would let another site's form post an action with them. A form
+    // cannot send JSON, and a script on another origin cannot without CORS, so actions
+    // must come as JSON.
+    if (request.method !== 'GET' && !isJson(request.headers['content-type'])) {
+      throw new ForbiddenException('dashboard actions must be sent as application/json');
+    }
     if (token) {
-      const request = context.switchToHttp().getRequest<{ headers: Record<string, unknown> }>();
       const header = request.headers.authorization;
       const given =
         typeof header === 'string' && header.startsWith('Bearer ') ? header.slice(7) : '';
@@ -61,4 +70,8 @@ function sameSecret(given: string, expected: string): boolean {
   const a = createHash('sha256').update(given).digest();
   const b = createHash('sha256').update(expected).digest();
   return timingSafeEqual(a, b);
+}
+
+function isJson(type: unknown): boolean {
+  return typeof type === 'string' && /^application\/json\s*(;|$)/i.test(type);
 }
