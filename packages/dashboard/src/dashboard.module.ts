@@ -49,7 +49,6 @@ export class DashboardModule extends ConfigurableDashboardModule {
   static override forRoot(options: typeof DASHBOARD_OPTIONS_TYPE): DynamicModule {
     // Checked here too, so a sync configuration fails where it is written.
     const { path, isGlobal: _isGlobal, ...rest } = options;
-    void _isGlobal;
     resolveDashboardOptions(rest);
     return withControllers(super.forRoot(options), path);
   }
