@@ -7,6 +7,7 @@ import {
   call,
   Charge,
   declined,
+  Export,
   HeaderRoleGuard,
   Nightly,
   startDashboardApp,
@@ -80,7 +81,7 @@ describe('@conveyor/dashboard API', () => {
     expect(byName.orders).toMatchObject({
       deadLettered: 1,
       paused: false,
-      tasks: ['orders.charge'],
+      tasks: ['orders.charge', 'orders.export'],
     });
   });
 
@@ -237,6 +238,16 @@ describe('@conveyor/dashboard API', () => {
     expect(cancelled.body).toEqual({ outcome: expect.any(String) });
     expect(await delayed.state()).toBe('cancelled');
     expect((await call(app, `jobs/reports/${delayed.id}`)).status).toBe(404);
+  });
+
+  it('cancels a running job: its handler is told to stop, and it is neither retried nor dead-lettered', async () => {
+    app = await startDashboardApp({ token: TOKEN });
+    const running = await app.get(TaskProducer).enqueue(Export, { orderId: 11 });
+    await eventually(async () => (await running.state()) === 'active', 10_000, 'an active job');
+    const cancelled = await call(app, `jobs/orders/${running.id}/cancel`, { method: 'POST' });
+    expect(cancelled.body).toEqual({ outcome: 'signalled' });
+    await eventually(async () => (await running.state()) === 'cancelled', 10_000, 'cancelled');
+    expect((await call(app, 'dead-letters/orders')).body.total).toBe(0);
   });
 
   it('answers every action with 403 in read-only mode, and still shows everything', async () => {

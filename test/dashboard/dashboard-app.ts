@@ -1,5 +1,5 @@
 import { type CanActivate, type DynamicModule, Injectable } from '@nestjs/common';
-import { defineTask, Task } from '@conveyor/tasks';
+import { defineTask, Task, type TaskContext } from '@conveyor/tasks';
 import { DashboardModule, type DashboardModuleOptions } from '@conveyor/dashboard';
 import { type HttpTestApp, startHttpApp } from '../support/http-app';
 
@@ -9,6 +9,8 @@ export const Charge = defineTask<{ orderId: number; cents: number }, { charged: 
   'orders.charge',
   { queue: 'orders', attempts: 2, backoff: { type: 'fixed', delay: 10 } },
 );
+// Runs until cancelled: a job to cancel while it is active.
+export const Export = defineTask<{ orderId: number }, void>('orders.export', { queue: 'orders' });
 export const Welcome = defineTask<{ userId: string }, void>('email.welcome', { queue: 'email' });
 // No handler: its jobs wait, so a search and a pause have something to show.
 export const Nightly = defineTask<{ day: string }, void>('reports.nightly', { queue: 'reports' });
@@ -26,6 +28,12 @@ export class DashboardTestTasks {
 
   @Task(Welcome)
   welcome(): void {}
+
+  @Task(Export)
+  async export(_payload: { orderId: number }, ctx: TaskContext): Promise<void> {
+    await new Promise<void>((resolve) => ctx.signal.addEventListener('abort', () => resolve()));
+    ctx.signal.throwIfAborted();
+  }
 }
 
 /** Lets a request through when it says `x-test-role: admin`, and names the user. */
