@@ -535,12 +535,12 @@ async function jobView(mine: number, queue: string, id: string): Promise<void> {
         h('li', {}, h('span', { class: 'muted' }, time(t.at)), ` ${t.event}`),
       ),
     ),
-    job.errors.length ? h('h3', {}, 'Errors, by attempt') : null,
+    job.errors.length ? h('h3', {}, 'Failed attempts (a replay keeps the earlier ones)') : null,
     ...job.errors.map((e) =>
       h(
         'details',
         {},
-        h('summary', {}, `Attempt ${e.attempt}: ${e.name}: ${e.message}`),
+        h('summary', {}, `Failure ${e.attempt}: ${e.name}: ${e.message}`),
         h('pre', {}, e.stack),
       ),
     ),
