@@ -237,7 +237,11 @@ describe('@conveyor/dashboard API', () => {
     const cancelled = await call(app, `jobs/reports/${delayed.id}/cancel`, { method: 'POST' });
     expect(cancelled.body).toEqual({ outcome: expect.any(String) });
     expect(await delayed.state()).toBe('cancelled');
-    expect((await call(app, `jobs/reports/${delayed.id}`)).status).toBe(404);
+    expect(await call(app, `jobs/reports/${delayed.id}`)).toMatchObject({
+      status: 404,
+      body: { message: expect.stringMatching(/was cancelled/) },
+    });
+    expect((await call(app, 'jobs/reports/no-such-job')).body.message).toMatch(/no job/);
   });
 
   it('cancels a running job: its handler is told to stop, and it is neither retried nor dead-lettered', async () => {

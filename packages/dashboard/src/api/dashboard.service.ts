@@ -124,10 +124,7 @@ export class DashboardService {
       bullQueue.getJobState(id),
       bullQueue.getJobLogs(id, 0, 99),
     ]);
-    if (!job) {
-      // A cancelled or forgotten job leaves a trace Conveyor can name.
-      throw new NotFoundException(`no job ${id} in queue ${queue}`);
-    }
+    if (!job) throw new NotFoundException(await this.goneReason(queue, id));
     return jobDetail(queue, job, state, logs.logs);
   }
 
@@ -264,6 +261,16 @@ export class DashboardService {
       this.logger.warn(`${what} by ${actor.name} failed`, fields, error);
       throw error;
     }
+  }
+
+  /** Why a job is not there: a cancel or a forget leaves a trace for a while. */
+  private async goneReason(queue: string, id: string): Promise<string> {
+    // A handle's state reads the queue's traces; any task of the app gives one for the queue.
+    const anyTask = this.registry.names()[0];
+    const state = anyTask ? await this.producer.handle(anyTask, id, { queue }).state() : 'unknown';
+    return state === 'cancelled' || state === 'forgotten'
+      ? `job ${id} of queue ${queue} was ${state}; its record is gone`
+      : `no job ${id} in queue ${queue}`;
   }
 
   private checkQueue(queue: string): string {
