@@ -70,6 +70,10 @@ async function main(): Promise<void> {
     scenarios.push(...(await controlScenarios(settings)));
   }
   if (wanted('threads')) scenarios.push(...(await threadScenarios(settings)));
+  if (wanted('dashboard')) {
+    const { dashboardScenarios } = await import('./dashboard-scenarios');
+    scenarios.push(...(await dashboardScenarios(settings)));
+  }
   if (wanted('outbox')) {
     // Loaded here, after the queue scenarios, not at the top: @conveyor/outbox loads
     // nestjs-cls, which turns AsyncLocalStorage on when it loads (Node 20: a hook on every

@@ -10,6 +10,8 @@ export interface Settings {
   latency: { rate: number; warmupSeconds: number; seconds: number; concurrency: number };
   rss: { jobs: number; concurrency: number };
   calibration: { redisRequests: number; pgbenchSeconds: number };
+  /** The dashboard's overview and search against this many queues and jobs in all. */
+  dashboard: { queues: number; jobs: number };
   outbox: {
     txWarmup: number;
     txMeasured: number;
@@ -33,6 +35,7 @@ export const QUICK: Settings = {
   latency: { rate: 300, warmupSeconds: 0.5, seconds: 2.5, concurrency: 50 },
   rss: { jobs: 20_000, concurrency: 50 },
   calibration: { redisRequests: 20_000, pgbenchSeconds: 2 },
+  dashboard: { queues: 100, jobs: 100_000 },
   outbox: {
     txWarmup: 100,
     txMeasured: 500,
@@ -56,6 +59,7 @@ export const FULL: Settings = {
   latency: { rate: 1_000, warmupSeconds: 2, seconds: 10, concurrency: 50 },
   rss: { jobs: 200_000, concurrency: 50 },
   calibration: { redisRequests: 200_000, pgbenchSeconds: 10 },
+  dashboard: { queues: 100, jobs: 1_000_000 },
   outbox: {
     txWarmup: 500,
     txMeasured: 3_000,

@@ -1,10 +1,12 @@
 import { type DynamicModule, Module } from '@nestjs/common';
 import { ConfigModule, ConfigService } from '@nestjs/config';
+import { DashboardModule } from '@conveyor/dashboard';
 import { HealthModule } from '@conveyor/health';
 import { MetricsModule } from '@conveyor/metrics';
 import { OutboxModule } from '@conveyor/outbox';
 import { TasksModule } from '@conveyor/tasks';
 import { AdminController } from './admin/admin.controller';
+import { AdminGuard } from './admin/admin.guard';
 import type { AppConfig, Role } from './config';
 import { FakeMailer, FakePaymentGateway } from './orders/fake-providers';
 import { OrderHandlers } from './orders/order.handlers';
@@ -61,10 +63,16 @@ export class AppModule {
           thresholds: { waiting: 10_000, oldestWaitingAge: '5m', outboxLag: '1m' },
         }),
         MetricsModule.forRoot(),
+        // The web dashboard at /conveyor, behind the admin routes' own guard: the page asks
+        // for ADMIN_TOKEN, and every API call is refused while ADMIN_TOKEN is unset.
+        ...(roles.has('api')
+          ? [DashboardModule.forRoot({ path: '/conveyor', guard: AdminGuard })]
+          : []),
       ],
       controllers: roles.has('api') ? [OrdersController, AdminController] : [],
       providers: [
         { provide: APP_CONFIG, useValue: config },
+        AdminGuard,
         FakeMailer,
         FakePaymentGateway,
         OrderHandlers,

@@ -1,0 +1,141 @@
+import { BadRequestException, Inject, Injectable } from '@nestjs/common';
+import { ConveyorQueues } from '@conveyor/tasks';
+import type { JobType } from 'bullmq';
+import { checkKnownQueue, TasksRegistry } from '@conveyor/tasks/internal';
+import { DASHBOARD_OPTIONS } from '../dashboard.constants';
+import type { ResolvedDashboardOptions } from '../dashboard.options';
+import {
+  BULL_TYPES,
+  type JobSummary,
+  SEARCH_STATES,
+  type SearchState,
+  stateName,
+} from './job-view';
+
+/** What to look for; every given field must match. */
+export interface JobQuery {
+  queue: string;
+  state?: SearchState;
+  task?: string;
+  /** A payload field, as a dot path: `orderId`, `customer.id`. */
+  field?: string;
+  /** The field's value, compared as text (`42` finds the number 42 and the string '42'). */
+  value?: string;
+  cursor?: string;
+  limit?: number;
+}
+
+/** A page of matches, and where to go on from (null once every job was read). */
+export interface JobPage {
+  jobs: JobSummary[];
+  cursor: string | null;
+  /** How many jobs this request read. */
+  scanned: number;
+}
+
+/** The part of an ioredis pipeline this uses (BullMQ types its client loosely). */
+interface HashPipeline {
+  hmget(key: string, ...fields: string[]): unknown;
+  exec(): Promise<Array<[Error | null, unknown]> | null>;
+}
+
+// Ids are read in slices of this many, each slice's records in one pipeline.
+const SLICE = 200;
+
+/**
+ * Finds jobs by state, task and payload field by reading the state lists a bounded slice at a
+ * time: one request reads at most `searchScanLimit` jobs, then answers with what it found and
+ * a cursor (the state and the offset it stopped at). No KEYS, no unbounded SCAN: Redis is
+ * never held for more than one slice's pipeline. Offsets move while jobs change state, so a
+ * job moving during a long search may be seen twice or missed: this is a browse, not a count.
+ */
+@Injectable()
+export class JobSearch {
+  constructor(
+    private readonly queues: ConveyorQueues,
+    private readonly registry: TasksRegistry,
+    @Inject(DASHBOARD_OPTIONS) private readonly options: ResolvedDashboardOptions,
+  ) {}
+
+  async find(query: JobQuery): Promise<JobPage> {
+    const name = checkKnownQueue(query.queue, this.registry.knownQueues());
+    const limit = query.limit ?? 50;
+    const types = (query.state ? [query.state] : SEARCH_STATES).flatMap((state) =>
+      BULL_TYPES[state].map((type) => ({ state, type })),
+    );
+    let [index, offset] = parseCursor(query.cursor, types.length);
+    const queue = this.queues.queue(name);
+    const client = await queue.backend.client;
+    const jobs: JobSummary[] = [];
+    let scanned = 0;
+    const budget = this.options.searchScanLimit;
+    while (index < types.length && scanned < budget && jobs.length < limit) {
+      const size = Math.min(SLICE, budget - scanned);
+      const ids = await queue.getRanges(
+        [types[index].type as JobType],
+        offset,
+        offset + size - 1,
+        false,
+      );
+      const pipeline = client.pipeline() as unknown as HashPipeline;
+      for (const id of ids)
+        pipeline.hmget(`${queue.qualifiedName}:${id}`, 'name', 'data', 'timestamp');
+      const replies = ids.length ? ((await pipeline.exec()) ?? []) : [];
+      let read = 0;
+      for (let i = 0; i < ids.length && jobs.length < limit; i++, read++) {
+        const [error, reply] = replies[i] ?? [];
+        if (error || !reply) continue;
+        const [task, data, timestamp] = reply as [string | null, string | null, string | null];
+        if (task === null) continue; // removed between the two reads
+        if (query.task && task !== query.task) continue;
+        const payload = parse(data);
+        if (query.field && !fieldMatches(payload, query.field, query.value)) continue;
+        jobs.push({
+          id: ids[i],
+          queue: name,
+          task,
+          state: stateName(types[index].type),
+          payload,
+          enqueuedAt: timestamp ? Number(timestamp) : undefined,
+        });
+      }
+      scanned += read;
+      offset += read;
+      if (read === ids.length && ids.length < size) {
+        index++;
+        offset = 0;
+      }
+    }
+    return { jobs, cursor: index < types.length ? `${index}.${offset}` : null, scanned };
+  }
+}
+
+function parseCursor(cursor: string | undefined, types: number): [number, number] {
+  if (cursor === undefined || cursor === '') return [0, 0];
+  const match = /^(\d+)\.(\d+)$/.exec(cursor);
+  if (!match || Number(match[1]) >= types) {
+    throw new BadRequestException(`cursor ${JSON.stringify(cursor)} is not one this search gave`);
+  }
+  return [Number(match[1]), Number(match[2])];
+}
+
+function parse(data: string | null): unknown {
+  if (data === null) return undefined;
+  try {
+    return JSON.parse(data);
+  } catch {
+    return data;
+  }
+}
+
+/** Whether `payload` has `field` (a dot path), equal as text to `value` when one is given. */
+export function fieldMatches(payload: unknown, field: string, value: string | undefined): boolean {
+  let current: unknown = payload;
+  for (const key of field.split('.')) {
+    if (current === null || typeof current !== 'object' || !(key in current)) return false;
+    current = (current as Record<string, unknown>)[key];
+  }
+  if (value === undefined) return true;
+  if (current === null || typeof current === 'object') return JSON.stringify(current) === value;
+  return String(current) === value;
+}

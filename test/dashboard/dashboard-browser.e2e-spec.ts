@@ -1,0 +1,196 @@
+import { mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Page } from 'playwright-core';
+import { TaskControl, TaskProducer } from '@conveyor/tasks';
+import { launchChromium, type TestBrowser } from '../support/browser';
+import { type HttpTestApp, stopHttpApps } from '../support/http-app';
+import { type SampleApp, startSampleApp } from '../support/sample-app';
+import { eventually } from '../support/tasks-app';
+import { Charge, declined, Nightly, startDashboardApp, TOKEN, Welcome } from './dashboard-app';
+
+// The README's screenshots: written to packages/dashboard/docs when DASHBOARD_SCREENSHOTS=1,
+// else to a temporary folder (taken either way, so the step itself is tested).
+const SHOTS = process.env.DASHBOARD_SCREENSHOTS
+  ? join(__dirname, '..', '..', 'packages', 'dashboard', 'docs')
+  : join(tmpdir(), 'conveyor-dashboard-shots');
+mkdirSync(SHOTS, { recursive: true });
+
+async function shoot(page: Page, name: string): Promise<void> {
+  await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
+}
+
+async function logIn(page: Page, app: HttpTestApp, token = TOKEN): Promise<void> {
+  await page.locator('#login input[name=token]').fill(token);
+  await page.locator('#login input[name=user]').fill('ada');
+  await page.locator('#login button[type=submit]').click();
+  void app;
+}
+
+describe('@conveyor/dashboard in a browser', () => {
+  jest.setTimeout(60_000);
+  let chromium: TestBrowser | undefined;
+  let app: HttpTestApp | undefined;
+
+  beforeAll(async () => {
+    chromium = await launchChromium();
+  });
+
+  afterAll(async () => {
+    await chromium?.close();
+  });
+
+  afterEach(async () => {
+    const stopping = app;
+    app = undefined;
+    declined.clear();
+    await stopHttpApps(stopping);
+  });
+
+  async function openPage(): Promise<Page> {
+    const context = await chromium!.browser.newContext({ viewport: { width: 1280, height: 800 } });
+    const page = await context.newPage();
+    // Every action asks first: accept, as an operator would.
+    page.on('dialog', (dialog) => void dialog.accept());
+    return page;
+  }
+
+  it('logs in, shows the queues, finds a job by payload field, replays a dead letter and pauses a queue', async () => {
+    app = await startDashboardApp({ token: TOKEN });
+    const producer = app.get(TaskProducer);
+    await app.get(TaskControl).pause('reports');
+    for (let day = 1; day <= 5; day++) await producer.enqueue(Nightly, { day: `2026-12-0${day}` });
+    await producer.enqueue(Nightly, { day: 'tomorrow' }, { delay: '1d' });
+    await producer.enqueue(Welcome, { userId: 'u-1' });
+    await producer.enqueue(Charge, { orderId: 41, cents: 1_000 });
+    const wanted = await producer.enqueue(Charge, { orderId: 42, cents: 4_200 });
+    declined.add(7);
+    const letter = await producer.enqueue(Charge, { orderId: 7, cents: 700 });
+    await eventually(
+      async () => (await letter.state()) === 'dead-lettered',
+      10_000,
+      'a dead letter',
+    );
+    await app.get(TaskControl).resume('reports');
+    await app.get(TaskControl).pause('reports');
+
+    const page = await openPage();
+    // No token: the API refuses and the page asks for one.
+    await page.goto(`${app.url}/conveyor`);
+    await page.locator('#login').waitFor();
+    expect(await page.locator('#nav').isVisible()).toBe(false);
+    expect(await page.locator('#login-error').textContent()).toMatch(/needs its token/);
+    await shoot(page, 'login');
+
+    await logIn(page, app, 'a-wrong-token');
+    await page.locator('#login-error', { hasText: 'wrong dashboard token' }).waitFor();
+    await logIn(page, app);
+
+    // Overview: every queue of the app with its counts.
+    const orders = page.locator('#queues tr[data-queue=orders]');
+    await orders.waitFor();
+    const reports = page.locator('#queues tr[data-queue=reports]');
+    await expectText(reports, /paused/);
+    expect(await reports.locator('td').nth(1).textContent()).toBe('5');
+    expect(await reports.locator('td').nth(3).textContent()).toBe('1');
+    expect(await orders.locator('td').nth(4).textContent()).toBe('1');
+    expect(await page.locator('#queues tr[data-queue=email]').count()).toBe(1);
+    expect(await page.locator('#mode').isVisible()).toBe(false);
+    await shoot(page, 'overview');
+
+    // Search by payload field.
+    await page.goto(`${app.url}/conveyor#/jobs`);
+    await page.locator('#search select[name=queue]').selectOption('orders');
+    await page.locator('#search input[name=field]').fill('orderId');
+    await page.locator('#search input[name=value]').fill('42');
+    await page.locator('#search button[type=submit]').click();
+    const row = page.locator(`#jobs tr[data-job="${wanted.id}"]`);
+    await row.waitFor();
+    expect(await page.locator('#jobs tbody tr').count()).toBe(1);
+    await expectText(row, /"orderId":42/);
+    await shoot(page, 'search');
+
+    // Dead letters: replay one, and watch it complete on its job page.
+    declined.clear();
+    await page.goto(`${app.url}/conveyor#/dead-letters/orders`);
+    const deadRow = page.locator(`#dead-letters tr[data-job="${letter.id}"]`);
+    await expectText(deadRow, /RangeError: card declined for order 7/);
+    await shoot(page, 'dead-letters');
+    await deadRow.locator('button[data-action=replay]').click();
+    await page.waitForURL(`**/conveyor#/job/orders/${letter.id}`);
+    await page.locator('#job-state', { hasText: 'completed' }).waitFor({ timeout: 15_000 });
+    await expectText(page.locator('main'), /"charged": 700/);
+    await shoot(page, 'job');
+
+    // Pause and resume a queue.
+    await page.goto(`${app.url}/conveyor#/`);
+    const email = page.locator('#queues tr[data-queue=email]');
+    await email.locator('button[data-action=pause]').click();
+    await email.locator('.badge.paused').waitFor();
+    expect(await app.get(TaskControl).isPaused('email')).toBe(true);
+    await email.locator('button[data-action=resume]').click();
+    await email.locator('button[data-action=pause]').waitFor();
+    expect(await email.locator('.badge.paused').count()).toBe(0);
+    expect(await app.get(TaskControl).isPaused('email')).toBe(false);
+    await page.context().close();
+  });
+
+  it("shows the sample app's queues at /conveyor, behind its ADMIN_TOKEN", async () => {
+    let sample: SampleApp | undefined;
+    try {
+      sample = await startSampleApp({ database: 'pglite' });
+      const page = await openPage();
+      await page.goto(`${sample.url}/conveyor`);
+      await page.locator('#login-error', { hasText: 'a valid admin token is required' }).waitFor();
+      await page.locator('#login input[name=token]').fill('test-admin-token');
+      await page.locator('#login button[type=submit]').click();
+      for (const queue of ['email', 'payments', 'reports']) {
+        await page.locator(`#queues tr[data-queue=${queue}]`).waitFor();
+      }
+      await page.context().close();
+    } finally {
+      await sample?.stop();
+    }
+  });
+
+  it('hides every action in read-only mode', async () => {
+    app = await startDashboardApp({ token: TOKEN, readOnly: true });
+    const producer = app.get(TaskProducer);
+    declined.add(3);
+    const letter = await producer.enqueue(Charge, { orderId: 3, cents: 300 });
+    await eventually(
+      async () => (await letter.state()) === 'dead-lettered',
+      10_000,
+      'a dead letter',
+    );
+    const delayed = await producer.enqueue(Nightly, { day: 'later' }, { delay: '1h' });
+
+    const page = await openPage();
+    await page.goto(`${app.url}/conveyor`);
+    await logIn(page, app);
+    await page.locator('#queues tr[data-queue=orders]').waitFor();
+    expect(await page.locator('#mode').isVisible()).toBe(true);
+    expect(await page.locator('[data-action]').count()).toBe(0);
+    await shoot(page, 'read-only');
+
+    await page.goto(`${app.url}/conveyor#/dead-letters/orders`);
+    await page.locator(`#dead-letters tr[data-job="${letter.id}"]`).waitFor();
+    expect(await page.locator('[data-action]').count()).toBe(0);
+
+    await page.goto(`${app.url}/conveyor#/job/reports/${delayed.id}`);
+    await page.locator('#job-state', { hasText: 'delayed' }).waitFor();
+    expect(await page.locator('[data-action]').count()).toBe(0);
+    await page.context().close();
+  });
+});
+
+async function expectText(
+  locator: import('playwright-core').Locator,
+  pattern: RegExp,
+): Promise<void> {
+  await eventually(
+    async () => pattern.test((await locator.textContent()) ?? ''),
+    10_000,
+    `${pattern}`,
+  );
+}
