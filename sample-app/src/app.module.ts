@@ -8,7 +8,8 @@ import { TasksModule } from '@conveyor/tasks';
 import { AdminController } from './admin/admin.controller';
 import { AdminGuard } from './admin/admin.guard';
 import type { AppConfig, Role } from './config';
-import { FakeMailer, FakePaymentGateway } from './orders/fake-providers';
+import { FakeMailer, FakePaymentGateway, FakeWarehouse } from './orders/fake-providers';
+import { FulfilOrder } from './orders/order.saga';
 import { OrderHandlers } from './orders/order.handlers';
 import { OrdersController } from './orders/orders.controller';
 import { OrdersService } from './orders/orders.service';
@@ -40,6 +41,9 @@ export class AppModule {
             // Every reports.* task (the nightly report, the summary chord's steps) runs on the
             // 'reports' queue, by name: their definitions name no queue.
             routes: { 'reports.**': 'reports' },
+            // Large orders run as a saga (see orders/order.saga.ts): workers run it, any
+            // process may start it or signal it.
+            workflows: [FulfilOrder],
             workers: roles.has('worker') ? 'all' : 'none',
             shutdownTimeout: '10s',
             // Worker and relay processes have no HTTP app: GET /live and /ready for their probes.
@@ -75,6 +79,7 @@ export class AppModule {
         AdminGuard,
         FakeMailer,
         FakePaymentGateway,
+        FakeWarehouse,
         OrderHandlers,
         ReportHandlers,
         OrdersService,

@@ -32,6 +32,11 @@ const Env = z.object({
   CONVEYOR_PREFIX: z.string().default('orders'),
   /** The fake payment provider declines charges above this amount. */
   PAYMENT_LIMIT_CENTS: z.coerce.number().int().positive().default(100_000),
+  /**
+   * Orders above this amount run as a saga that waits for an admin's approval before the
+   * charge (POST /admin/orders/:id/approve or /reject).
+   */
+  APPROVAL_THRESHOLD_CENTS: z.coerce.number().int().positive().default(500_000),
   /** Chance (0–1) that the fake mail provider fails a send, to show retries. */
   MAIL_FAILURE_RATE: z.coerce.number().min(0).max(1).default(0.3),
   /** How long the fake mail provider takes per send, e.g. to have a send in flight on SIGTERM. */

@@ -273,6 +273,66 @@ describe('sample app operations routes', () => {
     }
   }, 90_000);
 
+  it('runs a large order as a saga: it waits for approval, then charges and confirms', async () => {
+    const token = 'test-admin-token';
+    await app.request('PUT', '/admin/payment-limit', { limitCents: 10_000_000 }, token);
+    const created = await app.request('POST', '/orders', { ...ORDER, amountCents: 600_000 });
+    expect(created.status).toBe(201);
+    const id = created.body.id as string;
+    // Stock held, then the saga waits for an admin: no charge without approval.
+    const waiting = await eventually(
+      async () => {
+        const { body } = await app.request('GET', `/orders/${id}`);
+        return body.fulfilment?.current?.signal === 'approval' ? body : undefined;
+      },
+      30_000,
+      'the saga to wait for approval',
+    );
+    expect(waiting.fulfilment.status).toBe('running');
+    expect(waiting.fulfilment.history[0]).toMatchObject({ task: 'stock.reserve', state: 'ok' });
+
+    const approved = await app.request('POST', `/admin/orders/${id}/approve`, { by: 'ada' }, token);
+    expect(approved).toMatchObject({ status: 201, body: { signal: 'delivered' } });
+    const done = await eventually(
+      async () => {
+        const { body } = await app.request('GET', `/orders/${id}`);
+        return body.fulfilment?.status === 'completed' ? body : undefined;
+      },
+      30_000,
+      'the saga to complete',
+    );
+    expect(
+      done.fulfilment.history.map((e: { task?: string; signal?: string }) => e.task ?? e.signal),
+    ).toEqual(['stock.reserve', 'approval', 'payment.charge', 'email.send-confirmation']);
+  }, 60_000);
+
+  it("undoes a large order's saga when an admin refuses it: the stock held is released", async () => {
+    const token = 'test-admin-token';
+    const created = await app.request('POST', '/orders', { ...ORDER, amountCents: 700_000 });
+    const id = created.body.id as string;
+    await eventually(
+      async () =>
+        (await app.request('GET', `/orders/${id}`)).body.fulfilment?.current?.signal === 'approval',
+      30_000,
+      'the saga to wait for approval',
+    );
+    await app.request('POST', `/admin/orders/${id}/reject`, { by: 'grace' }, token);
+    const undone = await eventually(
+      async () => {
+        const { body } = await app.request('GET', `/orders/${id}`);
+        return body.fulfilment?.status === 'compensated' ? body : undefined;
+      },
+      30_000,
+      'the saga to be compensated',
+    );
+    expect(undone.fulfilment.error.message).toMatch(/refused by grace/);
+    expect(
+      undone.fulfilment.history.filter((e: { kind: string }) => e.kind === 'compensation'),
+    ).toEqual([expect.objectContaining({ task: 'stock.release', state: 'ok' })]);
+    const bad = await app.request('POST', '/admin/orders/not-a-uuid/approve', { by: 'x' }, token);
+    expect(bad.status).toBe(400);
+  }, 60_000);
+
   it('pauses one task at run time from the admin API and lists it among the limits', async () => {
     const token = 'test-admin-token';
     const paused = await app.request('POST', '/admin/tasks/search.index/pause', undefined, token);

@@ -4,6 +4,7 @@ import {
   Delete,
   Get,
   Param,
+  ParseUUIDPipe,
   Post,
   Put,
   Query,
@@ -23,6 +24,7 @@ import { FakeMailer, FakePaymentGateway } from '../orders/fake-providers';
 import { RegionTotals, REGIONS, SummarizeRegions } from '../reports/report.tasks';
 import { ZodBody } from '../validation.pipe';
 import { AdminGuard } from './admin.guard';
+import { OrdersService } from '../orders/orders.service';
 import { ConveyorErrorsFilter } from './conveyor-errors.filter';
 
 const Filter = z
@@ -51,6 +53,7 @@ export class AdminController {
     private readonly producer: TaskProducer,
     private readonly control: TaskControl,
     private readonly breakers: CircuitBreakers,
+    private readonly orders: OrdersService,
   ) {}
 
   /** A chord: one job per region in parallel, then one summary of all their results. */
@@ -210,5 +213,23 @@ export class AdminController {
   async resumeTask(@Param('task') task: string) {
     await this.control.resumeTask(task);
     return { task, paused: false };
+  }
+
+  /** Approves a large order waiting in its saga: the charge and the confirmation follow. */
+  @Post('orders/:id/approve')
+  async approve(
+    @Param('id', new ParseUUIDPipe()) id: string,
+    @Body(new ZodBody(z.object({ by: z.string().min(1) }).strict())) body: { by: string },
+  ) {
+    return { signal: await this.orders.decide(id, { approved: true, by: body.by }) };
+  }
+
+  /** Refuses it: the saga undoes what it did (the stock held is released). */
+  @Post('orders/:id/reject')
+  async reject(
+    @Param('id', new ParseUUIDPipe()) id: string,
+    @Body(new ZodBody(z.object({ by: z.string().min(1) }).strict())) body: { by: string },
+  ) {
+    return { signal: await this.orders.decide(id, { approved: false, by: body.by }) };
   }
 }

@@ -76,6 +76,30 @@ export class FakePaymentGateway {
     if (!id) this.charges.set(key, (id = `ch_${randomUUID().slice(0, 12)}`));
     return id;
   }
+
+  /** Refunds the charge made under `key`; refunding one that is not there does nothing. */
+  refund(key: string): void {
+    this.charges.delete(key);
+  }
+}
+
+/** A stand-in for a warehouse that holds stock for orders until it is released. */
+@Injectable()
+export class FakeWarehouse {
+  private readonly held = new Map<string, number>();
+
+  hold(orderId: string, units: number): void {
+    this.held.set(orderId, units);
+  }
+
+  /** Releasing stock that is not held does nothing: a compensation may run twice. */
+  release(orderId: string): void {
+    this.held.delete(orderId);
+  }
+
+  heldFor(orderId: string): number {
+    return this.held.get(orderId) ?? 0;
+  }
 }
 
 export function sleep(ms: number, signal?: AbortSignal): Promise<void> {

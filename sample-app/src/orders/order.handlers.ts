@@ -1,9 +1,16 @@
 import { Injectable } from '@nestjs/common';
-import { RetryTaskError, Task, type TaskContext, UnrecoverableTaskError } from '@conveyor/tasks';
+import {
+  RetryTaskError,
+  Task,
+  type TaskContext,
+  UnrecoverableTaskError,
+  Workflows,
+} from '@conveyor/tasks';
 import {
   CardDeclinedError,
   FakeMailer,
   FakePaymentGateway,
+  FakeWarehouse,
   ProviderBusyError,
   sleep,
 } from './fake-providers';
@@ -15,6 +22,15 @@ import {
   ReserveInventory,
   SendConfirmation,
 } from './order.tasks';
+import {
+  FulfilOrder,
+  type FulfilInput,
+  fulfilmentId,
+  ReleaseStock,
+  RefundPayment,
+  ReserveStock,
+  StartFulfilment,
+} from './order.saga';
 
 /** The workers' side of an order: each handler shows one Conveyor feature in use. */
 @Injectable()
@@ -22,6 +38,8 @@ export class OrderHandlers {
   constructor(
     private readonly mailer: FakeMailer,
     private readonly payments: FakePaymentGateway,
+    private readonly warehouse: FakeWarehouse,
+    private readonly workflows: Workflows,
   ) {}
 
   /** Retries with backoff against a flaky provider, within a global rate limit. */
@@ -75,5 +93,37 @@ export class OrderHandlers {
       );
       return { indexed: false };
     }
+  }
+
+  /**
+   * Starts a large order's saga, from the outbox: the order row and this job commit together,
+   * and the workflow id makes a second delivery start nothing new.
+   */
+  @Task(StartFulfilment)
+  async startFulfilment(input: FulfilInput) {
+    const run = await this.workflows.start(FulfilOrder, input, { id: fulfilmentId(input.orderId) });
+    return { workflowId: run.id };
+  }
+
+  /** The saga's first step: stock held for the order (a stand-in for a warehouse call). */
+  @Task(ReserveStock)
+  async reserveStock({ orderId, items }: { orderId: string; items: OrderItem[] }) {
+    this.warehouse.hold(
+      orderId,
+      items.reduce((sum, item) => sum + item.quantity, 0),
+    );
+    return { held: this.warehouse.heldFor(orderId) };
+  }
+
+  /** Undoes ReserveStock: idempotent, as every compensation must be. */
+  @Task(ReleaseStock)
+  async releaseStock({ orderId }: { orderId: string }) {
+    this.warehouse.release(orderId);
+  }
+
+  /** Undoes a charge: idempotent (a second refund of the same order does nothing). */
+  @Task(RefundPayment)
+  async refund({ orderId }: { orderId: string }) {
+    this.payments.refund(`order-${orderId}`);
   }
 }

@@ -1,10 +1,13 @@
-import { Injectable, NotFoundException, type OnModuleInit } from '@nestjs/common';
+import { Inject, Injectable, NotFoundException, type OnModuleInit } from '@nestjs/common';
 import { TransactionHost } from '@nestjs-cls/transactional';
 import { Outbox, type OutboxTransactionalAdapter } from '@conveyor/outbox';
-import { TaskProducer, type TaskState } from '@conveyor/tasks';
+import { TaskProducer, type TaskState, type WorkflowInfo, Workflows } from '@conveyor/tasks';
 import { randomUUID } from 'node:crypto';
 import type { CreateOrder } from './order.schema';
 import { ChargePayment, OrderCreated, SendConfirmation } from './order.tasks';
+import { type Approval, fulfilmentId, StartFulfilment } from './order.saga';
+import { APP_CONFIG } from '../tokens';
+import type { AppConfig } from '../config';
 
 export interface OrderView {
   id: string;
@@ -13,6 +16,8 @@ export interface OrderView {
   amountCents: number;
   createdAt: string;
   jobs: Array<{ task: string; jobId: string; state: TaskState }>;
+  /** A large order's saga (see order.saga.ts): its status, current step and history. */
+  fulfilment?: Pick<WorkflowInfo, 'id' | 'status' | 'current' | 'history' | 'error'>;
 }
 
 const SCHEMA = [
@@ -35,6 +40,8 @@ export class OrdersService implements OnModuleInit {
     private readonly txHost: TransactionHost<OutboxTransactionalAdapter>,
     private readonly outbox: Outbox,
     private readonly producer: TaskProducer,
+    private readonly workflows: Workflows,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
 
   async onModuleInit(): Promise<void> {
@@ -52,6 +59,22 @@ export class OrdersService implements OnModuleInit {
       'INSERT INTO orders (id, customer_email, items, amount_cents) VALUES ($1, $2, $3, $4)',
       [id, order.customerEmail, JSON.stringify(order.items), order.amountCents],
     );
+    const jobs =
+      order.amountCents > this.config.APPROVAL_THRESHOLD_CENTS
+        ? await this.startSaga(id, order)
+        : await this.enqueueJobs(id, order);
+    for (const job of jobs) {
+      await tx.query('INSERT INTO order_jobs (order_id, task, job_id) VALUES ($1, $2, $3)', [
+        id,
+        job.task,
+        job.jobId,
+      ]);
+    }
+    return this.find(id);
+  }
+
+  /** A small order: its jobs, enqueued with the row (the outbox publishes them after commit). */
+  private async enqueueJobs(id: string, order: CreateOrder) {
     const confirmation = await this.outbox.enqueue(SendConfirmation, {
       orderId: id,
       email: order.customerEmail,
@@ -62,19 +85,31 @@ export class OrdersService implements OnModuleInit {
       { idempotencyKey: `charge:${id}` },
     );
     const created = await this.outbox.emit(OrderCreated, { orderId: id, items: order.items });
-    const jobs = [
+    return [
       { task: SendConfirmation.name, jobId: confirmation.jobId },
       { task: ChargePayment.name, jobId: payment.jobId },
       ...created.jobs.map(({ task, jobId }) => ({ task, jobId })),
     ];
-    for (const job of jobs) {
-      await tx.query('INSERT INTO order_jobs (order_id, task, job_id) VALUES ($1, $2, $3)', [
-        id,
-        job.task,
-        job.jobId,
-      ]);
-    }
-    return this.find(id);
+  }
+
+  /**
+   * A large order: one job, committed with the row, starts its saga (a workflow is in Redis,
+   * so the outbox is what keeps "the order exists" and "its saga runs" in agreement).
+   */
+  private async startSaga(id: string, order: CreateOrder) {
+    const start = await this.outbox.enqueue(StartFulfilment, {
+      orderId: id,
+      email: order.customerEmail,
+      items: order.items,
+      amountCents: order.amountCents,
+    });
+    return [{ task: StartFulfilment.name, jobId: start.jobId }];
+  }
+
+  /** An admin's answer to a large order waiting for approval. */
+  async decide(id: string, approval: Approval): Promise<string> {
+    await this.find(id);
+    return this.workflows.signal(fulfilmentId(id), 'approval', approval);
   }
 
   async find(id: string): Promise<OrderView> {
@@ -91,6 +126,10 @@ export class OrdersService implements OnModuleInit {
       [id],
     );
     const order = rows[0];
+    const fulfilment =
+      order.amount_cents > this.config.APPROVAL_THRESHOLD_CENTS
+        ? await this.workflows.get(fulfilmentId(id)).catch(() => undefined)
+        : undefined;
     return {
       id: order.id,
       customerEmail: order.customer_email,
@@ -108,6 +147,17 @@ export class OrdersService implements OnModuleInit {
             .then((state) => (state === 'unknown' ? 'waiting' : state)),
         })),
       ),
+      ...(fulfilment
+        ? {
+            fulfilment: {
+              id: fulfilment.id,
+              status: fulfilment.status,
+              current: fulfilment.current,
+              history: fulfilment.history,
+              error: fulfilment.error,
+            },
+          }
+        : {}),
     };
   }
 }
