@@ -1,6 +1,4 @@
 import 'reflect-metadata';
-import { type ChildProcess, spawn } from 'node:child_process';
-import { createServer } from 'node:net';
 import { Injectable, Module, type INestApplicationContext } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { Redis } from 'ioredis';
@@ -13,6 +11,7 @@ import {
   Workflows,
 } from '@conveyor/tasks';
 import { median, sleep } from './util';
+import { commands, PrivateServer } from './private-server';
 
 /**
  * The cost of one durable workflow step over a plain task: N no-op tasks run one after the
@@ -41,40 +40,6 @@ const Steps = defineWorkflow<{ count: number }, number>('bench.steps', async (ct
   for (let n = 0; n < count; n++) sum += await ctx.step(Noop, { n });
   return sum;
 });
-
-async function startServer(): Promise<{ url: string; process: ChildProcess }> {
-  const port = await new Promise<number>((resolve) => {
-    const server = createServer();
-    server.listen(0, '127.0.0.1', () => {
-      const { port: p } = server.address() as { port: number };
-      server.close(() => resolve(p));
-    });
-  });
-  const child = spawn(
-    'redis-server',
-    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
-    { stdio: 'ignore' },
-  );
-  for (let i = 0; i < 200; i++) {
-    const probe = new Redis({ port, lazyConnect: true, retryStrategy: () => null });
-    probe.on('error', () => undefined);
-    try {
-      await probe.connect();
-      await probe.ping();
-      probe.disconnect();
-      return { url: `redis://127.0.0.1:${port}`, process: child };
-    } catch {
-      probe.disconnect();
-      await sleep(50);
-    }
-  }
-  throw new Error('redis-server did not start');
-}
-
-async function commands(redis: Redis): Promise<number> {
-  const info = await redis.info('stats');
-  return Number(/total_commands_processed:(\d+)/.exec(info)![1]);
-}
 
 interface Figures {
   msPerItem: number;
@@ -113,7 +78,7 @@ async function completed(admin: Redis, id: string): Promise<void> {
 async function main(): Promise<void> {
   const count = Number(process.env.N ?? 300);
   const rounds = Number(process.env.ROUNDS ?? 3);
-  const server = await startServer();
+  const server = await PrivateServer.start();
   const admin = new Redis(server.url);
   @Module({
     imports: [
@@ -183,7 +148,7 @@ async function main(): Promise<void> {
   } finally {
     await app.close();
     admin.disconnect();
-    server.process.kill('SIGKILL');
+    server.stop();
   }
 }
 

@@ -1,5 +1,10 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { DuplicateTaskError, InvalidTaskOptionsError, UnknownTaskError } from './errors';
+import {
+  DuplicateTaskError,
+  InvalidTaskOptionsError,
+  UnknownCircuitBreakerError,
+  UnknownTaskError,
+} from './errors';
 import type { TaskRef } from './interfaces/task-ref.interface';
 import type { ResolvedModuleOptions } from './options/module-options';
 import {
@@ -76,6 +81,14 @@ export class TasksRegistry {
       breakers.set(options.name, entry);
     }
     return breakers;
+  }
+
+  /** Breaker `name` of this app's tasks; `UnknownCircuitBreakerError` naming the known ones. */
+  breaker(name: unknown): { options: ResolvedCircuitBreaker; tasks: RegisteredTask[] } {
+    const breakers = this.breakers();
+    const entry = typeof name === 'string' ? breakers.get(name) : undefined;
+    if (!entry) throw new UnknownCircuitBreakerError(String(name), [...breakers.keys()].sort());
+    return entry;
   }
 
   /** True when a task of `queue` handled here has a run limit (slots, a rate, a breaker). */

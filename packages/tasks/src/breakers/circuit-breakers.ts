@@ -1,5 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { InvalidTaskOptionsError, UnknownCircuitBreakerError } from '../errors';
+import { InvalidTaskOptionsError } from '../errors';
 import type { Duration } from '../interfaces/duration.interface';
 import type { ResolvedModuleOptions } from '../options/module-options';
 import { checkKnownKeys, checkObject, parseDuration, type Fail } from '../options/validation';
@@ -72,7 +72,7 @@ export class CircuitBreakers {
 
   /** One breaker's state. */
   async state(name: string): Promise<CircuitBreakerInfo> {
-    const entry = this.breaker(name);
+    const entry = this.registry.breaker(name);
     const key = this.scripts.key(name);
     const [fields, failures] = await this.queues.send(() =>
       Promise.all([
@@ -103,7 +103,7 @@ export class CircuitBreakers {
    * breaker stays open until `close(name)`.
    */
   async open(name: string, options?: { for?: Duration }): Promise<void> {
-    this.breaker(name);
+    this.registry.breaker(name);
     const fail: Fail = (problem) => {
       throw new InvalidTaskOptionsError(undefined, `${problem} (circuit breaker '${name}')`);
     };
@@ -124,14 +124,7 @@ export class CircuitBreakers {
    * waiting ones first, and its failure count starts from zero.
    */
   async close(name: string): Promise<void> {
-    this.breaker(name);
+    this.registry.breaker(name);
     await this.queues.send(() => this.scripts.call('close', name));
-  }
-
-  private breaker(name: unknown) {
-    const breakers = this.registry.breakers();
-    const entry = typeof name === 'string' ? breakers.get(name) : undefined;
-    if (!entry) throw new UnknownCircuitBreakerError(String(name), [...breakers.keys()].sort());
-    return entry;
   }
 }

@@ -51,7 +51,9 @@ export class RunControls {
    */
   async apply(controls: StoredControls, consumed: readonly string[]): Promise<void> {
     const before = this.overrides;
-    const all = this.first;
+    // The first read looks at every task, unless no control was ever written (version 0):
+    // then no line was retuned and no task paused, and start-up sends nothing.
+    const all = this.first && controls.version > 0;
     this.first = false;
     this.overrides = controls.tasks;
     this.versionRead = controls.version;

@@ -5,6 +5,7 @@ import {
   checkInteger,
   checkKnownKeys,
   checkObject,
+  definedOnly,
   nearest,
   type Fail,
 } from '../options/validation';
@@ -350,10 +351,4 @@ function taskLimits(task: RegisteredTask, overrides: TaskOverrides): TaskLimits 
     declared,
     overrides: overridden,
   };
-}
-
-function definedOnly<T extends object>(values: T): Partial<T> {
-  return Object.fromEntries(
-    Object.entries(values).filter(([, v]) => v !== undefined),
-  ) as Partial<T>;
 }

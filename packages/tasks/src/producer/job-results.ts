@@ -51,28 +51,26 @@ export class JobResults implements TaskHandleSource, OnApplicationShutdown {
     if (state === 'prioritized') return 'waiting';
     if (state === 'failed') return 'dead-lettered';
     if (state !== 'unknown') return state as TaskState;
-    if (await this.isSkipped(queue, jobId)) return 'skipped';
-    const { cancelled, forgotten } = await this.traceOf(queue, jobId);
+    const { skipped, cancelled, forgotten } = await this.traceOf(queue, jobId);
+    if (skipped) return 'skipped';
     if (cancelled !== null) return 'cancelled';
     return forgotten ? 'forgotten' : 'unknown';
   }
 
-  /** A workflow step that never ran (see `SkippedSteps`). */
-  private async isSkipped(queue: string, jobId: string): Promise<boolean> {
-    const key = `${this.queues.keys.queueKey(queue)}cv:skipped`;
-    return (await this.redis.client.zscore(key, jobId)) !== null;
-  }
-
-  /** What a job that no longer exists left behind: a cancel's reason, a forget's marker. */
+  /**
+   * What a job outside BullMQ's sets left behind: a skipped workflow step's entry (see
+   * `SkippedSteps`; its record is kept), a cancel's reason, a forget's marker.
+   */
   private async traceOf(
     queue: string,
     jobId: string,
-  ): Promise<{ cancelled: string | null; forgotten: boolean }> {
-    const [cancelled, forgotten] = await Promise.all([
+  ): Promise<{ skipped: boolean; cancelled: string | null; forgotten: boolean }> {
+    const [skipped, cancelled, forgotten] = await Promise.all([
+      this.redis.client.zscore(`${this.queues.keys.queueKey(queue)}cv:skipped`, jobId),
       this.cancellation.reason(queue, jobId),
       this.redis.client.exists(this.forgottenKey(queue, jobId)),
     ]);
-    return { cancelled, forgotten: forgotten > 0 };
+    return { skipped: skipped !== null, cancelled, forgotten: forgotten > 0 };
   }
 
   async infoOf<R>(
@@ -245,10 +243,10 @@ export class JobResults implements TaskHandleSource, OnApplicationShutdown {
     const bullQueue = this.queues.queue(queue);
     const state = await bullQueue.getJobState(jobId);
     if (state !== 'completed' && state !== 'failed' && state !== 'unknown') return undefined;
-    const skipped = state === 'unknown' && (await this.isSkipped(queue, jobId));
-    const job = state === 'unknown' && !skipped ? undefined : await Job.fromId(bullQueue, jobId);
+    const trace = state === 'unknown' ? await this.traceOf(queue, jobId) : undefined;
+    const job = trace && !trace.skipped ? undefined : await Job.fromId(bullQueue, jobId);
     if (!job) {
-      const { cancelled, forgotten } = await this.traceOf(queue, jobId);
+      const { cancelled, forgotten } = trace ?? (await this.traceOf(queue, jobId));
       if (cancelled !== null) return { error: new TaskCancelledError(jobId, cancelled) };
       if (forgotten) return { error: TaskResultError.forgotten(jobId, taskName) };
       return {

@@ -17,6 +17,7 @@ import { TaskCancellation } from '../producer/task-cancellation';
 import { CLOSE_GRACE_MS, closeOrIdle, settleWithin } from '../lifecycle/settle-within';
 import { quit, RedisConnections } from '../redis/redis-connections';
 import { RESOLVED_TASKS_OPTIONS } from '../tasks.constants';
+import { definedOnly } from '../options/validation';
 import { TasksRegistry } from '../tasks.registry';
 import { traceRun } from '../instrumentation/task-tracing';
 import { ConveyorLogger, errorField } from '../logging/conveyor-logger';
@@ -318,10 +319,4 @@ export class TaskWorkers implements OnApplicationBootstrap, BeforeApplicationShu
     await this.presence.stop();
     await quit(this.subscriber);
   }
-}
-
-function definedOnly<T extends object>(values: T): Partial<T> {
-  return Object.fromEntries(
-    Object.entries(values).filter(([, v]) => v !== undefined),
-  ) as Partial<T>;
 }

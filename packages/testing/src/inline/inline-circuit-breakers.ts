@@ -1,10 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import {
-  type CircuitBreakerInfo,
-  type CircuitBreakers,
-  type Duration,
-  UnknownCircuitBreakerError,
-} from '@conveyor/tasks';
+import { type CircuitBreakerInfo, type CircuitBreakers, type Duration } from '@conveyor/tasks';
 import { TasksRegistry } from '@conveyor/tasks/internal';
 import { InlineJobs } from './inline-jobs';
 
@@ -31,7 +26,7 @@ export class InlineCircuitBreakers implements CircuitBreakersApi {
   }
 
   async state(name: string): Promise<CircuitBreakerInfo> {
-    const entry = this.breaker(name);
+    const entry = this.registry.breaker(name);
     const opened = this.opened.get(name);
     const opens = this.opens.get(name) ?? 0;
     return {
@@ -50,22 +45,15 @@ export class InlineCircuitBreakers implements CircuitBreakersApi {
 
   /** Holds the breaker's tasks' jobs until `close()`; `for` is accepted and not timed. */
   async open(name: string, _options?: { for?: Duration }): Promise<void> {
-    const entry = this.breaker(name);
+    const entry = this.registry.breaker(name);
     this.opened.set(name, { at: new Date() });
     this.opens.set(name, (this.opens.get(name) ?? 0) + 1);
     for (const task of entry.tasks) this.jobs.pauseTask(task.name);
   }
 
   async close(name: string): Promise<void> {
-    const entry = this.breaker(name);
+    const entry = this.registry.breaker(name);
     this.opened.delete(name);
     for (const task of entry.tasks) await this.jobs.resumeTask(task.name);
-  }
-
-  private breaker(name: string) {
-    const breakers = this.registry.breakers();
-    const entry = breakers.get(name);
-    if (!entry) throw new UnknownCircuitBreakerError(name, [...breakers.keys()].sort());
-    return entry;
   }
 }

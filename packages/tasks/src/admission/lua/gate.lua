@@ -6,7 +6,7 @@
 
   The job goes to the gate's line (the tail; the head when the gate's time has come, for a
   probe candidate that must wait again), and with it the run of jobs of the same task next in
-  line, so a backlog is parked a batch at a time. The line is woken by open-gate.lua, or, for
+  line, so a backlog is parked a batch at a time. The line is woken by set-gate.lua, or, for
   a breaker, one job at a time once `until` has passed (wakeScope).
 
   Input:

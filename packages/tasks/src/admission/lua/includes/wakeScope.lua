@@ -18,7 +18,7 @@
   A gate ("p:<task>" for a paused task, "b:<breaker>" for an open circuit breaker) holds
   every job of its line while closed: its line wakes one job, the breaker's probe candidate,
   once `until` has passed, and none while it is "never"; once open, the whole line, a chunk a
-  call. See gate.lua and open-gate.lua.
+  call. See gate.lua and set-gate.lua.
 
   opts: limits ({cap, rateMax, rateWindow}, read from cv:scopes when absent); precise (the
   wake script: prune expired entries and compute the exact next wake time); fetcher (the
@@ -105,7 +105,7 @@ local function wakeScope(Q, scope, now, reserveMs, opts)
     cap, rateMax, rateWindow, holder = scopeLimits(Q, scope)
   end
   -- A gate's line: none while closed, one probe candidate once its time has come, a chunk
-  -- while open. Only the wake script and open-gate.lua look at gates (precise).
+  -- while open. Only the wake script and set-gate.lua look at gates (precise).
   local gateFree, gateNext
   if holder == "gate" then
     if not opts.precise then return nil, 0 end
