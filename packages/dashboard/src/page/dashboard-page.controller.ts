@@ -15,7 +15,7 @@ const SECURITY_HEADERS: Record<string, string> = {
 };
 
 /**
- * Serves the page at `<path>` and its two files under `<path>/assets`. They hold no data
+ * Serves the page at `<path>` and its files (script modules and stylesheet) under `<path>/assets`. They hold no data
  * (that comes from the guarded API), so they are served to anyone: the page shows its login
  * form until the API lets it in.
  */

@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 /** The page's files, built into `dist/ui` at package build time and read once. */
@@ -7,10 +7,12 @@ export interface UiAssets {
   file(name: string): { body: string; type: string } | undefined;
 }
 
-const FILES: Record<string, string> = {
-  'app.js': 'text/javascript; charset=utf-8',
-  'style.css': 'text/css; charset=utf-8',
+// The page is app.js, the ES modules it imports (one per view, side by side) and style.css.
+const TYPES: Record<string, string> = {
+  '.js': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
 };
+const typeOf = (name: string) => TYPES[name.slice(name.lastIndexOf('.'))];
 
 // From dist/page/ (the published package) the built files are in dist/ui; from src/page/
 // (tests and ts-node run the source) they are in the package's dist/ui, once built.
@@ -24,7 +26,9 @@ export function loadUiAssets(): UiAssets {
     );
   }
   const files = new Map(
-    Object.keys(FILES).map((name) => [name, readFileSync(join(dir, name), 'utf8')]),
+    readdirSync(dir)
+      .filter((name) => typeOf(name))
+      .map((name) => [name, readFileSync(join(dir, name), 'utf8')]),
   );
   const template = readFileSync(join(dir, 'index.html'), 'utf8');
   return {
@@ -32,7 +36,7 @@ export function loadUiAssets(): UiAssets {
     html: (base) => template.replaceAll('__CONVEYOR_BASE__', escapeAttribute(base)),
     file: (name) => {
       const body = files.get(name);
-      return body === undefined ? undefined : { body, type: FILES[name] };
+      return body === undefined ? undefined : { body, type: typeOf(name) };
     },
   };
 }
