@@ -7,6 +7,7 @@ import { deadLettersView } from './view-dead-letters.js';
 import { jobView } from './view-job.js';
 import { jobsView } from './view-jobs.js';
 import { overviewView } from './view-overview.js';
+import { tasksView, taskView } from './view-tasks.js';
 
 type View = (mine: number, parts: string[], params: URLSearchParams) => Promise<void>;
 
@@ -17,6 +18,11 @@ const VIEWS: Record<string, View> = {
   job: (mine, parts) =>
     parts.length === 3 ? jobView(mine, parts[1], parts[2]) : overviewView(mine),
   'dead-letters': (mine, parts, params) => deadLettersView(mine, parts[1], params),
+  tasks: (mine, parts, params) => tasksView(mine, parts[1], params),
+  task: (mine, parts, params) =>
+    parts.length === 3
+      ? taskView(mine, parts[1], parts[2], params)
+      : tasksView(mine, undefined, params),
 };
 
 async function route(): Promise<void> {
