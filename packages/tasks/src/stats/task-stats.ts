@@ -99,11 +99,9 @@ export class TaskStats {
   async queues(queues?: readonly string[], options: StatsWindow = {}): Promise<QueueStats[]> {
     const names = queues ? queues.map((q) => this.checkQueue(q)) : this.registry.knownQueues();
     const window = windowOf(options);
-    const pipeline = this.redis.client.pipeline();
-    for (const queue of names) pipeline.hgetall(statsKeys(this.options.keys, queue).queue);
-    const [now, replies] = await Promise.all([this.minute(), pipeline.exec()]);
+    const [now, hashes] = await Promise.all([this.minute(), this.readQueues(names)]);
     return names.map((queue, i) => {
-      const hash = (replies?.[i]?.[1] ?? {}) as Hash;
+      const hash = hashes[i];
       const minutes = series(hash, now, window);
       return { queue, ...totals(minutes), minutes };
     });
@@ -154,6 +152,19 @@ export class TaskStats {
       minutes,
       failures: failures(hash, samples, now, window),
     };
+  }
+
+  /**
+   * Each queue's history hash: one pipeline on a single Redis; on a cluster, where queues may
+   * sit on different masters, one call a queue, sent together.
+   */
+  private async readQueues(names: readonly string[]): Promise<Hash[]> {
+    const keys = names.map((queue) => statsKeys(this.options.keys, queue).queue);
+    if (this.redis.cluster) return Promise.all(keys.map((key) => this.redis.client.hgetall(key)));
+    const pipeline = this.redis.client.pipeline();
+    for (const key of keys) pipeline.hgetall(key);
+    const replies = (await pipeline.exec()) ?? [];
+    return keys.map((_, i) => (replies[i]?.[1] ?? {}) as Hash);
   }
 
   private queueOf(task: string): string {
