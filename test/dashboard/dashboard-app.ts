@@ -7,7 +7,13 @@ export const TOKEN = 'dashboard-test-token';
 
 export const Charge = defineTask<{ orderId: number; cents: number }, { charged: number }>(
   'orders.charge',
-  { queue: 'orders', attempts: 2, backoff: { type: 'fixed', delay: 10 } },
+  // orderId is indexed by the producer: the dashboard finds a charge by it with one read.
+  {
+    queue: 'orders',
+    attempts: 2,
+    backoff: { type: 'fixed', delay: 10 },
+    searchable: ['orderId'],
+  },
 );
 // Runs until cancelled: a job to cancel while it is active.
 export const Export = defineTask<{ orderId: number }, void>('orders.export', { queue: 'orders' });

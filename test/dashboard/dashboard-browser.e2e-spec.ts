@@ -108,6 +108,8 @@ describe('@conveyor/dashboard in a browser', () => {
     await row.waitFor();
     expect(await page.locator('#jobs tbody tr').count()).toBe(1);
     await expectText(row, /"orderId":42/);
+    // orders.charge declares orderId searchable: the producer's index answered, no scan.
+    await expectText(page.locator('main'), /1 found, 1 job read \(from the search index\)/);
     await shoot(page, 'search');
 
     // Dead letters: replay one, and watch it complete on its job page.

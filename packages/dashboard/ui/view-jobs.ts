@@ -109,9 +109,12 @@ export async function jobsView(mine: number, params: URLSearchParams): Promise<v
   const load = async (cursor?: string) => {
     const query = new URLSearchParams(params);
     if (cursor) query.set('cursor', cursor);
-    const page = await api<{ jobs: JobSummary[]; cursor: string | null; scanned?: number }>(
-      `jobs?${query}`,
-    );
+    const page = await api<{
+      jobs: JobSummary[];
+      cursor: string | null;
+      scanned?: number;
+      indexed?: boolean;
+    }>(`jobs?${query}`);
     if (mine !== state.view) return;
     scanned += page.scanned ?? 0;
     for (const job of page.jobs) {
@@ -141,7 +144,8 @@ export async function jobsView(mine: number, params: URLSearchParams): Promise<v
         h(
           'span',
           { class: 'muted' },
-          `${table.children.length} found, ${scanned.toLocaleString('en')} jobs read`,
+          `${table.children.length} found, ${scanned.toLocaleString('en')} job${scanned === 1 ? '' : 's'} read` +
+            (page.indexed ? ' (from the search index)' : ''),
         ),
         page.cursor
           ? h(

@@ -181,7 +181,13 @@ function toOutboxJob(definition: TaskDefinition, queue: string, opts: JobsOption
   const { delay, ...rest } = opts;
   const stored: OutboxJob['opts'] = { ...rest };
   if (delay) stored.delayUntil = Date.now() + delay;
-  return { task: definition.name, queue, opts: stored };
+  const { searchable } = definition.options;
+  return {
+    task: definition.name,
+    queue,
+    opts: stored,
+    ...(searchable.length ? { search: [...searchable] } : {}),
+  };
 }
 
 /**

@@ -78,3 +78,6 @@ export { WorkerStore, type StoredWorker } from './worker-registry/worker-store';
 export { WorkerProbe } from './probe/worker-probe';
 // The thread pool of isolated tasks: how many threads are alive (tests, health probes).
 export { TaskThreads } from './threads/task-threads';
+
+// The payload-field index: written by the producer and the outbox relay, read by the dashboard.
+export { SearchIndex, searchPairs, type SearchEntries } from './search/search-index';

@@ -15,6 +15,8 @@ export const SendConfirmation = defineTask<
   // When the provider is down, stop hammering it: after 10 failed sends within a minute, the
   // confirmations wait (parked, no attempt spent) for 15 s, then one send probes the provider.
   circuitBreaker: { name: 'mail-provider', failureThreshold: 10, window: '1m', cooldown: '15s' },
+  // Support looks confirmations up by order or address: the dashboard finds them in the index.
+  searchable: ['orderId', 'email'],
 });
 
 export const ChargePayment = defineTask<
@@ -24,6 +26,7 @@ export const ChargePayment = defineTask<
   queue: 'payments',
   attempts: 3,
   backoff: { type: 'fixed', delay: '1s' },
+  searchable: ['orderId'],
 });
 
 export const ReserveInventory = defineTask<

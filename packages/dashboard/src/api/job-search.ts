@@ -1,7 +1,7 @@
 import { BadRequestException, Inject, Injectable } from '@nestjs/common';
 import { ConveyorQueues } from '@conveyor/tasks';
 import type { JobType } from 'bullmq';
-import { checkKnownQueue, TasksRegistry } from '@conveyor/tasks/internal';
+import { checkKnownQueue, SearchIndex, TasksRegistry } from '@conveyor/tasks/internal';
 import { DASHBOARD_OPTIONS } from '../dashboard.constants';
 import type { ResolvedDashboardOptions } from '../dashboard.options';
 import {
@@ -31,6 +31,11 @@ export interface JobPage {
   cursor: string | null;
   /** How many jobs this request read. */
   scanned: number;
+  /**
+   * True when the producer's index of a `searchable` field answered (one index read, no
+   * scan); the index keeps the newest 1,000 jobs per value.
+   */
+  indexed?: boolean;
 }
 
 /** The part of an ioredis pipeline this uses (BullMQ types its client loosely). */
@@ -60,6 +65,17 @@ export class JobSearch {
   async find(query: JobQuery): Promise<JobPage> {
     const name = checkKnownQueue(query.queue, this.registry.knownQueues());
     const limit = query.limit ?? 50;
+    if (query.field && query.value !== undefined && !query.cursor?.match(/^\d/)) {
+      const index = this.queues.searchIndex;
+      if (await index.has(name, query.field)) {
+        return this.fromIndex(
+          index,
+          name,
+          { ...query, field: query.field, value: query.value },
+          limit,
+        );
+      }
+    }
     const types = (query.state ? [query.state] : SEARCH_STATES).flatMap((state) =>
       BULL_TYPES[state].map((type) => ({ state, type })),
     );
@@ -107,6 +123,69 @@ export class JobSearch {
       }
     }
     return { jobs, cursor: index < types.length ? `${index}.${offset}` : null, scanned };
+  }
+
+  /**
+   * Jobs of a `searchable` field's value from the producer's index, newest first: a page of
+   * ids, their records in one pipeline, then the state of each match. Ids whose job is gone
+   * (removed on completion, say) are dropped from the index as they are met. The cursor is
+   * `i<offset>` in the index; state and task filters apply to what the index gives.
+   */
+  private async fromIndex(
+    index: SearchIndex,
+    name: string,
+    query: JobQuery & { field: string; value: string },
+    limit: number,
+  ): Promise<JobPage> {
+    let offset = query.cursor ? Number(query.cursor.slice(1)) : 0;
+    if (!Number.isSafeInteger(offset) || offset < 0) {
+      throw new BadRequestException(
+        `cursor ${JSON.stringify(query.cursor)} is not one this search gave`,
+      );
+    }
+    const queue = this.queues.queue(name);
+    const client = await queue.backend.client;
+    const jobs: JobSummary[] = [];
+    let scanned = 0;
+    let done = false;
+    while (!done && jobs.length < limit && scanned < this.options.searchScanLimit) {
+      const ids = await index.ids(name, query.field, query.value, offset, SLICE);
+      done = ids.length < SLICE;
+      const pipeline = client.pipeline() as unknown as HashPipeline;
+      for (const id of ids)
+        pipeline.hmget(`${queue.qualifiedName}:${id}`, 'name', 'data', 'timestamp');
+      const replies = ids.length ? ((await pipeline.exec()) ?? []) : [];
+      const gone: string[] = [];
+      const found: JobSummary[] = [];
+      let read = 0;
+      for (let i = 0; i < ids.length && jobs.length + found.length < limit; i++, read++) {
+        const [task, data, timestamp] = (replies[i]?.[1] ?? []) as Array<string | null>;
+        if (!task) {
+          gone.push(ids[i]);
+          continue;
+        }
+        const payload = parse(data ?? null);
+        if (query.task && task !== query.task) continue;
+        if (!fieldMatches(payload, query.field, query.value)) continue;
+        found.push({
+          id: ids[i],
+          queue: name,
+          task,
+          state: 'unknown',
+          payload,
+          enqueuedAt: timestamp ? Number(timestamp) : undefined,
+        });
+      }
+      const states = await Promise.all(found.map((job) => queue.getJobState(job.id)));
+      found.forEach((job, i) => (job.state = stateName(states[i])));
+      jobs.push(...found.filter((job) => !query.state || job.state === query.state));
+      await index.forget(name, query.field, query.value, gone);
+      scanned += read;
+      // Forgotten ids leave the set: the next page starts that many places earlier.
+      offset += read - gone.length;
+      if (read < ids.length) done = false;
+    }
+    return { jobs, cursor: done ? null : `i${offset}`, scanned, indexed: true };
   }
 }
 

@@ -1,6 +1,13 @@
 import { Injectable } from '@nestjs/common';
 import { TaskInstrumentation } from '@conveyor/tasks';
-import { captureTrace, conveyorTracer, restoreTrace } from '@conveyor/tasks/internal';
+import {
+  captureTrace,
+  ConveyorLogger,
+  conveyorTracer,
+  errorField,
+  restoreTrace,
+  searchPairs,
+} from '@conveyor/tasks/internal';
 import { type Span, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import type { Queue } from 'bullmq';
 import type { OutboxRow } from '../store/outbox-store.interface';
@@ -42,6 +49,8 @@ interface RowFailure {
  */
 @Injectable()
 export class OutboxPublisher {
+  private readonly logger = new ConveyorLogger('ConveyorOutbox');
+
   constructor(
     private readonly redis: RelayRedis,
     private readonly instrumentation: TaskInstrumentation,
@@ -129,6 +138,7 @@ export class OutboxPublisher {
         `addBulk (queue ${queue})`,
       );
       for (const job of jobs) this.instrumentation.enqueued(job.name, queue, 1);
+      await this.index(queue, jobs, deadline);
       return;
     } catch (error) {
       if (isRedisTrouble(error as Error)) {
@@ -148,11 +158,38 @@ export class OutboxPublisher {
         deadline,
         `add (queue ${queue})`,
       ).then(
-        () => this.instrumentation.enqueued(job.name, queue, 1),
+        async () => {
+          this.instrumentation.enqueued(job.name, queue, 1);
+          await this.index(queue, [job], deadline);
+        },
         (error: Error) =>
           isRedisTrouble(error)
             ? fail(job.rowId, error, 'redis')
             : fail(job.rowId, refusal(job, queue, error), 'row'),
+      );
+    }
+  }
+
+  /**
+   * Adds published jobs of tasks with `searchable` fields to their queue's search index. The
+   * jobs are in BullMQ already and the rows count as published whatever happens here: a
+   * failed index write is logged, and those jobs are found by id or the dashboard's scan.
+   */
+  private async index(queue: string, jobs: readonly BulkJob[], deadline: number): Promise<void> {
+    const entries = jobs
+      .filter((job) => job.search?.length)
+      .map((job) => ({ id: String(job.opts.jobId), pairs: searchPairs(job.search!, job.data) }));
+    if (!entries.length) return;
+    try {
+      await beforeDeadline(
+        () => this.redis.searchIndex.write(queue, entries),
+        deadline,
+        `search index (queue ${queue})`,
+      );
+    } catch (error) {
+      this.logger.warn(
+        `${entries.length} published job(s) of queue ${queue} not added to its search index: ${(error as Error).message}`,
+        { queue, error: errorField(error) },
       );
     }
   }

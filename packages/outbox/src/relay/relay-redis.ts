@@ -4,6 +4,7 @@ import {
   RESOLVED_TASKS_OPTIONS,
   type RedisClient,
   type ResolvedModuleOptions,
+  SearchIndex,
 } from '@conveyor/tasks/internal';
 import { Queue } from 'bullmq';
 
@@ -25,6 +26,7 @@ export class RelayRedis implements OnApplicationShutdown {
   private client?: RedisClient;
   private lastError?: Error;
   private readonly queues = new Map<string, Queue>();
+  private searchIndexInstance?: SearchIndex;
 
   constructor(@Inject(RESOLVED_TASKS_OPTIONS) private readonly tasks: ResolvedModuleOptions) {}
 
@@ -53,6 +55,11 @@ export class RelayRedis implements OnApplicationShutdown {
     });
   }
 
+  /** The search index of tasks with `searchable` fields, on the relay's connection. */
+  get searchIndex(): SearchIndex {
+    return (this.searchIndexInstance ??= new SearchIndex(this.connection(), this.tasks.keys));
+  }
+
   /** The BullMQ queue `name` on the relay's connection. */
   queue(name: string): Queue {
     let queue = this.queues.get(name);
@@ -77,6 +84,7 @@ export class RelayRedis implements OnApplicationShutdown {
     const client = this.client;
     const queues = [...this.queues.values()];
     this.client = undefined;
+    this.searchIndexInstance = undefined;
     this.queues.clear();
     client?.disconnect();
     await Promise.all(queues.map((queue) => queue.close().catch(() => undefined)));

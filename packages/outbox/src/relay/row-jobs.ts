@@ -11,6 +11,8 @@ export interface RowJob {
   name: string;
   data: unknown;
   opts: JobsOptions;
+  /** Payload fields to index for search (the task's `searchable`), if any. */
+  search?: readonly string[];
 }
 
 /**
@@ -32,7 +34,17 @@ export function rowJobs(
     const bulkOpts: JobsOptions = { ...(opts as JobsOptions), jobId };
     if (delayUntil !== undefined && delayUntil > now) bulkOpts.delay = delayUntil - now;
     if (carrier) bulkOpts.telemetry = { metadata: JSON.stringify(carrier) };
-    return { queue: job.queue, name: job.task, data: row.payload, opts: bulkOpts };
+    // A row written by hand may carry anything there: only a list of names is taken.
+    const search = Array.isArray(job.search)
+      ? job.search.filter((field): field is string => typeof field === 'string')
+      : undefined;
+    return {
+      queue: job.queue,
+      name: job.task,
+      data: row.payload,
+      opts: bulkOpts,
+      ...(search?.length ? { search } : {}),
+    };
   });
 }
 

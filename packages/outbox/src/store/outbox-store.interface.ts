@@ -5,6 +5,11 @@ export interface OutboxJob {
   queue: string;
   /** BullMQ job options, JSON-safe, as built by the same checks `TaskProducer.enqueue` runs. */
   opts: Record<string, unknown> & { jobId?: string; delayUntil?: number };
+  /**
+   * The task's `searchable` payload fields, when it has some: the relay adds the job to its
+   * queue's search index once BullMQ has it. Absent for other tasks.
+   */
+  search?: string[];
 }
 
 /** A row to write: one task, or one event with the jobs of its subscribers. */

@@ -144,6 +144,13 @@ export interface TaskOptions<P = unknown> extends TaskHooks {
    * queue's `isolation`, else `'inline'`
    */
   isolation?: TaskIsolation;
+  /**
+   * Payload fields (dot paths, up to 10) the producer indexes when it enqueues a job of this
+   * task, so `@conveyor/dashboard` finds its jobs by `orderId = 42` with one index read instead
+   * of scanning the queue. A job costs one more script call per enqueue (per queue for
+   * `enqueueMany`); values are indexed as text, objects and arrays are not. @default none
+   */
+  searchable?: readonly string[];
 }
 
 /** Options that apply to every task unless the task sets its own. */

@@ -56,6 +56,7 @@ const TASK_OPTION_KEYS = [
   'onDeadLetter',
   'on',
   'isolation',
+  'searchable',
 ] as const satisfies readonly (keyof TaskOptions)[];
 const PER_TASK_ONLY = [
   'schema',
@@ -68,6 +69,7 @@ const PER_TASK_ONLY = [
   'onFailure',
   'onDeadLetter',
   'isolation',
+  'searchable',
 ];
 const BACKOFF_KEYS = ['type', 'delay', 'max', 'jitter'];
 
@@ -106,6 +108,8 @@ export interface ResolvedTaskOptions {
   on: readonly string[];
   /** The task's own `isolation`; `undefined`: its queue's (see `TaskThreads`). */
   isolation?: TaskIsolation;
+  /** Payload fields (dot paths) the producer indexes for search; empty when none. */
+  searchable: readonly string[];
 }
 
 /** A task's circuit breaker with its name given and durations in milliseconds. */
@@ -214,6 +218,7 @@ export function checkTaskOptions(options: unknown, path: string, fail: Fail, per
   }
   if (o.on !== undefined) checkEventNames(o.on, at('on'), fail);
   if (o.isolation !== undefined) checkIsolation(o.isolation, at('isolation'), fail);
+  if (o.searchable !== undefined) checkSearchable(o.searchable, at('searchable'), fail);
   if (o.backoff !== undefined && typeof o.backoff !== 'function') {
     if (!isPlainObject(o.backoff)) {
       fail(
@@ -233,6 +238,25 @@ export function checkTaskOptions(options: unknown, path: string, fail: Fail, per
     ) {
       fail(`${at('backoff.jitter')} must be a number from 0 to 1, got ${describe(b.jitter)}`);
     }
+  }
+}
+
+const SEARCHABLE_FIELD = /^[A-Za-z_$][\w$-]{0,63}(\.[A-Za-z_$][\w$-]{0,63}){0,4}$/;
+
+/** `searchable`: up to 10 distinct payload field paths (`orderId`, `customer.id`). */
+function checkSearchable(value: unknown, path: string, fail: Fail): void {
+  if (!Array.isArray(value) || value.length === 0 || value.length > 10) {
+    fail(`${path} must be a list of 1 to 10 payload field paths, got ${describe(value)}`);
+  }
+  for (const [i, field] of (value as unknown[]).entries()) {
+    if (typeof field !== 'string' || !SEARCHABLE_FIELD.test(field)) {
+      fail(
+        `${path}[${i}] must be a payload field or a dot path of up to 5 of them (orderId, customer.id), got ${describe(field)}`,
+      );
+    }
+  }
+  if (new Set(value as string[]).size !== (value as string[]).length) {
+    fail(`${path} names a field twice: ${describe(value)}`);
   }
 }
 
@@ -298,6 +322,7 @@ export function resolveTaskOptions(
     },
     on: eventNames(merged.on, fail),
     isolation: merged.isolation,
+    searchable: (merged.searchable as readonly string[] | undefined) ?? [],
   };
 }
 

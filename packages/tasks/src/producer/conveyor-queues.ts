@@ -8,6 +8,7 @@ import { quit, RedisConnections } from '../redis/redis-connections';
 import { RedisUnavailable } from '../redis/redis-unavailable';
 import { RESOLVED_TASKS_OPTIONS } from '../tasks.constants';
 import { ConveyorLogger, errorField } from '../logging/conveyor-logger';
+import { SearchIndex } from '../search/search-index';
 
 /**
  * BullMQ `Queue` objects (one per queue name, sharing one Redis client) and `QueueEvents`
@@ -20,6 +21,7 @@ export class ConveyorQueues implements OnApplicationShutdown {
   private readonly queues = new Map<string, Queue>();
   private readonly events = new Map<string, EventsEntry>();
   private readonly lastEventsErrorLog = new Map<string, number>();
+  private searchIndexInstance?: SearchIndex;
 
   constructor(
     @Inject(RESOLVED_TASKS_OPTIONS) private readonly options: ResolvedModuleOptions,
@@ -29,6 +31,11 @@ export class ConveyorQueues implements OnApplicationShutdown {
   /** Where each queue's keys live. */
   get keys(): KeyLayout {
     return this.options.keys;
+  }
+
+  /** The payload-field index of tasks with `searchable` fields, on the producer connection. */
+  get searchIndex(): SearchIndex {
+    return (this.searchIndexInstance ??= new SearchIndex(this.redis.client, this.options.keys));
   }
 
   /**

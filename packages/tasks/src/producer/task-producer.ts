@@ -32,6 +32,8 @@ import { handleQueue, prepareEnqueue, prepareEnqueueMany } from './job-options';
 import { JobResults } from './job-results';
 import { TaskHandle } from './task-handle';
 import { TaskInstrumentation } from '../instrumentation/task-instrumentation';
+import { ConveyorLogger, errorField } from '../logging/conveyor-logger';
+import { searchPairs } from '../search/search-index';
 
 /**
  * Enqueues tasks. With a `TaskRef`, the payload is type-checked against the definition;
@@ -44,6 +46,8 @@ import { TaskInstrumentation } from '../instrumentation/task-instrumentation';
  */
 @Injectable()
 export class TaskProducer {
+  private readonly logger = new ConveyorLogger('Conveyor');
+
   constructor(
     private readonly registry: TasksRegistry,
     private readonly queues: ConveyorQueues,
@@ -87,6 +91,7 @@ export class TaskProducer {
       throw EnqueueFailedError.from(name, prepared.queue, error);
     }
     sent.done(job);
+    await this.index(definition, prepared.queue, [{ id: job.id!, payload }]);
     return this.handleFor(definition, job.id!, prepared.queue);
   }
 
@@ -139,11 +144,41 @@ export class TaskProducer {
           throw EnqueueFailedError.from(name, queueName, error);
         });
       sent.done(added);
+      await this.index(
+        definition,
+        queueName,
+        added.map((job, k) => ({ id: job.id!, payload: payloads[indexes[k]] })),
+      );
       added.forEach((job, k) => {
         handles[indexes[k]] = this.handleFor(definition, job.id!, queueName);
       });
     }
     return handles;
+  }
+
+  /**
+   * Adds jobs of a task with `searchable` fields to their queue's index, after BullMQ took
+   * them. The jobs are in Redis whatever happens here: a failed index write is logged, and
+   * those jobs are found by id or by the dashboard's scan instead of the index.
+   */
+  private async index(
+    definition: TaskDefinition,
+    queue: string,
+    jobs: Array<{ id: string; payload: unknown }>,
+  ): Promise<void> {
+    const fields = definition.options.searchable;
+    if (!fields.length) return;
+    try {
+      await this.queues.searchIndex.write(
+        queue,
+        jobs.map((job) => ({ id: job.id, pairs: searchPairs(fields, job.payload) })),
+      );
+    } catch (error) {
+      this.logger.warn(
+        `${jobs.length} job(s) of ${definition.name} added, but not to the search index of queue ${queue}: ${(error as Error).message}`,
+        { task: definition.name, queue, error: errorField(error) },
+      );
+    }
   }
 
   /**

@@ -1,0 +1,65 @@
+import { ConveyorQueues, TaskProducer } from '@conveyor/tasks';
+import { Redis } from 'ioredis';
+import { type HttpTestApp, stopHttpApps } from '../support/http-app';
+import { REDIS_URL } from '../support/redis';
+import { call, Charge, startDashboardApp, TOKEN } from './dashboard-app';
+
+describe('@conveyor/dashboard: search by an indexed payload field', () => {
+  let app: HttpTestApp | undefined;
+  let redis: Redis;
+
+  beforeAll(() => {
+    redis = new Redis(REDIS_URL);
+  });
+  afterEach(async () => {
+    const stopping = app;
+    app = undefined;
+    await stopHttpApps(stopping);
+  });
+  afterAll(() => redis.quit());
+
+  it('finds the oldest of many jobs with one index read, where a bounded scan would need pages', async () => {
+    app = await startDashboardApp({ token: TOKEN, searchScanLimit: 10 });
+    const producer = app.get(TaskProducer);
+    const handles = await producer.enqueueMany(
+      Charge,
+      Array.from({ length: 30 }, (_, i) => ({ orderId: i + 1, cents: 100 })),
+    );
+    await Promise.all(handles.map((handle) => handle.result({ timeout: 10_000 })));
+    const again = await producer.enqueue(Charge, { orderId: 1, cents: 200 });
+    await again.result({ timeout: 10_000 });
+
+    const { status, body } = await call(app, 'jobs?queue=orders&field=orderId&value=1');
+    expect(status).toBe(200);
+    expect(body).toMatchObject({ indexed: true, cursor: null });
+    // Newest first: both charges of order 1, and nothing else.
+    expect(body.jobs.map((job: any) => [job.id, job.state, job.payload.cents])).toEqual([
+      [again.id, 'completed', 200],
+      [handles[0].id, 'completed', 100],
+    ]);
+    expect(body.scanned).toBe(2);
+
+    // Filters still apply; a value nobody has finds nothing at once.
+    const waiting = await call(app, 'jobs?queue=orders&field=orderId&value=1&state=waiting');
+    expect(waiting.body).toMatchObject({ jobs: [], indexed: true });
+    const none = await call(app, 'jobs?queue=orders&field=orderId&value=999');
+    expect(none.body).toMatchObject({ jobs: [], indexed: true, scanned: 0, cursor: null });
+    // A field no task of the queue indexes goes through the bounded scan.
+    const scan = await call(app, 'jobs?queue=orders&field=cents&value=200');
+    expect(scan.body.indexed).toBeUndefined();
+    expect(scan.body.scanned).toBeLessThanOrEqual(10);
+  });
+
+  it('drops from the index a job that is gone, when a search meets it', async () => {
+    app = await startDashboardApp({ token: TOKEN });
+    const producer = app.get(TaskProducer);
+    const handle = await producer.enqueue(Charge, { orderId: 77, cents: 100 });
+    await handle.result({ timeout: 10_000 });
+    const queue = app.get(ConveyorQueues).queue('orders');
+    await queue.remove(handle.id);
+    const { body } = await call(app, 'jobs?queue=orders&field=orderId&value=77');
+    expect(body).toMatchObject({ jobs: [], indexed: true });
+    const key = `${app.get(ConveyorQueues).keys.queueKey('orders')}cv:idx:orderId=77`;
+    expect(await redis.zscore(key, handle.id)).toBeNull();
+  });
+});
