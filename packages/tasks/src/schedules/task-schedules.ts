@@ -4,7 +4,7 @@ import {
   type OnApplicationBootstrap,
   type OnApplicationShutdown,
 } from '@nestjs/common';
-import { Queue } from 'bullmq';
+import { type JobSchedulerTemplateOptions, Queue, type RepeatOptions } from 'bullmq';
 import { ConveyorLogger, errorField } from '../logging/conveyor-logger';
 import type { RedisClient } from '../redis/open-connection';
 import {
@@ -37,8 +37,12 @@ export interface ScheduleInfo {
   tz?: string;
   /** Interval in milliseconds, for `every` schedules. */
   everyMs?: number;
-  /** When the next run is due; `undefined` if BullMQ no longer holds the scheduler. */
+  /** When the next run is due; `undefined` while paused, or if BullMQ no longer holds the scheduler. */
   nextRunAt?: Date;
+  /** True between `pauseSchedule(id)` and `resumeSchedule(id)`: no tick makes a job. */
+  paused: boolean;
+  /** When it was paused. */
+  pausedAt?: Date;
 }
 
 /** What Conveyor records about a scheduler it owns, in one Redis hash per prefix. */
@@ -46,6 +50,24 @@ interface OwnedScheduler {
   queue: string;
   taskName: string;
   source: 'declared' | 'runtime';
+}
+
+/**
+ * A paused schedule: its BullMQ scheduler is removed (so no tick makes a job, in any
+ * process, whatever BullMQ version runs the workers) and what it takes to put it back is kept
+ * here, in `{prefix}:conveyor:schedules:paused`, beside the hash of owned schedulers.
+ */
+interface PausedSchedule {
+  pausedAt: number;
+  repeat: Pick<RepeatOptions, 'pattern' | 'tz' | 'every'>;
+  template: { name: string; data: unknown; opts: JobSchedulerTemplateOptions };
+}
+
+/** What `trigger()` needs to enqueue one run now. */
+export interface ScheduleRun {
+  taskName: string;
+  queue: string;
+  payload: unknown;
 }
 
 /** Declared schedules are named after their task, so a deploy finds the one to update. */
@@ -205,7 +227,7 @@ export class TaskSchedules implements OnApplicationBootstrap, OnApplicationShutd
         await access.queue(previous.queue).removeJobScheduler(id);
       }
       held();
-      await this.upsert(access, id, definition, schedule);
+      await this.put(access, id, definition, schedule);
       await this.record(access, id, entry);
     });
     return (await this.describe(access, id, entry))!;
@@ -219,8 +241,80 @@ export class TaskSchedules implements OnApplicationBootstrap, OnApplicationShutd
       if (!entry || entry.source !== 'runtime') throw new UnknownScheduleError(String(id));
       held();
       await access.queue(entry.queue).removeJobScheduler(id);
+      await access.client.hdel(this.pausedKey, id);
       await access.client.hdel(this.ownedKey, id);
     });
+  }
+
+  /**
+   * Pauses a schedule (declared or added at run time): its BullMQ scheduler is removed and
+   * kept aside, so no tick makes a job until `resume(id)`, across restarts and deploys (the
+   * reconciliation updates a paused schedule's timing and payload but leaves it paused).
+   * Pausing a paused schedule changes nothing. Jobs it already made still run.
+   */
+  async pause(id: string): Promise<ScheduleInfo> {
+    const access = this.shared;
+    const entry = await this.lock(access.client).run(async (held) => {
+      const entry = await this.ownedEntry(access, id);
+      if (!(await this.pausedOf(access, id))) {
+        const scheduler = await access.queue(entry.queue).getJobScheduler(id);
+        if (!scheduler) throw new UnknownScheduleError(id);
+        held();
+        await this.keepPaused(access, id, {
+          pausedAt: Date.now(),
+          repeat: {
+            pattern: scheduler.pattern ?? undefined,
+            tz: scheduler.pattern ? (scheduler.tz ?? undefined) : undefined,
+            every: scheduler.every ? Number(scheduler.every) : undefined,
+          },
+          template: {
+            name: scheduler.name,
+            data: scheduler.template?.data,
+            opts: scheduler.template?.opts ?? {},
+          },
+        });
+      }
+      // Also when it was paused already: a pause cut short between its two writes ends here.
+      held();
+      await access.queue(entry.queue).removeJobScheduler(id);
+      return entry;
+    });
+    return (await this.describe(access, id, entry))!;
+  }
+
+  /**
+   * Resumes a paused schedule: its scheduler is put back as it was kept (or as the latest
+   * deploy declared it) and the next tick is computed from now; runs missed while paused are
+   * not made up. Resuming a schedule that is not paused changes nothing.
+   */
+  async resume(id: string): Promise<ScheduleInfo> {
+    const access = this.shared;
+    const entry = await this.lock(access.client).run(async (held) => {
+      const entry = await this.ownedEntry(access, id);
+      const paused = await this.pausedOf(access, id);
+      if (paused) {
+        held();
+        await access.queue(entry.queue).upsertJobScheduler(id, paused.repeat, paused.template);
+        await access.client.hdel(this.pausedKey, id);
+      }
+      return entry;
+    });
+    return (await this.describe(access, id, entry))!;
+  }
+
+  /**
+   * The task and payload of one run of schedule `id`, paused or not, for `trigger`: the
+   * schedule itself is not changed.
+   */
+  async runOf(id: string): Promise<ScheduleRun> {
+    const access = this.shared;
+    const entry = await this.ownedEntry(access, id);
+    const paused = await this.pausedOf(access, id);
+    const data = paused
+      ? paused.template.data
+      : (await access.queue(entry.queue).getJobScheduler(id))?.template?.data;
+    if (!paused && data === undefined) throw new UnknownScheduleError(id);
+    return { taskName: entry.taskName, queue: entry.queue, payload: data ?? {} };
   }
 
   /** Every schedule Conveyor owns under this prefix, with its next run time. */
@@ -244,7 +338,7 @@ export class TaskSchedules implements OnApplicationBootstrap, OnApplicationShutd
       if (previous && previous.queue !== definition.options.queue) {
         await access.queue(previous.queue).removeJobScheduler(id);
       }
-      await this.upsert(access, id, definition, schedule);
+      await this.put(access, id, definition, schedule);
       await this.record(access, id, {
         queue: definition.options.queue,
         taskName,
@@ -254,6 +348,7 @@ export class TaskSchedules implements OnApplicationBootstrap, OnApplicationShutd
     for (const [id, entry] of this.stale(scope, owned)) {
       held();
       await access.queue(entry.queue).removeJobScheduler(id);
+      await access.client.hdel(this.pausedKey, id);
       await access.client.hdel(this.ownedKey, id);
       this.logger.log(`removed schedule ${id}: no handler declares it any more`, {
         schedule: id,
@@ -267,18 +362,34 @@ export class TaskSchedules implements OnApplicationBootstrap, OnApplicationShutd
     }
   }
 
-  private async upsert(
+  /**
+   * Puts a schedule in place: upserts its BullMQ scheduler, or, while it is paused, keeps
+   * the new timing and payload aside for `resume()` and makes sure no scheduler runs.
+   */
+  private async put(
     access: Access,
     id: string,
     definition: TaskDefinition,
     schedule: ResolvedSchedule,
   ): Promise<void> {
-    const opts = buildJobOptions(definition.name, definition.options, undefined);
-    await access.queue(definition.options.queue).upsertJobScheduler(id, schedule.repeat, {
+    const template = {
       name: definition.name,
       data: schedule.payload,
-      opts,
+      opts: buildJobOptions(definition.name, definition.options, undefined),
+    };
+    const queue = access.queue(definition.options.queue);
+    const paused = await this.pausedOf(access, id);
+    if (!paused) {
+      await queue.upsertJobScheduler(id, schedule.repeat, template);
+      return;
+    }
+    const { pattern, tz, every } = schedule.repeat;
+    await this.keepPaused(access, id, {
+      pausedAt: paused.pausedAt,
+      repeat: { pattern, tz, every },
+      template,
     });
+    await queue.removeJobScheduler(id);
   }
 
   private async describe(
@@ -286,17 +397,29 @@ export class TaskSchedules implements OnApplicationBootstrap, OnApplicationShutd
     id: string,
     entry: OwnedScheduler,
   ): Promise<ScheduleInfo | undefined> {
+    const base = { id, taskName: entry.taskName, queue: entry.queue, source: entry.source };
+    const paused = await this.pausedOf(access, id);
+    if (paused) {
+      const { pattern, tz, every } = paused.repeat;
+      return {
+        ...base,
+        cron: pattern,
+        tz: pattern ? tz : undefined,
+        everyMs: every,
+        nextRunAt: undefined,
+        paused: true,
+        pausedAt: new Date(paused.pausedAt),
+      };
+    }
     const scheduler = await access.queue(entry.queue).getJobScheduler(id);
     if (!scheduler) return undefined;
     return {
-      id,
-      taskName: entry.taskName,
-      queue: entry.queue,
-      source: entry.source,
+      ...base,
       cron: scheduler.pattern ?? undefined,
       tz: scheduler.pattern ? (scheduler.tz ?? undefined) : undefined,
       everyMs: scheduler.every ? Number(scheduler.every) : undefined,
       nextRunAt: scheduler.next ? new Date(Number(scheduler.next)) : undefined,
+      paused: false,
     };
   }
 
@@ -320,6 +443,26 @@ export class TaskSchedules implements OnApplicationBootstrap, OnApplicationShutd
 
   private get ownedKey(): string {
     return this.options.keys.appKey('schedules');
+  }
+
+  /** Paused schedules, by id: same tag as `ownedKey`, so both live in one slot. */
+  private get pausedKey(): string {
+    return this.options.keys.appKey('schedules:paused');
+  }
+
+  private async ownedEntry(access: Access, id: string): Promise<OwnedScheduler> {
+    const json = typeof id === 'string' ? await access.client.hget(this.ownedKey, id) : null;
+    if (!json) throw new UnknownScheduleError(String(id));
+    return JSON.parse(json) as OwnedScheduler;
+  }
+
+  private async pausedOf(access: Access, id: string): Promise<PausedSchedule | undefined> {
+    const json = await access.client.hget(this.pausedKey, id);
+    return json ? (JSON.parse(json) as PausedSchedule) : undefined;
+  }
+
+  private async keepPaused(access: Access, id: string, paused: PausedSchedule): Promise<void> {
+    await access.client.hset(this.pausedKey, id, JSON.stringify(paused));
   }
 
   private async owned(access: Access): Promise<Map<string, OwnedScheduler>> {
