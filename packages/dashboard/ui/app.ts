@@ -7,6 +7,8 @@ import { deadLettersView } from './view-dead-letters.js';
 import { jobView } from './view-job.js';
 import { jobsView } from './view-jobs.js';
 import { overviewView } from './view-overview.js';
+import { schedulesView } from './view-schedules.js';
+import { workflowsView } from './view-workflows.js';
 
 type View = (mine: number, parts: string[], params: URLSearchParams) => Promise<void>;
 
@@ -17,6 +19,8 @@ const VIEWS: Record<string, View> = {
   job: (mine, parts) =>
     parts.length === 3 ? jobView(mine, parts[1], parts[2]) : overviewView(mine),
   'dead-letters': (mine, parts, params) => deadLettersView(mine, parts[1], params),
+  schedules: (mine) => schedulesView(mine),
+  workflows: (mine, parts, params) => workflowsView(mine, parts, params),
 };
 
 async function route(): Promise<void> {
