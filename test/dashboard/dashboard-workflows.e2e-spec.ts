@@ -103,6 +103,41 @@ describe('@conveyor/dashboard workflows API', () => {
     expect((await call(app, 'workflows/canvas?limit=0')).status).toBe(400);
   });
 
+  it('draws the group a fan-out adds after a step', async () => {
+    app = await startWorkflowsApp({ token: TOKEN });
+    const handle = await app
+      .get(TaskProducer)
+      .chain([step(Resize, { n: 1 }), group([step(Resize, { n: 2 }), step(Resize, { n: 3 })])]);
+    await expect(handle.result({ timeout: '10s' })).resolves.toEqual([20, 30]);
+    const { body } = await call(app, `workflows/canvas/${handle.id}`);
+    expect(body.state).toBe('completed');
+    expect(shape(body.tree)).toEqual({
+      kind: 'chain',
+      path: '0',
+      children: [
+        { kind: 'step', path: '0.0', task: 'images.resize', state: 'completed' },
+        {
+          kind: 'fan-out',
+          path: '0.1',
+          task: 'conveyor.fan-out',
+          state: 'completed',
+          children: [
+            {
+              kind: 'group',
+              path: '0.1.fan',
+              task: 'conveyor.group',
+              state: 'completed',
+              children: [
+                { kind: 'step', path: '0.1.fan.0', task: 'images.resize', state: 'completed' },
+                { kind: 'step', path: '0.1.fan.1', task: 'images.resize', state: 'completed' },
+              ],
+            },
+          ],
+        },
+      ],
+    });
+  });
+
   it('links a step job to its workflow, canvas or durable', async () => {
     app = await startWorkflowsApp({ token: TOKEN });
     const handle = await app.get(TaskProducer).chain([step(Resize, { n: 5 }), step(Sum)]);

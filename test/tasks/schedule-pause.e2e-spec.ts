@@ -12,7 +12,7 @@ import { closeRawQueue, rawQueue, REDIS_URL, uniquePrefix } from '../support/red
 import { startTasksApp, stopAll, type TestApp } from '../support/tasks-app';
 
 const Report = defineTask<{ kind: string }, string>('report.build');
-const Tick = defineTask<{ source: string }, void>('clock.tick');
+const Tick = defineTask<{ source: string }, void>('clock.tick', { attempts: 3 });
 
 @Injectable()
 class ReportsV1 {
@@ -145,6 +145,8 @@ describe('schedule pause, resume and trigger', () => {
     const queue = rawQueue(app.prefix, 'default');
     try {
       await producer.schedule('tick-fast', Tick, { every: '1h', payload: { source: 'runtime' } });
+      const options = (await queue.getJobScheduler('tick-fast'))?.template?.opts;
+      expect(options).toMatchObject({ attempts: 3 });
       await producer.pauseSchedule('tick-fast');
       // Replacing a paused schedule keeps it paused, with its new timing.
       const replaced = await producer.schedule('tick-fast', Tick, {
@@ -159,6 +161,8 @@ describe('schedule pause, resume and trigger', () => {
       expect((await queue.getJobScheduler('tick-fast'))?.template?.data).toEqual({
         source: 'replaced',
       });
+      // The task's job options come back with it.
+      expect((await queue.getJobScheduler('tick-fast'))?.template?.opts).toEqual(options);
 
       await producer.pauseSchedule('tick-fast');
       await producer.unschedule('tick-fast');
