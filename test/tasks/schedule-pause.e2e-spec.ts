@@ -70,8 +70,14 @@ describe('schedule pause, resume and trigger', () => {
     expect(paused).toMatchObject({ id: NIGHTLY, paused: true, cron: '0 3 * * *', tz: 'UTC' });
     expect(paused.nextRunAt).toBeUndefined();
     expect(paused.pausedAt).toBeInstanceOf(Date);
-    // No BullMQ scheduler while paused: no tick can make a job, in any process.
+    // No BullMQ scheduler while paused, nor its next job: no tick can make one, in any process.
     expect(await schedulerIds(v1.prefix)).toEqual([]);
+    const pending = rawQueue(v1.prefix, 'default');
+    try {
+      expect(await pending.getJobs(['waiting', 'delayed', 'prioritized'])).toEqual([]);
+    } finally {
+      await closeRawQueue(pending);
+    }
     // Pausing again changes nothing.
     expect(await producer.pauseSchedule(NIGHTLY)).toMatchObject({
       paused: true,
