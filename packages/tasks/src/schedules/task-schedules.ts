@@ -320,9 +320,15 @@ export class TaskSchedules implements OnApplicationBootstrap, OnApplicationShutd
   /** Every schedule Conveyor owns under this prefix, with its next run time. */
   async list(): Promise<ScheduleInfo[]> {
     const access = this.shared;
-    const owned = await this.owned(access);
+    // One read of the paused ones for the whole list, not one a schedule.
+    const [owned, paused] = await Promise.all([
+      this.owned(access),
+      access.client.hgetall(this.pausedKey),
+    ]);
     const infos = await Promise.all(
-      [...owned].map(([id, entry]) => this.describe(access, id, entry)),
+      [...owned].map(([id, entry]) =>
+        this.describe(access, id, entry, paused[id] ? JSON.parse(paused[id]) : null),
+      ),
     );
     return infos
       .filter((info): info is ScheduleInfo => info !== undefined)
@@ -396,9 +402,11 @@ export class TaskSchedules implements OnApplicationBootstrap, OnApplicationShutd
     access: Access,
     id: string,
     entry: OwnedScheduler,
+    /** Its paused record when the caller read it already (`null`: not paused). */
+    known?: PausedSchedule | null,
   ): Promise<ScheduleInfo | undefined> {
     const base = { id, taskName: entry.taskName, queue: entry.queue, source: entry.source };
-    const paused = await this.pausedOf(access, id);
+    const paused = known === undefined ? await this.pausedOf(access, id) : known;
     if (paused) {
       const { pattern, tz, every } = paused.repeat;
       return {
