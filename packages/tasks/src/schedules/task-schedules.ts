@@ -4,7 +4,7 @@ import {
   type OnApplicationBootstrap,
   type OnApplicationShutdown,
 } from '@nestjs/common';
-import { type JobSchedulerTemplateOptions, Queue, type RepeatOptions } from 'bullmq';
+import { Queue } from 'bullmq';
 import { ConveyorLogger, errorField } from '../logging/conveyor-logger';
 import type { RedisClient } from '../redis/open-connection';
 import {
@@ -21,6 +21,7 @@ import { buildJobOptions } from '../producer/job-options';
 import { quit, RedisConnections } from '../redis/redis-connections';
 import { RESOLVED_TASKS_OPTIONS } from '../tasks.constants';
 import { type TaskDefinition, TasksRegistry } from '../tasks.registry';
+import { pausedFromScheduler, type PausedSchedule, PausedSchedules } from './paused-schedules';
 import { ScheduleLock } from './schedule-lock';
 import { insideConveyorThread } from '../threads/thread-env';
 import type { ResolvedSchedule } from './schedule-spec';
@@ -50,17 +51,6 @@ interface OwnedScheduler {
   queue: string;
   taskName: string;
   source: 'declared' | 'runtime';
-}
-
-/**
- * A paused schedule: its BullMQ scheduler is removed (so no tick makes a job, in any
- * process, whatever BullMQ version runs the workers) and what it takes to put it back is kept
- * here, in `{prefix}:conveyor:schedules:paused`, beside the hash of owned schedulers.
- */
-interface PausedSchedule {
-  pausedAt: number;
-  repeat: Pick<RepeatOptions, 'pattern' | 'tz' | 'every'>;
-  template: { name: string; data: unknown; opts: JobSchedulerTemplateOptions };
 }
 
 /** What `trigger()` needs to enqueue one run now. */
@@ -102,13 +92,17 @@ export class TaskSchedules implements OnApplicationBootstrap, OnApplicationShutd
   private retry?: NodeJS.Timeout;
   private stopped = false;
   private readonly declared = new Map<string, { taskName: string; schedule: ResolvedSchedule }>();
+  /** Paused schedules, beside the owned ones (same tag, so one slot). */
+  private readonly paused: PausedSchedules;
 
   constructor(
     @Inject(RESOLVED_TASKS_OPTIONS) private readonly options: ResolvedModuleOptions,
     private readonly registry: TasksRegistry,
     private readonly queues: ConveyorQueues,
     private readonly redis: RedisConnections,
-  ) {}
+  ) {
+    this.paused = new PausedSchedules(options.keys.appKey('schedules:paused'));
+  }
 
   /** Called by the explorer for each handler with a schedule; no I/O. */
   declare(taskName: string, schedule: ResolvedSchedule): void {
@@ -241,7 +235,7 @@ export class TaskSchedules implements OnApplicationBootstrap, OnApplicationShutd
       if (!entry || entry.source !== 'runtime') throw new UnknownScheduleError(String(id));
       held();
       await access.queue(entry.queue).removeJobScheduler(id);
-      await access.client.hdel(this.pausedKey, id);
+      await this.paused.forget(access.client, id);
       await access.client.hdel(this.ownedKey, id);
     });
   }
@@ -256,23 +250,11 @@ export class TaskSchedules implements OnApplicationBootstrap, OnApplicationShutd
     const access = this.shared;
     const entry = await this.lock(access.client).run(async (held) => {
       const entry = await this.ownedEntry(access, id);
-      if (!(await this.pausedOf(access, id))) {
+      if (!(await this.paused.get(access.client, id))) {
         const scheduler = await access.queue(entry.queue).getJobScheduler(id);
         if (!scheduler) throw new UnknownScheduleError(id);
         held();
-        await this.keepPaused(access, id, {
-          pausedAt: Date.now(),
-          repeat: {
-            pattern: scheduler.pattern ?? undefined,
-            tz: scheduler.pattern ? (scheduler.tz ?? undefined) : undefined,
-            every: scheduler.every ? Number(scheduler.every) : undefined,
-          },
-          template: {
-            name: scheduler.name,
-            data: scheduler.template?.data,
-            opts: scheduler.template?.opts ?? {},
-          },
-        });
+        await this.paused.keep(access.client, id, pausedFromScheduler(scheduler, Date.now()));
       }
       // Also when it was paused already: a pause cut short between its two writes ends here.
       held();
@@ -291,11 +273,11 @@ export class TaskSchedules implements OnApplicationBootstrap, OnApplicationShutd
     const access = this.shared;
     const entry = await this.lock(access.client).run(async (held) => {
       const entry = await this.ownedEntry(access, id);
-      const paused = await this.pausedOf(access, id);
+      const paused = await this.paused.get(access.client, id);
       if (paused) {
         held();
         await access.queue(entry.queue).upsertJobScheduler(id, paused.repeat, paused.template);
-        await access.client.hdel(this.pausedKey, id);
+        await this.paused.forget(access.client, id);
       }
       return entry;
     });
@@ -309,7 +291,7 @@ export class TaskSchedules implements OnApplicationBootstrap, OnApplicationShutd
   async runOf(id: string): Promise<ScheduleRun> {
     const access = this.shared;
     const entry = await this.ownedEntry(access, id);
-    const paused = await this.pausedOf(access, id);
+    const paused = await this.paused.get(access.client, id);
     const data = paused
       ? paused.template.data
       : (await access.queue(entry.queue).getJobScheduler(id))?.template?.data;
@@ -321,14 +303,9 @@ export class TaskSchedules implements OnApplicationBootstrap, OnApplicationShutd
   async list(): Promise<ScheduleInfo[]> {
     const access = this.shared;
     // One read of the paused ones for the whole list, not one a schedule.
-    const [owned, paused] = await Promise.all([
-      this.owned(access),
-      access.client.hgetall(this.pausedKey),
-    ]);
+    const [owned, paused] = await Promise.all([this.owned(access), this.paused.all(access.client)]);
     const infos = await Promise.all(
-      [...owned].map(([id, entry]) =>
-        this.describe(access, id, entry, paused[id] ? JSON.parse(paused[id]) : null),
-      ),
+      [...owned].map(([id, entry]) => this.describe(access, id, entry, paused.get(id) ?? null)),
     );
     return infos
       .filter((info): info is ScheduleInfo => info !== undefined)
@@ -354,7 +331,7 @@ export class TaskSchedules implements OnApplicationBootstrap, OnApplicationShutd
     for (const [id, entry] of this.stale(scope, owned)) {
       held();
       await access.queue(entry.queue).removeJobScheduler(id);
-      await access.client.hdel(this.pausedKey, id);
+      await this.paused.forget(access.client, id);
       await access.client.hdel(this.ownedKey, id);
       this.logger.log(`removed schedule ${id}: no handler declares it any more`, {
         schedule: id,
@@ -384,13 +361,13 @@ export class TaskSchedules implements OnApplicationBootstrap, OnApplicationShutd
       opts: buildJobOptions(definition.name, definition.options, undefined),
     };
     const queue = access.queue(definition.options.queue);
-    const paused = await this.pausedOf(access, id);
+    const paused = await this.paused.get(access.client, id);
     if (!paused) {
       await queue.upsertJobScheduler(id, schedule.repeat, template);
       return;
     }
     const { pattern, tz, every } = schedule.repeat;
-    await this.keepPaused(access, id, {
+    await this.paused.keep(access.client, id, {
       pausedAt: paused.pausedAt,
       repeat: { pattern, tz, every },
       template,
@@ -406,7 +383,7 @@ export class TaskSchedules implements OnApplicationBootstrap, OnApplicationShutd
     known?: PausedSchedule | null,
   ): Promise<ScheduleInfo | undefined> {
     const base = { id, taskName: entry.taskName, queue: entry.queue, source: entry.source };
-    const paused = known === undefined ? await this.pausedOf(access, id) : known;
+    const paused = known === undefined ? await this.paused.get(access.client, id) : known;
     if (paused) {
       const { pattern, tz, every } = paused.repeat;
       return {
@@ -453,24 +430,10 @@ export class TaskSchedules implements OnApplicationBootstrap, OnApplicationShutd
     return this.options.keys.appKey('schedules');
   }
 
-  /** Paused schedules, by id: same tag as `ownedKey`, so both live in one slot. */
-  private get pausedKey(): string {
-    return this.options.keys.appKey('schedules:paused');
-  }
-
   private async ownedEntry(access: Access, id: string): Promise<OwnedScheduler> {
     const json = typeof id === 'string' ? await access.client.hget(this.ownedKey, id) : null;
     if (!json) throw new UnknownScheduleError(String(id));
     return JSON.parse(json) as OwnedScheduler;
-  }
-
-  private async pausedOf(access: Access, id: string): Promise<PausedSchedule | undefined> {
-    const json = await access.client.hget(this.pausedKey, id);
-    return json ? (JSON.parse(json) as PausedSchedule) : undefined;
-  }
-
-  private async keepPaused(access: Access, id: string, paused: PausedSchedule): Promise<void> {
-    await access.client.hset(this.pausedKey, id, JSON.stringify(paused));
   }
 
   private async owned(access: Access): Promise<Map<string, OwnedScheduler>> {
