@@ -2,6 +2,10 @@ import { type DynamicModule, Module } from '@nestjs/common';
 import { dashboardApiController } from './api/dashboard-api.controller';
 import { DashboardService } from './api/dashboard.service';
 import { JobSearch } from './api/job-search';
+import { SchedulesView } from './api/schedules-view';
+import { dashboardSchedulesController } from './api/schedules.controller';
+import { WorkflowsView } from './api/workflows-view';
+import { dashboardWorkflowsController } from './api/workflows.controller';
 import { DashboardAccessGuard } from './auth/dashboard-access.guard';
 import { DASHBOARD_OPTIONS } from './dashboard.constants';
 import {
@@ -42,6 +46,8 @@ import { dashboardPageController } from './page/dashboard-page.controller';
     DashboardAccessGuard,
     DashboardService,
     JobSearch,
+    SchedulesView,
+    WorkflowsView,
   ],
   exports: [DashboardService],
 })
@@ -65,6 +71,8 @@ function withControllers(module: DynamicModule, path = '/conveyor'): DynamicModu
     controllers: [
       ...(module.controllers ?? []),
       dashboardApiController(base),
+      dashboardSchedulesController(base),
+      dashboardWorkflowsController(base),
       dashboardPageController(base),
     ],
   };

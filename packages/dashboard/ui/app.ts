@@ -8,6 +8,8 @@ import { jobView } from './view-job.js';
 import { jobsView } from './view-jobs.js';
 import { overviewView } from './view-overview.js';
 import { tasksView, taskView } from './view-tasks.js';
+import { schedulesView } from './view-schedules.js';
+import { workflowsView } from './view-workflows.js';
 
 type View = (mine: number, parts: string[], params: URLSearchParams) => Promise<void>;
 
@@ -23,6 +25,8 @@ const VIEWS: Record<string, View> = {
     parts.length === 3
       ? taskView(mine, parts[1], parts[2], params)
       : tasksView(mine, undefined, params),
+  schedules: (mine) => schedulesView(mine),
+  workflows: (mine, parts, params) => workflowsView(mine, parts, params),
 };
 
 async function route(): Promise<void> {

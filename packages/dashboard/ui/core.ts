@@ -45,6 +45,7 @@ export interface JobDetail extends JobSummary {
   worker?: string;
   logs: string[];
   timeline: Array<{ at: number; event: string }>;
+  workflow?: { kind: 'canvas' | 'durable'; id: string; at: string };
 }
 export interface DeadLetter {
   id: string;

@@ -56,6 +56,22 @@ export async function jobView(mine: number, queue: string, id: string): Promise<
       h('dd', {}, `${job.attemptsMade} of ${job.maxAttempts}`),
       h('dt', {}, 'Worker'),
       h('dd', {}, job.worker ?? '—'),
+      job.workflow ? h('dt', {}, 'Workflow') : null,
+      job.workflow
+        ? h(
+            'dd',
+            {},
+            h(
+              'a',
+              {
+                id: 'job-workflow',
+                href: `#/workflows/${job.workflow.kind}/${encodeURIComponent(job.workflow.id)}`,
+              },
+              job.workflow.id,
+            ),
+            h('span', { class: 'muted' }, ` (${job.workflow.kind}, step ${job.workflow.at})`),
+          )
+        : null,
       job.progress !== undefined ? h('dt', {}, 'Progress') : null,
       job.progress !== undefined ? h('dd', {}, JSON.stringify(job.progress)) : null,
     ),

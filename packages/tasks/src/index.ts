@@ -102,6 +102,7 @@ export {
   type WorkflowStep,
 } from './workflows/workflow-nodes';
 export { WorkflowHandle, type WorkflowStepInfo } from './workflows/workflow-handle';
+export type { RecentWorkflow } from './workflows/workflow-producer';
 export { isStepFailure, type StepFailure } from './workflows/step-input';
 export {
   compensateWith,

@@ -36,6 +36,7 @@ export {
   checkSchedulePayload,
 } from './schedules/task-schedules';
 export { nextRunOf, resolveSchedule, type ResolvedSchedule } from './schedules/schedule-spec';
+export { STEP_ENVELOPE_KEY } from './workflows/step-input';
 export { TaskHooksRunner, type DeadLetteredJob } from './worker/task-hooks-runner';
 export { InFlightRun } from './worker/in-flight-run';
 export type { ContextJob } from './worker/task-context';

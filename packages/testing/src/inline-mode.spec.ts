@@ -203,6 +203,27 @@ describe('ConveyorTestingModule in inline mode', () => {
     await expect(bed.producer.unschedule('nightly-add')).rejects.toThrow(UnknownScheduleError);
   });
 
+  it('pauses, resumes and triggers a schedule as TaskProducer does', async () => {
+    await bed.producer.schedule('nightly-add', Add, { cron: '0 3 * * *', payload: { a: 1, b: 2 } });
+    const paused = await bed.producer.pauseSchedule('nightly-add');
+    expect(paused).toMatchObject({ paused: true, nextRunAt: undefined });
+    expect(paused.pausedAt).toBeInstanceOf(Date);
+    // A paused schedule replaced by schedule() stays paused.
+    await bed.producer.schedule('nightly-add', Add, { cron: '0 4 * * *', payload: { a: 2, b: 2 } });
+    expect(await bed.producer.schedules()).toEqual([
+      expect.objectContaining({ id: 'nightly-add', cron: '0 4 * * *', paused: true }),
+    ]);
+
+    const run = await bed.producer.triggerSchedule<number>('nightly-add');
+    await expect(run.result()).resolves.toBe(4);
+
+    const resumed = await bed.producer.resumeSchedule('nightly-add');
+    expect(resumed).toMatchObject({ paused: false });
+    expect(resumed.nextRunAt!.getUTCHours()).toBe(4);
+    await expect(bed.producer.pauseSchedule('nope')).rejects.toThrow(UnknownScheduleError);
+    await expect(bed.producer.triggerSchedule('nope')).rejects.toThrow(UnknownScheduleError);
+  });
+
   it('runs a task now with run(), and clear() forgets every job', async () => {
     await expect(bed.tasks.run(Add, { a: 1, b: 1 })).resolves.toBe(2);
     await expect(bed.tasks.run(Refuse, { why: 'no' })).rejects.toThrow(TaskFailedError);

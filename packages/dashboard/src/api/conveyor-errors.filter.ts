@@ -5,6 +5,10 @@ const STATUS: Record<string, number> = {
   DeadLetterNotFoundError: 404,
   UnknownTaskError: 409,
   InvalidTaskOptionsError: 400,
+  UnknownScheduleError: 404,
+  UnknownWorkflowError: 404,
+  InvalidWorkflowError: 400,
+  ScheduleLockError: 503,
 };
 
 interface JsonResponse {

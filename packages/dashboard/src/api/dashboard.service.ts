@@ -282,7 +282,11 @@ export class DashboardService {
     }));
   }
 
-  private async act<T>(
+  /**
+   * Runs a dashboard action: refused (403) in read-only mode, logged with who asked and the
+   * outcome, or the failure. Every view's actions go through here.
+   */
+  async act<T>(
     actor: Actor,
     action: string,
     target: Record<string, unknown>,

@@ -1,4 +1,5 @@
 import type { Job } from 'bullmq';
+import { type JobWorkflow, workflowOfJob } from './job-workflow';
 
 /** Where a job is, in Conveyor's words (BullMQ's `failed` is the dead-letter store). */
 export type JobStateName =
@@ -77,6 +78,8 @@ export interface JobDetail extends JobSummary {
   worker?: string;
   logs: string[];
   timeline: Array<{ at: number; event: string }>;
+  /** The workflow the job is a step of, if any. */
+  workflow?: JobWorkflow;
 }
 
 export function jobDetail(queue: string, job: Job, bullState: string, logs: string[]): JobDetail {
@@ -107,6 +110,7 @@ export function jobDetail(queue: string, job: Job, bullState: string, logs: stri
             : 'finished',
     });
   }
+  const workflow = workflowOfJob(job);
   return {
     id: job.id!,
     queue,
@@ -124,5 +128,6 @@ export function jobDetail(queue: string, job: Job, bullState: string, logs: stri
     ...(job.processedBy ? { worker: job.processedBy } : {}),
     logs,
     timeline: timeline.sort((a, b) => a.at - b.at),
+    ...(workflow ? { workflow } : {}),
   };
 }

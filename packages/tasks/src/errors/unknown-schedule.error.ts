@@ -1,6 +1,6 @@
 import { ConveyorError } from './conveyor.error';
 
-/** `TaskProducer.unschedule(id)` named a schedule that Conveyor does not know. */
+/** `unschedule`, `pauseSchedule`, `resumeSchedule` or `triggerSchedule` named a schedule Conveyor does not know. */
 export class UnknownScheduleError extends ConveyorError {
   override readonly name = 'UnknownScheduleError';
 

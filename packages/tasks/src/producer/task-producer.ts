@@ -14,6 +14,7 @@ import type { TaskRef } from '../interfaces/task-ref.interface';
 import { describe } from '../options/validation';
 import { resolveSchedule, type TaskSchedule } from '../schedules/schedule-spec';
 import { type ScheduleInfo, TaskSchedules } from '../schedules/task-schedules';
+import { RECENT_WORKFLOWS, type RecentWorkflow } from '../workflows/workflow-producer';
 import { type TaskDefinition, TasksRegistry } from '../tasks.registry';
 import type { WorkflowHandle } from '../workflows/workflow-handle';
 import {
@@ -289,6 +290,23 @@ export class TaskProducer {
   }
 
   /**
+   * The chains, groups and chords started most recently by any process of the app, newest
+   * first: up to `limit` (at most 1,000 are kept, each for the 7 days its record lasts).
+   * Take one's steps with `workflowHandle(id)`.
+   *
+   * @example
+   * for (const { id, startedAt } of await producer.recentWorkflows(20)) console.log(id, startedAt);
+   */
+  recentWorkflows(limit = 50): Promise<RecentWorkflow[]> {
+    if (!Number.isInteger(limit) || limit < 1 || limit > RECENT_WORKFLOWS) {
+      throw new InvalidWorkflowError(
+        `recentWorkflows() takes a limit from 1 to ${RECENT_WORKFLOWS}, got ${describe(limit)}`,
+      );
+    }
+    return this.workflows.recent(limit);
+  }
+
+  /**
    * Adds (or replaces) a schedule at run time, under your own id: the task runs by itself
    * with `schedule.payload`, once per tick across all workers, until `unschedule(id)`.
    *
@@ -319,6 +337,42 @@ export class TaskProducer {
   /** Every schedule under this prefix (declared and added at run time), with its next run. */
   schedules(): Promise<ScheduleInfo[]> {
     return this.taskSchedules.list();
+  }
+
+  /**
+   * Pauses a schedule, declared or added at run time: no tick makes a job, in any process,
+   * until `resumeSchedule(id)`. It stays paused across restarts and deploys (a deploy that
+   * changes a declared schedule updates it, still paused). Pausing twice is a no-op; jobs
+   * it made already still run. Throws `UnknownScheduleError` for an id no schedule has.
+   *
+   * @example
+   * await producer.pauseSchedule('conveyor.reports.nightly'); // a declared schedule's id
+   */
+  pauseSchedule(id: string): Promise<ScheduleInfo> {
+    return this.taskSchedules.pause(id);
+  }
+
+  /**
+   * Resumes a paused schedule: the next tick is counted from now, and runs missed while it
+   * was paused are not made up. A no-op for a schedule that is not paused; throws
+   * `UnknownScheduleError` for an id no schedule has.
+   */
+  resumeSchedule(id: string): Promise<ScheduleInfo> {
+    return this.taskSchedules.resume(id);
+  }
+
+  /**
+   * Enqueues one run of a schedule's task with the schedule's payload now, paused or not,
+   * without changing the schedule (its next tick stays when it was). Throws
+   * `UnknownScheduleError` for an id no schedule has.
+   *
+   * @example
+   * const handle = await producer.triggerSchedule('conveyor.reports.nightly');
+   */
+  async triggerSchedule<R = unknown>(id: string): Promise<TaskHandle<R>> {
+    const run = await this.taskSchedules.runOf(id);
+    // To the schedule's queue, as a tick: the router is not asked for scheduled runs.
+    return this.enqueue<R>(run.taskName, run.payload, { queue: run.queue });
   }
 
   private definition(task: TaskRef | string): TaskDefinition {

@@ -21,6 +21,7 @@ import { buildJobOptions } from '../producer/job-options';
 import { quit, RedisConnections } from '../redis/redis-connections';
 import { RESOLVED_TASKS_OPTIONS } from '../tasks.constants';
 import { type TaskDefinition, TasksRegistry } from '../tasks.registry';
+import { pausedFromScheduler, type PausedSchedule, PausedSchedules } from './paused-schedules';
 import { ScheduleLock } from './schedule-lock';
 import { insideConveyorThread } from '../threads/thread-env';
 import type { ResolvedSchedule } from './schedule-spec';
@@ -37,8 +38,12 @@ export interface ScheduleInfo {
   tz?: string;
   /** Interval in milliseconds, for `every` schedules. */
   everyMs?: number;
-  /** When the next run is due; `undefined` if BullMQ no longer holds the scheduler. */
+  /** When the next run is due; `undefined` while paused, or if BullMQ no longer holds the scheduler. */
   nextRunAt?: Date;
+  /** True between `pauseSchedule(id)` and `resumeSchedule(id)`: no tick makes a job. */
+  paused: boolean;
+  /** When it was paused. */
+  pausedAt?: Date;
 }
 
 /** What Conveyor records about a scheduler it owns, in one Redis hash per prefix. */
@@ -46,6 +51,13 @@ interface OwnedScheduler {
   queue: string;
   taskName: string;
   source: 'declared' | 'runtime';
+}
+
+/** What `trigger()` needs to enqueue one run now. */
+export interface ScheduleRun {
+  taskName: string;
+  queue: string;
+  payload: unknown;
 }
 
 /** Declared schedules are named after their task, so a deploy finds the one to update. */
@@ -80,13 +92,17 @@ export class TaskSchedules implements OnApplicationBootstrap, OnApplicationShutd
   private retry?: NodeJS.Timeout;
   private stopped = false;
   private readonly declared = new Map<string, { taskName: string; schedule: ResolvedSchedule }>();
+  /** Paused schedules, beside the owned ones (same tag, so one slot). */
+  private readonly paused: PausedSchedules;
 
   constructor(
     @Inject(RESOLVED_TASKS_OPTIONS) private readonly options: ResolvedModuleOptions,
     private readonly registry: TasksRegistry,
     private readonly queues: ConveyorQueues,
     private readonly redis: RedisConnections,
-  ) {}
+  ) {
+    this.paused = new PausedSchedules(options.keys.appKey('schedules:paused'));
+  }
 
   /** Called by the explorer for each handler with a schedule; no I/O. */
   declare(taskName: string, schedule: ResolvedSchedule): void {
@@ -205,7 +221,7 @@ export class TaskSchedules implements OnApplicationBootstrap, OnApplicationShutd
         await access.queue(previous.queue).removeJobScheduler(id);
       }
       held();
-      await this.upsert(access, id, definition, schedule);
+      await this.put(access, id, definition, schedule);
       await this.record(access, id, entry);
     });
     return (await this.describe(access, id, entry))!;
@@ -219,16 +235,77 @@ export class TaskSchedules implements OnApplicationBootstrap, OnApplicationShutd
       if (!entry || entry.source !== 'runtime') throw new UnknownScheduleError(String(id));
       held();
       await access.queue(entry.queue).removeJobScheduler(id);
+      await this.paused.forget(access.client, id);
       await access.client.hdel(this.ownedKey, id);
     });
+  }
+
+  /**
+   * Pauses a schedule (declared or added at run time): its BullMQ scheduler is removed and
+   * kept aside, so no tick makes a job until `resume(id)`, across restarts and deploys (the
+   * reconciliation updates a paused schedule's timing and payload but leaves it paused).
+   * Pausing a paused schedule changes nothing. Jobs it already made still run.
+   */
+  async pause(id: string): Promise<ScheduleInfo> {
+    const access = this.shared;
+    const entry = await this.lock(access.client).run(async (held) => {
+      const entry = await this.ownedEntry(access, id);
+      if (!(await this.paused.get(access.client, id))) {
+        const scheduler = await access.queue(entry.queue).getJobScheduler(id);
+        if (!scheduler) throw new UnknownScheduleError(id);
+        held();
+        await this.paused.keep(access.client, id, pausedFromScheduler(scheduler, Date.now()));
+      }
+      // Also when it was paused already: a pause cut short between its two writes ends here.
+      held();
+      await access.queue(entry.queue).removeJobScheduler(id);
+      return entry;
+    });
+    return (await this.describe(access, id, entry))!;
+  }
+
+  /**
+   * Resumes a paused schedule: its scheduler is put back as it was kept (or as the latest
+   * deploy declared it) and the next tick is computed from now; runs missed while paused are
+   * not made up. Resuming a schedule that is not paused changes nothing.
+   */
+  async resume(id: string): Promise<ScheduleInfo> {
+    const access = this.shared;
+    const entry = await this.lock(access.client).run(async (held) => {
+      const entry = await this.ownedEntry(access, id);
+      const paused = await this.paused.get(access.client, id);
+      if (paused) {
+        held();
+        await access.queue(entry.queue).upsertJobScheduler(id, paused.repeat, paused.template);
+        await this.paused.forget(access.client, id);
+      }
+      return entry;
+    });
+    return (await this.describe(access, id, entry))!;
+  }
+
+  /**
+   * The task and payload of one run of schedule `id`, paused or not, for `trigger`: the
+   * schedule itself is not changed.
+   */
+  async runOf(id: string): Promise<ScheduleRun> {
+    const access = this.shared;
+    const entry = await this.ownedEntry(access, id);
+    const paused = await this.paused.get(access.client, id);
+    const data = paused
+      ? paused.template.data
+      : (await access.queue(entry.queue).getJobScheduler(id))?.template?.data;
+    if (!paused && data === undefined) throw new UnknownScheduleError(id);
+    return { taskName: entry.taskName, queue: entry.queue, payload: data ?? {} };
   }
 
   /** Every schedule Conveyor owns under this prefix, with its next run time. */
   async list(): Promise<ScheduleInfo[]> {
     const access = this.shared;
-    const owned = await this.owned(access);
+    // One read of the paused ones for the whole list, not one a schedule.
+    const [owned, paused] = await Promise.all([this.owned(access), this.paused.all(access.client)]);
     const infos = await Promise.all(
-      [...owned].map(([id, entry]) => this.describe(access, id, entry)),
+      [...owned].map(([id, entry]) => this.describe(access, id, entry, paused.get(id) ?? null)),
     );
     return infos
       .filter((info): info is ScheduleInfo => info !== undefined)
@@ -244,7 +321,7 @@ export class TaskSchedules implements OnApplicationBootstrap, OnApplicationShutd
       if (previous && previous.queue !== definition.options.queue) {
         await access.queue(previous.queue).removeJobScheduler(id);
       }
-      await this.upsert(access, id, definition, schedule);
+      await this.put(access, id, definition, schedule);
       await this.record(access, id, {
         queue: definition.options.queue,
         taskName,
@@ -254,6 +331,7 @@ export class TaskSchedules implements OnApplicationBootstrap, OnApplicationShutd
     for (const [id, entry] of this.stale(scope, owned)) {
       held();
       await access.queue(entry.queue).removeJobScheduler(id);
+      await this.paused.forget(access.client, id);
       await access.client.hdel(this.ownedKey, id);
       this.logger.log(`removed schedule ${id}: no handler declares it any more`, {
         schedule: id,
@@ -267,36 +345,66 @@ export class TaskSchedules implements OnApplicationBootstrap, OnApplicationShutd
     }
   }
 
-  private async upsert(
+  /**
+   * Puts a schedule in place: upserts its BullMQ scheduler, or, while it is paused, keeps
+   * the new timing and payload aside for `resume()` and makes sure no scheduler runs.
+   */
+  private async put(
     access: Access,
     id: string,
     definition: TaskDefinition,
     schedule: ResolvedSchedule,
   ): Promise<void> {
-    const opts = buildJobOptions(definition.name, definition.options, undefined);
-    await access.queue(definition.options.queue).upsertJobScheduler(id, schedule.repeat, {
+    const template = {
       name: definition.name,
       data: schedule.payload,
-      opts,
+      opts: buildJobOptions(definition.name, definition.options, undefined),
+    };
+    const queue = access.queue(definition.options.queue);
+    const paused = await this.paused.get(access.client, id);
+    if (!paused) {
+      await queue.upsertJobScheduler(id, schedule.repeat, template);
+      return;
+    }
+    const { pattern, tz, every } = schedule.repeat;
+    await this.paused.keep(access.client, id, {
+      pausedAt: paused.pausedAt,
+      repeat: { pattern, tz, every },
+      template,
     });
+    await queue.removeJobScheduler(id);
   }
 
   private async describe(
     access: Access,
     id: string,
     entry: OwnedScheduler,
+    /** Its paused record when the caller read it already (`null`: not paused). */
+    known?: PausedSchedule | null,
   ): Promise<ScheduleInfo | undefined> {
+    const base = { id, taskName: entry.taskName, queue: entry.queue, source: entry.source };
+    const paused = known === undefined ? await this.paused.get(access.client, id) : known;
+    if (paused) {
+      const { pattern, tz, every } = paused.repeat;
+      return {
+        ...base,
+        cron: pattern,
+        tz: pattern ? tz : undefined,
+        everyMs: every,
+        nextRunAt: undefined,
+        paused: true,
+        pausedAt: new Date(paused.pausedAt),
+      };
+    }
     const scheduler = await access.queue(entry.queue).getJobScheduler(id);
     if (!scheduler) return undefined;
     return {
-      id,
-      taskName: entry.taskName,
-      queue: entry.queue,
-      source: entry.source,
+      ...base,
       cron: scheduler.pattern ?? undefined,
       tz: scheduler.pattern ? (scheduler.tz ?? undefined) : undefined,
       everyMs: scheduler.every ? Number(scheduler.every) : undefined,
       nextRunAt: scheduler.next ? new Date(Number(scheduler.next)) : undefined,
+      paused: false,
     };
   }
 
@@ -320,6 +428,12 @@ export class TaskSchedules implements OnApplicationBootstrap, OnApplicationShutd
 
   private get ownedKey(): string {
     return this.options.keys.appKey('schedules');
+  }
+
+  private async ownedEntry(access: Access, id: string): Promise<OwnedScheduler> {
+    const json = typeof id === 'string' ? await access.client.hget(this.ownedKey, id) : null;
+    if (!json) throw new UnknownScheduleError(String(id));
+    return JSON.parse(json) as OwnedScheduler;
   }
 
   private async owned(access: Access): Promise<Map<string, OwnedScheduler>> {

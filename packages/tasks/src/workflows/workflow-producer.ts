@@ -16,6 +16,18 @@ import { type PlannedStep, WorkflowPlanner } from './workflow-plan';
 /** How long a workflow's plan is kept for `TaskProducer.workflowHandle(id)`: 7 days. */
 export const WORKFLOW_RECORD_TTL_S = 7 * 86_400;
 
+/**
+ * How many workflow ids `recent()` keeps, newest first, in `{prefix}:conveyor:workflows`
+ * (a sorted set by start time, trimmed on every start): the dashboard's list without a SCAN.
+ */
+export const RECENT_WORKFLOWS = 1_000;
+
+/** A chain, group or chord that started recently, as `TaskProducer.recentWorkflows()` lists it. */
+export interface RecentWorkflow {
+  id: string;
+  startedAt: Date;
+}
+
 /** A workflow's plan as kept in Redis: every step's job, and which one is the result. */
 interface WorkflowRecord {
   steps: PlannedStep[];
@@ -51,14 +63,19 @@ export class WorkflowProducer implements WorkflowSource, OnApplicationShutdown {
       this.options.routing,
     ).plan(node);
     const record: WorkflowRecord = { steps: plan.steps, top: plan.top.jobId };
-    await this.queues.send(() =>
-      this.redis.client.set(
-        this.recordKey(workflowId),
-        JSON.stringify(record),
-        'EX',
-        WORKFLOW_RECORD_TTL_S,
-      ),
-    );
+    const now = Date.now();
+    // The record and the index share the app's tag: one slot, one MULTI.
+    await this.queues.send(async () => {
+      const replies = await this.redis.client
+        .multi()
+        .set(this.recordKey(workflowId), JSON.stringify(record), 'EX', WORKFLOW_RECORD_TTL_S)
+        .zadd(this.indexKey, now, workflowId)
+        .zremrangebyrank(this.indexKey, 0, -(RECENT_WORKFLOWS + 1))
+        .zremrangebyscore(this.indexKey, '-inf', now - WORKFLOW_RECORD_TTL_S * 1000)
+        .exec();
+      const failed = replies?.find(([error]) => error);
+      if (failed) throw failed[0];
+    });
     await this.addFlow(plan.flow);
     return new WorkflowHandle<R>(workflowId, plan.steps, plan.top, this);
   }
@@ -75,8 +92,35 @@ export class WorkflowProducer implements WorkflowSource, OnApplicationShutdown {
     return new WorkflowHandle<R>(id, record.steps, top, this);
   }
 
+  /**
+   * The workflows started most recently (up to `RECENT_WORKFLOWS`, and no older than their
+   * record's 7 days), newest first.
+   */
+  async recent(limit: number): Promise<RecentWorkflow[]> {
+    const flat = await this.queues.send(() =>
+      this.redis.client.zrevrangebyscore(
+        this.indexKey,
+        '+inf',
+        Date.now() - WORKFLOW_RECORD_TTL_S * 1000,
+        'WITHSCORES',
+        'LIMIT',
+        0,
+        limit,
+      ),
+    );
+    const recent: RecentWorkflow[] = [];
+    for (let i = 0; i < flat.length; i += 2) {
+      recent.push({ id: flat[i], startedAt: new Date(Number(flat[i + 1])) });
+    }
+    return recent;
+  }
+
   private recordKey(id: string): string {
     return this.options.keys.appKey(`workflow:${id}`);
+  }
+
+  private get indexKey(): string {
+    return this.options.keys.appKey('workflows');
   }
 
   /** Adds a flow tree in one atomic write. */

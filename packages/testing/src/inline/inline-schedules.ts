@@ -17,6 +17,8 @@ export interface HeldSchedule {
   queue: string;
   source: 'declared' | 'runtime';
   schedule: ResolvedSchedule;
+  /** Set by `pause()`, cleared by `resume()`. */
+  pausedAt?: Date;
 }
 
 /**
@@ -51,12 +53,14 @@ export class InlineSchedules implements OnApplicationBootstrap {
   ): Promise<ScheduleInfo> {
     checkScheduleId(definition.name, id);
     await checkSchedulePayload(definition, schedule.payload);
+    // A paused schedule that is replaced stays paused, as on Redis.
     const held: HeldSchedule = {
       id,
       taskName: definition.name,
       queue: definition.options.queue,
       source: 'runtime',
       schedule,
+      pausedAt: this.held.get(id)?.pausedAt,
     };
     this.held.set(id, held);
     return describe(held);
@@ -65,6 +69,27 @@ export class InlineSchedules implements OnApplicationBootstrap {
   remove(id: string): void {
     if (this.held.get(id)?.source !== 'runtime') throw new UnknownScheduleError(String(id));
     this.held.delete(id);
+  }
+
+  /** As `TaskProducer.pauseSchedule`: a no-op when paused already. */
+  pause(id: string): ScheduleInfo {
+    const held = this.known(id);
+    held.pausedAt ??= new Date();
+    return describe(held);
+  }
+
+  /** As `TaskProducer.resumeSchedule`: a no-op when not paused. */
+  resume(id: string): ScheduleInfo {
+    const held = this.known(id);
+    held.pausedAt = undefined;
+    return describe(held);
+  }
+
+  /** The schedule `id`, or `UnknownScheduleError`. */
+  known(id: string): HeldSchedule {
+    const held = this.held.get(id);
+    if (!held) throw new UnknownScheduleError(String(id));
+    return held;
   }
 
   list(): ScheduleInfo[] {
@@ -90,6 +115,8 @@ function describe(held: HeldSchedule): ScheduleInfo {
     cron: pattern ?? undefined,
     tz: pattern ? (tz ?? undefined) : undefined,
     everyMs: every ?? undefined,
-    nextRunAt: nextRunOf(held.schedule),
+    nextRunAt: held.pausedAt ? undefined : nextRunOf(held.schedule),
+    paused: held.pausedAt !== undefined,
+    ...(held.pausedAt ? { pausedAt: held.pausedAt } : {}),
   };
 }

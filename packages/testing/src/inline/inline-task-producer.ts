@@ -10,6 +10,7 @@ import {
   InvalidWorkflowError,
   type LastResult,
   type NodeResults,
+  type RecentWorkflow,
   type ScheduleInfo,
   TaskHandle,
   type TaskProducer,
@@ -185,6 +186,30 @@ export class InlineTaskProducer implements ProducerApi {
 
   async schedules(): Promise<ScheduleInfo[]> {
     return this.taskSchedules.list();
+  }
+
+  /** A paused schedule is listed `paused`; `TestTasks.tick(id)` still runs it when asked. */
+  async pauseSchedule(id: string): Promise<ScheduleInfo> {
+    return this.taskSchedules.pause(id);
+  }
+
+  async resumeSchedule(id: string): Promise<ScheduleInfo> {
+    return this.taskSchedules.resume(id);
+  }
+
+  /** One run of the schedule now, as `TestTasks.tick(id)`. */
+  async triggerSchedule<R = unknown>(id: string): Promise<TaskHandle<R>> {
+    const held = this.taskSchedules.known(id);
+    return this.enqueue<R>(held.taskName, held.schedule.payload, { queue: held.queue });
+  }
+
+  async recentWorkflows(limit = 50): Promise<RecentWorkflow[]> {
+    if (!Number.isInteger(limit) || limit < 1 || limit > 1_000) {
+      throw new InvalidWorkflowError(
+        `recentWorkflows() takes a limit from 1 to 1000, got ${String(limit)}`,
+      );
+    }
+    return this.workflows.recent(limit);
   }
 
   /** Holds the job and, in inline mode, runs it before resolving. */

@@ -48,6 +48,7 @@ export class InlineWorkflows implements WorkflowSource {
   /** Workflows started in manual mode, run by `TestTasks.drain()`. */
   private readonly waiting: Array<() => Promise<void>> = [];
   private readonly started = new Map<string, WorkflowHandle<unknown>>();
+  private readonly startedAt = new Map<string, Date>();
 
   constructor(
     private readonly registry: TasksRegistry,
@@ -73,12 +74,21 @@ export class InlineWorkflows implements WorkflowSource {
     else this.waiting.push(execute);
     const handle = new WorkflowHandle<R>(workflowId, plan.steps, plan.top, this);
     this.started.set(workflowId, handle);
+    this.startedAt.set(workflowId, new Date());
     return handle;
   }
 
   /** The handle of a workflow this testing module started (`TaskProducer.workflowHandle`). */
   attach<R>(id: string): WorkflowHandle<R> | undefined {
     return this.started.get(id) as WorkflowHandle<R> | undefined;
+  }
+
+  /** The workflows this testing module started, newest first (`TaskProducer.recentWorkflows`). */
+  recent(limit: number): Array<{ id: string; startedAt: Date }> {
+    return [...this.startedAt]
+      .reverse()
+      .slice(0, limit)
+      .map(([id, startedAt]) => ({ id, startedAt }));
   }
 
   /** Runs the workflows started in manual mode; returns how many there were. */
@@ -91,6 +101,7 @@ export class InlineWorkflows implements WorkflowSource {
   clear(): void {
     this.waiting.length = 0;
     this.started.clear();
+    this.startedAt.clear();
   }
 
   resultOf<R>(queue: string, taskName: string, jobId: string, timeout?: Duration): Promise<R> {

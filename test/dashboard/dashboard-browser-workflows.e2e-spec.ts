@@ -1,0 +1,138 @@
+import { mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Page } from 'playwright-core';
+import { chain, group, step, TaskProducer, Workflows } from '@conveyor/tasks';
+import { launchChromium, type TestBrowser } from '../support/browser';
+import { type HttpTestApp, stopHttpApps } from '../support/http-app';
+import { eventually } from '../support/tasks-app';
+import { TOKEN } from './dashboard-app';
+import {
+  Approve,
+  Digest,
+  DIGEST_SCHEDULE,
+  Resize,
+  startWorkflowsApp,
+  Sum,
+  WorkflowTestTasks,
+} from './dashboard-workflows-app';
+
+// Screenshots for the README when DASHBOARD_SCREENSHOTS=1, else to a temporary folder (taken
+// either way, so the step itself is tested), as in dashboard-browser.e2e-spec.ts.
+const SHOTS = process.env.DASHBOARD_SCREENSHOTS
+  ? join(__dirname, '..', '..', 'packages', 'dashboard', 'docs')
+  : join(tmpdir(), 'conveyor-dashboard-shots');
+mkdirSync(SHOTS, { recursive: true });
+
+async function shoot(page: Page, name: string): Promise<void> {
+  await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
+}
+
+describe('@conveyor/dashboard schedules and workflows in a browser', () => {
+  jest.setTimeout(60_000);
+  let chromium: TestBrowser | undefined;
+  let app: HttpTestApp | undefined;
+
+  beforeAll(async () => {
+    chromium = await launchChromium();
+  });
+
+  afterAll(async () => {
+    await chromium?.close();
+  });
+
+  afterEach(async () => {
+    const stopping = app;
+    app = undefined;
+    await stopHttpApps(stopping);
+  });
+
+  async function signedIn(url: string): Promise<Page> {
+    const context = await chromium!.browser.newContext({ viewport: { width: 1280, height: 800 } });
+    const page = await context.newPage();
+    // Every action asks first: accept, as an operator would.
+    page.on('dialog', (dialog) => void dialog.accept());
+    await page.goto(url);
+    await page.locator('#login input[name=token]').fill(TOKEN);
+    await page.locator('#login input[name=user]').fill('ada');
+    await page.locator('#login button[type=submit]').click();
+    return page;
+  }
+
+  it('pauses, resumes and triggers a schedule', async () => {
+    app = await startWorkflowsApp({ token: TOKEN });
+    const producer = app.get(TaskProducer);
+    // A cron schedule: an `every` one's first run is due at once.
+    await producer.schedule('digest-weekly', Digest, {
+      cron: '0 12 * * 1',
+      payload: { kind: 'weekly' },
+    });
+
+    const page = await signedIn(`${app.url}/conveyor#/schedules`);
+    const declared = page.locator(`#schedules tr[data-schedule="${DIGEST_SCHEDULE}"]`);
+    await declared.waitFor();
+    expect(await page.locator('#schedules tbody tr').count()).toBe(2);
+    expect(await declared.locator('td').nth(3).innerText()).toContain('0 6 * * *');
+
+    await declared.locator('button[data-action=pause]').click();
+    await declared.locator('.badge.paused').waitFor();
+    expect((await producer.schedules())[0]).toMatchObject({ id: DIGEST_SCHEDULE, paused: true });
+
+    await declared.locator('button[data-action=trigger]').click();
+    await eventually(
+      () => app!.get(WorkflowTestTasks).digests.length === 1,
+      10_000,
+      'the triggered digest',
+    );
+    expect(app.get(WorkflowTestTasks).digests[0].kind).toBe('daily');
+    // Triggering leaves it paused.
+    await page.locator('#toast', { hasText: 'Done' }).waitFor();
+    expect((await producer.schedules())[0].paused).toBe(true);
+    await shoot(page, 'schedules');
+
+    await declared.locator('button[data-action=resume]').click();
+    await declared.locator('button[data-action=pause]').waitFor();
+    expect(await declared.locator('.badge.paused').count()).toBe(0);
+    expect((await producer.schedules())[0].paused).toBe(false);
+    await page.context().close();
+  });
+
+  it('opens a workflow as a tree, follows a step to its job and back, and cancels a durable one', async () => {
+    app = await startWorkflowsApp({ token: TOKEN });
+    const producer = app.get(TaskProducer);
+    const workflow = await producer.workflow(
+      chain([
+        group([step(Resize, { n: 1 }), step(Resize, { n: 2 }), step(Resize, { n: 3 })]),
+        step(Sum),
+      ]),
+    );
+    await workflow.result({ timeout: '10s' });
+    await app.get(Workflows).start(Approve, { orderId: 'o-7' }, { id: 'approve-o-7' });
+
+    const page = await signedIn(`${app.url}/conveyor#/workflows`);
+    await page.locator(`#canvas-workflows tr[data-workflow="${workflow.id}"] a`).click();
+    const tree = page.locator('#workflow-tree');
+    await tree.locator('li[data-path="0.1"][data-state=completed]').waitFor();
+    expect(await tree.locator('li[data-state=completed]').count()).toBe(5);
+    expect(await tree.locator('li[data-path="0.0"] > .kind').innerText()).toMatch(/group/i);
+    await page.locator('#workflow-state .badge.completed').waitFor();
+    await shoot(page, 'workflows');
+
+    // A step's job, and the job's link back to its workflow.
+    await tree.locator('li[data-path="0.0.2"] > a').click();
+    await page.waitForURL(`**/conveyor#/job/images/${workflow.id}.0.0.2`);
+    await page.locator('#job-workflow').click();
+    await page.waitForURL(`**/conveyor#/workflows/canvas/${workflow.id}`);
+    await tree.locator('li[data-path="0.0.2"]').waitFor();
+
+    // A durable workflow waiting for its signal: history, then cancel.
+    await page.goto(`${app.url}/conveyor#/workflows`);
+    await page.locator('#durable-workflows tr[data-workflow="approve-o-7"] a').click();
+    await page.locator('#workflow-history tr[data-seq] .badge.waiting').waitFor();
+    await page.locator('button[data-action=cancel]').click();
+    await page.locator('#workflow-state .badge.cancelled').waitFor({ timeout: 15_000 });
+    expect((await app.get(Workflows).get('approve-o-7')).status).toBe('cancelled');
+    expect(await page.locator('button[data-action=cancel]').count()).toBe(0);
+    await page.context().close();
+  });
+});
