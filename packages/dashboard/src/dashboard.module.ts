@@ -2,6 +2,10 @@ import { type DynamicModule, Module } from '@nestjs/common';
 import { dashboardApiController } from './api/dashboard-api.controller';
 import { DashboardService } from './api/dashboard.service';
 import { JobSearch } from './api/job-search';
+import { dashboardOpsController } from './api/ops-api.controller';
+import { OutboxView } from './api/outbox-view';
+import { TenantsView } from './api/tenants-view';
+import { WorkersView } from './api/workers-view';
 import { DashboardAccessGuard } from './auth/dashboard-access.guard';
 import { DASHBOARD_OPTIONS } from './dashboard.constants';
 import {
@@ -42,6 +46,9 @@ import { dashboardPageController } from './page/dashboard-page.controller';
     DashboardAccessGuard,
     DashboardService,
     JobSearch,
+    TenantsView,
+    OutboxView,
+    WorkersView,
   ],
   exports: [DashboardService],
 })
@@ -65,6 +72,7 @@ function withControllers(module: DynamicModule, path = '/conveyor'): DynamicModu
     controllers: [
       ...(module.controllers ?? []),
       dashboardApiController(base),
+      dashboardOpsController(base),
       dashboardPageController(base),
     ],
   };
