@@ -5,6 +5,7 @@ import {
   QueueInspector,
   Task,
   type TaskContext,
+  TaskControl,
   TaskProducer,
   type TenantInfo,
   type TenantPage,
@@ -138,6 +139,26 @@ describe('QueueInspector.tenants', () => {
     for (const [key, want] of Object.entries(expected)) {
       expect(byKey(page.tenants)[key]).toMatchObject(want);
     }
+
+    // A limit raised at run time: the lines take it at once (and wake what it allows), and a
+    // key with no line shows the task's limit as it runs now.
+    await app.get(TaskControl).setTaskLimits(Import, { maxConcurrent: 3 });
+    const raised = await eventually(
+      async () => {
+        const read = byKey((await inspector.tenants('tenants')).tenants);
+        return read['tenant.import/acme']?.running === 3 &&
+          read['tenant.import/globex']?.running === 3
+          ? read
+          : undefined;
+      },
+      15_000,
+      'the raised limit to start one more job of each parked key',
+    );
+    expect(raised!['tenant.import/acme']).toMatchObject({ limit: 3, parked: 2 });
+    expect(raised!['tenant.import/globex']).toMatchObject({ limit: 3, parked: 0 });
+    expect(raised!['tenant.import/initech']).toMatchObject({ limit: 3, running: 1 });
+    // A lock stays one at a time.
+    expect(raised!['crm.sync/a-1']).toMatchObject({ limit: 1, running: 1, parked: 1 });
 
     // Let them run: every line drains, and nothing is left to list.
     gate.let();
