@@ -22,7 +22,11 @@ describe('@conveyor/dashboard API: tenants', () => {
   it('lists the queues with per-key limits, and each key running at its limit with its backlog parked', async () => {
     app = await startOpsApp({ token: TOKEN }, hold);
     expect((await call(app, 'tenants')).body).toEqual({
-      queues: [{ queue: 'imports', tasks: ['crm.sync', 'tenant.import'] }],
+      queues: [
+        { queue: 'default', tasks: [] },
+        { queue: 'imports', tasks: ['crm.sync', 'tenant.import'] },
+        { queue: 'mail', tasks: [] },
+      ],
     });
     const producer = app.get(TaskProducer);
     for (let n = 0; n < 6; n++) await producer.enqueue(Import, { tenant: 'acme', n });

@@ -28,17 +28,9 @@ export async function tenantsView(
   if (!state.queues.length) await loadOverview();
   const { queues } = await api<TenantQueues>('tenants');
   if (mine !== state.view) return;
-  const name = queue ?? queues[0]?.queue;
-  if (!name) {
-    return show(
-      h('h2', {}, 'Tenants'),
-      h(
-        'p',
-        { id: 'tenants-none', class: 'muted' },
-        'No task of this app has a per-key limit (concurrencyKey or lock): there are no tenants to show.',
-      ),
-    );
-  }
+  // The first queue with keyed tasks; a process without handlers names none: the first queue.
+  const name = queue ?? (queues.find((q) => q.tasks.length > 0) ?? queues[0])?.queue;
+  if (!name) return show(h('h2', {}, 'Tenants'), h('p', {}, 'No queues.'));
   const cursor = params.get('cursor') ?? '';
   const query = new URLSearchParams({ limit: '100', ...(cursor ? { cursor } : {}) });
   const page = await api<TenantPage>(`tenants/${encodeURIComponent(name)}?${query}`);
@@ -95,7 +87,13 @@ export async function tenantsView(
   show(
     h('h2', {}, `Tenants of ${name}`),
     form,
-    h('p', { class: 'muted' }, `Tasks with a per-key limit: ${tasks.join(', ') || '—'}.`),
+    h(
+      'p',
+      { class: 'muted' },
+      tasks.length
+        ? `Tasks with a per-key limit: ${tasks.join(', ')}.`
+        : 'No task this process has a handler for has a per-key limit (concurrencyKey or lock) in this queue; keys of other processes’ tasks still show.',
+    ),
     page.tenants.length
       ? h(
           'table',

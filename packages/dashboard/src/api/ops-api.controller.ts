@@ -39,7 +39,7 @@ export function dashboardOpsController(path: string): Type {
       private readonly workersView: WorkersView,
     ) {}
 
-    /** Queues whose tasks have per-key limits (`concurrencyKey`, `lock`), with those tasks. */
+    /** Every known queue with its tasks that have per-key limits (`concurrencyKey`, `lock`). */
     @Get('tenants')
     tenantQueues() {
       return this.tenantsView.queues();

@@ -2,7 +2,11 @@ import { Injectable } from '@nestjs/common';
 import { QueueInspector, type TenantPage } from '@conveyor/tasks';
 import { checkKnownQueue, TasksRegistry } from '@conveyor/tasks/internal';
 
-/** Queues of this app whose tasks have per-key limits (`concurrencyKey` or `lock`). */
+/**
+ * Every queue this app knows, with its tasks that have per-key limits (`concurrencyKey` or
+ * `lock`) among those it has handlers for: a process without handlers still lists the queues
+ * (and reads their keys), with no task named.
+ */
 export interface TenantQueues {
   queues: Array<{ queue: string; tasks: string[] }>;
 }
@@ -18,9 +22,11 @@ export class TenantsView {
     private readonly registry: TasksRegistry,
   ) {}
 
-  /** The queues that have keyed tasks, with those tasks, by name. */
+  /** Every known queue, by name, with its keyed tasks. */
   queues(): TenantQueues {
-    const byQueue = new Map<string, string[]>();
+    const byQueue = new Map<string, string[]>(
+      this.registry.knownQueues().map((queue) => [queue, []]),
+    );
     for (const task of this.registry.all()) {
       if (!task.options.limitKey) continue;
       for (const queue of this.registry.queuesOf(task)) {
