@@ -5,13 +5,13 @@ import { TasksRegistry } from '@conveyor/tasks/internal';
 /** Live worker processes of one queue, summed, as `GET workers?by=queue` lists them. */
 export interface QueueWorkers {
   queue: string;
-  /** Live worker processes that consume the queue (stopping ones included, and counted). */
+  /** Live worker processes that take the queue's jobs (not shutting down). */
   workers: number;
-  /** Of those, processes shutting down: they take no new job. */
+  /** Live processes shutting down: they take no new job, and finish the ones they run. */
   stopping: number;
-  /** Jobs of the queue they run at once, summed over the processes. */
+  /** Jobs of the queue the `workers` run at once, summed. */
   concurrency: number;
-  /** Jobs of the queue they run now (as of each one's last heartbeat). */
+  /** Jobs of the queue running now in every live process (as of each one's last heartbeat). */
   running: number;
 }
 
@@ -46,9 +46,13 @@ export class WorkersView {
     for (const worker of await this.workers.list()) {
       for (const queue of worker.queues) {
         const sum = row(queue.name);
-        sum.workers++;
-        if (worker.stopping) sum.stopping++;
-        sum.concurrency += queue.concurrency;
+        // As the overview counts them: a process shutting down is no worker of the queue.
+        if (worker.stopping) {
+          sum.stopping++;
+        } else {
+          sum.workers++;
+          sum.concurrency += queue.concurrency;
+        }
         sum.running += queue.running;
       }
     }
