@@ -5,7 +5,7 @@
 // packages, then the install commands of the packages' READMEs as written (the first `npm i` /
 // `npm install` line of each, with `@conveyor/<name>` replaced by its tarball; no
 // --legacy-peer-deps), `tsc` with `strict` and `skipLibCheck: false`, boot the app, run a
-// task through HTTP, and read /health/ready and /metrics; then run, with Jest, the files the
+// task through HTTP, read /health/ready and /metrics, and open the dashboard and its API; then run, with Jest, the files the
 // @conveyor/testing README marks `<!-- consumer-test: <path> -->` (its Jest config and unit
 // tests), as written. Exits non-zero on the first failure.
 //
@@ -21,7 +21,8 @@ import { fileURLToPath } from 'node:url';
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '..', '..');
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
-const PACKAGES = ['tasks', 'outbox', 'health', 'metrics', 'testing'];
+const PACKAGES = ['tasks', 'outbox', 'health', 'metrics', 'dashboard', 'testing'];
+const DASHBOARD_TOKEN = 'consumer-dashboard-token';
 const DATABASE_URL = process.env.DATABASE_URL ?? 'postgresql://root@127.0.0.1:5432/test';
 
 /** The apps: how each is set up, as a team on that NestJS version has it. */
@@ -226,6 +227,7 @@ async function runApp(app, tarballs, work) {
       OUTBOX_TABLE: table,
       CONVEYOR_PREFIX: prefix,
       SHUTDOWN_TIMEOUT: '2s',
+      DASHBOARD_TOKEN,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -266,6 +268,27 @@ async function runApp(app, tarballs, work) {
     check(
       /conveyor_tasks_succeeded_total\{[^}]*task="math\.add"[^}]*\} 2/.test(text),
       `${app.name}: /metrics counts both runs`,
+    );
+    const page = await fetch(`${base}/conveyor`);
+    check(
+      page.status === 200 && /<script type="module"/.test(await page.text()),
+      `${app.name}: GET /conveyor serves the dashboard's page`,
+    );
+    const script = await fetch(`${base}/conveyor/assets/app.js`);
+    check(script.status === 200, `${app.name}: the page's script is served from the package`);
+    const refused = await fetch(`${base}/conveyor/api/overview`);
+    check(
+      refused.status === 401,
+      `${app.name}: the dashboard's API refuses a call without the token`,
+    );
+    const overview = await fetch(`${base}/conveyor/api/overview`, {
+      headers: { authorization: `Bearer ${DASHBOARD_TOKEN}` },
+    });
+    const queues = (await overview.json()).queues ?? [];
+    check(
+      overview.status === 200 &&
+        queues.some((q) => q.queue === 'default' && q.tasks.includes('math.add')),
+      `${app.name}: the dashboard's overview lists the queue of math.add`,
     );
   } finally {
     child.kill('SIGTERM');

@@ -54,7 +54,11 @@ export function startDashboardApp(
 ): Promise<HttpTestApp> {
   const dashboard: DynamicModule = DashboardModule.forRoot(options);
   return startHttpApp({
-    tasks: { queues: { orders: { concurrency: 2 }, email: {}, reports: {} } },
+    tasks: {
+      queues: { orders: { concurrency: 2 }, email: {}, reports: {} },
+      // Short, so the run history the overview and task pages read fills within a test.
+      stats: { interval: '1s' },
+    },
     imports: [dashboard],
     providers: [DashboardTestTasks, ...(extra.providers ?? [])],
   });

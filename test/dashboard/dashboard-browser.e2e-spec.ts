@@ -182,6 +182,49 @@ describe('@conveyor/dashboard in a browser', () => {
     expect(await page.locator('[data-action]').count()).toBe(0);
     await page.context().close();
   });
+
+  it("shows a queue's last hour, its workers, and a task's percentiles and failures by error", async () => {
+    app = await startDashboardApp({ token: TOKEN });
+    const producer = app.get(TaskProducer);
+    declined.add(13);
+    const runs = await producer.enqueueMany(Charge, [
+      { orderId: 11, cents: 100 },
+      { orderId: 12, cents: 200 },
+      { orderId: 13, cents: 300 },
+    ]);
+    await Promise.all(runs.map((run) => run.result({ timeout: 10_000 }).catch(() => undefined)));
+
+    const page = await openPage();
+    await page.goto(`${app.url}/conveyor`);
+    await logIn(page, app);
+    const orders = page.locator('#queues tr[data-queue=orders]');
+    // The history is written every second: the overview refreshes until it has the runs.
+    await expectText(orders.locator('td[data-field=throughput]'), /\b2\/h/);
+    expect(await orders.locator('td[data-field=throughput] svg.sparkline polyline').count()).toBe(
+      1,
+    );
+    expect(await orders.locator('td[data-field=workers]').textContent()).toBe('1');
+    await shoot(page, 'overview-history');
+
+    await orders.locator('a', { hasText: 'Tasks' }).click();
+    const charge = page.locator('#tasks tr[data-task="orders.charge"]');
+    await expectText(charge, /orders\.charge/);
+    await charge.locator('a').click();
+    await page.waitForURL('**/conveyor#/task/orders/orders.charge?window=1h');
+    await expectText(page.locator('[data-field=completed]'), /2/);
+    await expectText(page.locator('[data-field=dead-lettered]'), /1/);
+    const group = page.locator(
+      '#failures tr[data-signature="RangeError: card declined for order <n>"]',
+    );
+    await expectText(group, /card declined for order 13/);
+    expect(await group.locator('td').nth(1).textContent()).toBe('2');
+    await shoot(page, 'task');
+    // The failure's last job opens its page.
+    await group.locator('a').click();
+    await page.locator('#job-state', { hasText: 'dead-lettered' }).waitFor();
+    expect(page.url()).toContain(`#/job/orders/${runs[2].id}`);
+    await page.context().close();
+  });
 });
 
 async function expectText(

@@ -6,6 +6,7 @@ import {
   QueueInspector,
   step,
   TaskProducer,
+  TaskStats,
   TasksModule,
   Workers,
 } from '@conveyor/tasks';
@@ -59,6 +60,7 @@ describe('Redis Cluster', () => {
           prefix,
           hashTags: 'queue',
           queues: TOPOLOGY_QUEUES,
+          stats: { interval: '1s' },
         }),
       ],
       providers: [topologyTasks(prefix)],
@@ -126,6 +128,16 @@ describe('Redis Cluster', () => {
       ['billing', 7],
     ]);
     expect(await app.get(DeadLetters).count()).toBe(0);
+    // The run history is written one script a queue, each in its queue's slot: the figures of
+    // the three masters' queues add up to what ran (a CROSSSLOT error would leave them empty).
+    const stats = app.get(TaskStats);
+    await eventually(
+      async () =>
+        (await stats.queues(['mail', 'tenants', 'billing'])).map((q) => q.completed).join() ===
+        '40,40,7',
+      15_000,
+      'the run history of the three queues',
+    );
   }, 90_000);
 
   it('takes an ioredis Cluster as the connection, and cancels a delayed job through it', async () => {

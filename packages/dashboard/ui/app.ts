@@ -8,6 +8,7 @@ import { jobView } from './view-job.js';
 import { jobsView } from './view-jobs.js';
 import { outboxView } from './view-outbox.js';
 import { overviewView } from './view-overview.js';
+import { tasksView, taskView } from './view-tasks.js';
 import { tenantsView } from './view-tenants.js';
 import { workersView } from './view-workers.js';
 
@@ -23,6 +24,11 @@ const VIEWS: Record<string, View> = {
   tenants: (mine, parts, params) => tenantsView(mine, parts[1], params),
   outbox: (mine) => outboxView(mine),
   workers: (mine) => workersView(mine),
+  tasks: (mine, parts, params) => tasksView(mine, parts[1], params),
+  task: (mine, parts, params) =>
+    parts.length === 3
+      ? taskView(mine, parts[1], parts[2], params)
+      : tasksView(mine, undefined, params),
 };
 
 async function route(): Promise<void> {

@@ -14,6 +14,13 @@ export interface QueueOverview {
   oldestWaitingAgeMs: number;
   paused: boolean;
   tasks: string[];
+  throughput: number[];
+  runTime: number[];
+  completedLastHour: number;
+  failedLastHour: number;
+  avgRunMs: number;
+  workers: number;
+  concurrency: number;
 }
 export interface Overview {
   readOnly: boolean;
@@ -253,4 +260,44 @@ export function truncate(text: string | undefined, n: number): string {
 export function failed(error: unknown): void {
   if (error instanceof Unauthorized) return;
   show(h('p', { class: 'error' }, (error as Error).message));
+}
+
+const SVG = 'http://www.w3.org/2000/svg';
+
+/**
+ * A small line of `values` (one a minute, oldest first) as an SVG polyline, with `title` as its
+ * tooltip. Drawn with attributes only: the page's CSP allows no inline style.
+ */
+export function sparkline(values: number[], title: string, width = 120, height = 24): Element {
+  const svg = document.createElementNS(SVG, 'svg');
+  svg.setAttribute('class', 'sparkline');
+  svg.setAttribute('width', String(width));
+  svg.setAttribute('height', String(height));
+  svg.setAttribute('viewBox', `0 0 ${width} ${height}`);
+  svg.setAttribute('role', 'img');
+  svg.setAttribute('aria-label', title);
+  const tip = document.createElementNS(SVG, 'title');
+  tip.textContent = title;
+  svg.append(tip);
+  const max = Math.max(1, ...values);
+  const step = values.length > 1 ? width / (values.length - 1) : width;
+  const line = document.createElementNS(SVG, 'polyline');
+  line.setAttribute(
+    'points',
+    values
+      .map(
+        (v, i) => `${(i * step).toFixed(1)},${(height - 1 - (v / max) * (height - 2)).toFixed(1)}`,
+      )
+      .join(' '),
+  );
+  svg.append(line);
+  return svg;
+}
+
+/** A duration in ms as people read it: 840 ms, 2.4 s, 3.1 min. */
+export function ms(value: number | null | undefined): string {
+  if (value === null || value === undefined) return '—';
+  if (value < 1_000) return `${Math.round(value)} ms`;
+  if (value < 60_000) return `${(value / 1_000).toFixed(1)} s`;
+  return `${(value / 60_000).toFixed(1)} min`;
 }

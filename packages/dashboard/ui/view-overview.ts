@@ -1,5 +1,17 @@
 // The overview: every queue's counts, pause/resume, circuit breakers.
-import { actionButton, age, count, failed, h, loadOverview, router, show, state } from './core.js';
+import {
+  actionButton,
+  age,
+  count,
+  failed,
+  h,
+  loadOverview,
+  ms,
+  router,
+  show,
+  sparkline,
+  state,
+} from './core.js';
 
 export async function overviewView(mine: number): Promise<void> {
   const overview = await loadOverview();
@@ -29,11 +41,48 @@ export async function overviewView(mine: number): Promise<void> {
       ),
       count(q.completed),
       h('td', { class: 'num' }, age(q.oldestWaitingAgeMs)),
-      h('td', { class: 'muted' }, q.tasks.join(', ')),
+      h(
+        'td',
+        { class: 'history', 'data-field': 'throughput' },
+        sparkline(
+          q.throughput,
+          `${q.completedLastHour.toLocaleString('en')} completed, ${q.failedLastHour.toLocaleString('en')} failed in the last hour`,
+        ),
+        h('span', { class: 'muted' }, ` ${q.completedLastHour.toLocaleString('en')}/h`),
+      ),
+      h(
+        'td',
+        { class: 'history', 'data-field': 'run-time' },
+        sparkline(q.runTime, `mean run time ${ms(q.avgRunMs)} over the last hour`),
+        h(
+          'span',
+          { class: 'muted' },
+          ` ${ms(q.completedLastHour + q.failedLastHour ? q.avgRunMs : null)}`,
+        ),
+      ),
+      h(
+        'td',
+        { class: 'num', 'data-field': 'workers', title: `concurrency ${q.concurrency}` },
+        h('a', { href: '#/workers' }, String(q.workers)),
+      ),
+      h(
+        'td',
+        { class: 'muted' },
+        ...q.tasks.flatMap((task, i) => [
+          i ? ', ' : '',
+          h(
+            'a',
+            { href: `#/task/${encodeURIComponent(q.queue)}/${encodeURIComponent(task)}` },
+            task,
+          ),
+        ]),
+      ),
       h(
         'td',
         { class: 'actions' },
         h('a', { href: `#/jobs?queue=${encodeURIComponent(q.queue)}` }, 'Jobs'),
+        ' ',
+        h('a', { href: `#/tasks/${encodeURIComponent(q.queue)}` }, 'Tasks'),
         ' ',
         q.paused
           ? actionButton(
@@ -70,9 +119,12 @@ export async function overviewView(mine: number): Promise<void> {
             'Dead-lettered',
             'Completed',
             'Oldest waiting',
+            'Last hour',
+            'Run time',
+            'Workers',
             'Tasks',
             '',
-          ].map((t, i) => h('th', { class: i > 0 && i < 7 ? 'num' : '' }, t)),
+          ].map((t, i) => h('th', { class: (i > 0 && i < 7) || i === 9 ? 'num' : '' }, t)),
         ),
       ),
       h('tbody', {}, ...rows),

@@ -22,6 +22,16 @@ export {
   type CircuitState,
 } from './breakers/circuit-breakers';
 export { Workers } from './worker-registry/workers';
+export {
+  TaskStats,
+  type FailureGroup,
+  type MinuteFigures,
+  type QueueStats,
+  type StatsTotals,
+  type StatsWindow,
+  type TaskStatsDetail,
+  type TaskStatsSummary,
+} from './stats/task-stats';
 export type {
   ActiveJob,
   PingReply,
@@ -50,6 +60,7 @@ export type {
   QueueOptions,
   RateLimit,
   HeartbeatOptions,
+  StatsOptions,
   ProbeOptions,
   RateLimitString,
   RedisConnection,

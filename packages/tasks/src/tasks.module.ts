@@ -33,6 +33,8 @@ import { BreakerRuns } from './breakers/breaker-runs';
 import { CircuitBreakers } from './breakers/circuit-breakers';
 import { WorkerStore } from './worker-registry/worker-store';
 import { WorkerPresence } from './worker-registry/worker-presence';
+import { RunHistory } from './stats/run-history';
+import { TaskStats } from './stats/task-stats';
 import { Workers } from './worker-registry/workers';
 import { WorkerProbe } from './probe/worker-probe';
 import { DurableState } from './durable/durable-state';
@@ -97,6 +99,8 @@ import { WorkflowInstrumentation } from './durable/workflow-instrumentation';
     WorkerPresence,
     Workers,
     WorkerProbe,
+    RunHistory,
+    TaskStats,
     DurableState,
     DurableRuns,
     DurableWorker,
@@ -108,6 +112,7 @@ import { WorkflowInstrumentation } from './durable/workflow-instrumentation';
     TaskControl,
     CircuitBreakers,
     Workers,
+    TaskStats,
     Workflows,
     WorkflowInstrumentation,
     DeadLetters,

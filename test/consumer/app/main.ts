@@ -4,6 +4,7 @@
 import 'reflect-metadata';
 import { Body, Controller, Injectable, Module, Post, UseInterceptors } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
+import { DashboardModule } from '@conveyor/dashboard';
 import { HealthModule } from '@conveyor/health';
 import { MetricsModule } from '@conveyor/metrics';
 import { Outbox, OutboxInterceptor, OutboxModule } from '@conveyor/outbox';
@@ -63,6 +64,7 @@ export class SumsController {
     }),
     HealthModule.forRoot(),
     MetricsModule.forRoot(),
+    DashboardModule.forRoot({ token: process.env.DASHBOARD_TOKEN }),
   ],
   controllers: [AddController, SumsController],
   providers: [MathTasks],

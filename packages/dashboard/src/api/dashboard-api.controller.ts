@@ -61,6 +61,22 @@ export function dashboardApiController(path: string): Type {
       });
     }
 
+    /** Every task with runs in `queue` over the window (`1h` by default), busiest first. */
+    @Get('tasks/:queue')
+    tasks(@Param('queue') queue: string, @Query('window') window?: string) {
+      return this.dashboard.tasks(queue, window);
+    }
+
+    /** One task: rate, success/failure, p50/p95/p99 run time, failures grouped by error. */
+    @Get('tasks/:queue/:task')
+    task(
+      @Param('queue') queue: string,
+      @Param('task') task: string,
+      @Query('window') window?: string,
+    ) {
+      return this.dashboard.task(queue, task, window);
+    }
+
     @Get('jobs/:queue/:id')
     job(@Param('queue') queue: string, @Param('id') id: string) {
       return this.dashboard.job(queue, id);

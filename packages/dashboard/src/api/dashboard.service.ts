@@ -12,8 +12,13 @@ import {
   type DeadLetter,
   type DeadLetterFilter,
   QueueInspector,
+  type QueueStats,
   TaskControl,
   TaskProducer,
+  TaskStats,
+  type TaskStatsDetail,
+  type TaskStatsSummary,
+  Workers,
 } from '@conveyor/tasks';
 import {
   checkKnownQueue,
@@ -42,6 +47,16 @@ export interface QueueOverview {
   oldestWaitingAgeMs: number;
   paused: boolean;
   tasks: string[];
+  /** Runs ended each minute of the last hour (completed + failed), oldest first. */
+  throughput: number[];
+  /** Mean run time each minute of the last hour, ms (0: no run that minute). */
+  runTime: number[];
+  completedLastHour: number;
+  failedLastHour: number;
+  avgRunMs: number;
+  /** Worker processes alive that consume this queue, and their concurrency in total. */
+  workers: number;
+  concurrency: number;
 }
 
 /** What the overview shows. */
@@ -71,6 +86,8 @@ export class DashboardService {
     private readonly queues: ConveyorQueues,
     private readonly registry: TasksRegistry,
     private readonly breakers: CircuitBreakers,
+    private readonly stats: TaskStats,
+    private readonly workers: Workers,
   ) {}
 
   get readOnly(): boolean {
@@ -78,12 +95,25 @@ export class DashboardService {
   }
 
   async overview(): Promise<Overview> {
-    const [snapshot, limits, breakers] = await Promise.all([
+    const [snapshot, limits, breakers, history, workers] = await Promise.all([
       this.inspector.snapshot(),
       this.control.limits(),
       this.breakers.list(),
+      this.stats.queues(),
+      this.workers.list(),
     ]);
     const byQueue = new Map(limits.map((limit) => [limit.queue, limit]));
+    const historyOf = new Map(history.map((queue) => [queue.queue, queue]));
+    const alive = new Map<string, { workers: number; concurrency: number }>();
+    for (const worker of workers) {
+      if (worker.stopping) continue;
+      for (const queue of worker.queues) {
+        const entry = alive.get(queue.name) ?? { workers: 0, concurrency: 0 };
+        entry.workers++;
+        entry.concurrency += queue.concurrency;
+        alive.set(queue.name, entry);
+      }
+    }
     return {
       readOnly: this.options.readOnly,
       at: Date.now(),
@@ -98,9 +128,21 @@ export class DashboardService {
         oldestWaitingAgeMs: queue.oldestWaitingAgeMs,
         paused: byQueue.get(queue.queue)?.paused ?? false,
         tasks: byQueue.get(queue.queue)?.tasks.map((task) => task.task) ?? [],
+        ...hourOf(historyOf.get(queue.queue)),
+        ...(alive.get(queue.queue) ?? { workers: 0, concurrency: 0 }),
       })),
       breakers: breakers.map((breaker) => ({ name: breaker.name, state: breaker.state })),
     };
+  }
+
+  /** Every task with runs in the last hour in `queue`, busiest first. */
+  tasks(queue: string, window?: string): Promise<TaskStatsSummary[]> {
+    return this.stats.tasks(this.checkQueue(queue), { window: window ?? '1h' });
+  }
+
+  /** One task's history, percentiles and failures grouped by error. */
+  task(queue: string, task: string, window?: string): Promise<TaskStatsDetail> {
+    return this.stats.task(task, { queue: this.checkQueue(queue), window: window ?? '1h' });
   }
 
   /** A job in every known queue with this id (ids are unique per queue only). */
@@ -280,4 +322,15 @@ export class DashboardService {
   private checkQueue(queue: string): string {
     return checkKnownQueue(queue, this.registry.knownQueues());
   }
+}
+
+/** The overview's hour of a queue: a point a minute for the sparklines, and totals. */
+function hourOf(queue: QueueStats | undefined) {
+  return {
+    throughput: queue?.minutes.map((m) => m.completed + m.failed) ?? [],
+    runTime: queue?.minutes.map((m) => Math.round(m.avgRunMs)) ?? [],
+    completedLastHour: queue?.completed ?? 0,
+    failedLastHour: queue?.failed ?? 0,
+    avgRunMs: Math.round(queue?.avgRunMs ?? 0),
+  };
 }

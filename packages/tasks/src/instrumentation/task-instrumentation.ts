@@ -94,13 +94,13 @@ export class TaskInstrumentation {
     }
   }
 
-  failed(job: Job, willRetry: boolean): void {
+  failed(job: Job, willRetry: boolean, error?: unknown): void {
     if (!this.observers.length) return;
     const duration = elapsed(job);
     const outcome: TaskFailure = willRetry ? 'retried' : 'final';
     for (const o of this.observers) {
       try {
-        o.failed?.(job.name, job.queueName, duration, outcome);
+        o.failed?.(job.name, job.queueName, duration, outcome, error, job.id);
       } catch (error) {
         this.observerThrew('failed', error);
       }

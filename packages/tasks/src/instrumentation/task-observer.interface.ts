@@ -13,8 +13,18 @@ export interface TaskObserver {
   started?(task: string, queue: string, waitMs: number | undefined): void;
   /** A run's handler returned; `durationMs` since the worker took the job. */
   succeeded?(task: string, queue: string, durationMs: number): void;
-  /** A run threw; `durationMs` since the worker took the job. */
-  failed?(task: string, queue: string, durationMs: number, outcome: TaskFailure): void;
+  /**
+   * A run threw; `durationMs` since the worker took the job. `error` is what it threw (keep
+   * only bounded parts of it, such as its name), `jobId` the job's id.
+   */
+  failed?(
+    task: string,
+    queue: string,
+    durationMs: number,
+    outcome: TaskFailure,
+    error?: unknown,
+    jobId?: string,
+  ): void;
   /**
    * A running job lost its slot lease (`singleton`, `lock`, `maxConcurrent`, idempotent):
    * Redis did not renew it in time, so another run may overlap this one.

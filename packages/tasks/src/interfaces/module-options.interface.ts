@@ -88,6 +88,17 @@ export type TaskRouter = (
  * How a worker process tells the others it is alive (see `Workers`): it writes its entry to
  * Redis every `interval`, and the entry expires `ttl` after the last write.
  */
+/** The run history each worker process keeps in Redis for `TaskStats` and the dashboard. */
+export interface StatsOptions {
+  /**
+   * How often a worker process adds its figures to Redis: one script call per queue that ran
+   * something, whatever the number of jobs. From 1s to 1m. @default '5s'
+   */
+  interval?: Duration;
+  /** How much history is kept, in whole minutes. From 5m to 24h. @default '1h' */
+  retention?: Duration;
+}
+
 export interface HeartbeatOptions {
   /** Time between two writes of this process's entry. From 100ms to 5m. @default '5s' */
   interval?: Duration;
@@ -179,6 +190,13 @@ export interface TasksModuleOptions {
    * long the entry lives. @default { interval: '5s', ttl: '15s' }
    */
   heartbeat?: HeartbeatOptions;
+  /**
+   * Each worker process counts its runs per task (completed, failed, dead-lettered, run time
+   * in buckets, failures by error) and adds them to a per-minute history in Redis every
+   * `interval`, kept for `retention`: `TaskStats` and `@conveyor/dashboard` read it. `false`
+   * keeps none. @default { interval: '5s', retention: '1h' }
+   */
+  stats?: StatsOptions | false;
   /**
    * Starts an HTTP liveness/readiness server in this process, for worker-only processes that
    * have no HTTP app of their own (Kubernetes `httpGet` probes). @default none

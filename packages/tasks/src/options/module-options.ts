@@ -45,6 +45,7 @@ const MODULE_KEYS = [
   'routes',
   'router',
   'heartbeat',
+  'stats',
   'probe',
   'threads',
   'workflows',
@@ -89,6 +90,8 @@ export interface ResolvedModuleOptions {
   routing: TaskRouting;
   /** How often a worker process writes its registry entry, and how long the entry lives. */
   heartbeat: { intervalMs: number; ttlMs: number };
+  /** The run history workers keep for `TaskStats`; `false` when the app keeps none. */
+  stats: { intervalMs: number; retentionMinutes: number } | false;
   /** Where the probe server listens; `undefined` when the app asks for none. */
   probe: { port: number; host: string } | undefined;
   /** The worker threads of isolated tasks; `undefined` when the app runs none. */
@@ -167,6 +170,7 @@ export function resolveModuleOptions(
     hooks: resolveHooks(o.hooks, fail),
     routing: resolveRouting(o.routes, o.router, queues, fail),
     heartbeat: resolveHeartbeat(o.heartbeat, fail),
+    stats: resolveStats(o.stats, fail),
     probe: resolveProbe(o.probe, fail),
     threads,
     workflows: resolveWorkflows(o.workflows, fail),
@@ -193,6 +197,26 @@ function resolveHeartbeat(value: unknown, fail: Fail): { intervalMs: number; ttl
     );
   }
   return { intervalMs, ttlMs };
+}
+
+function resolveStats(
+  value: unknown,
+  fail: Fail,
+): { intervalMs: number; retentionMinutes: number } | false {
+  if (value === false) return false;
+  const s = checkObject(value ?? {}, 'stats', fail);
+  checkKnownKeys(s, ['interval', 'retention'], 'stats', fail);
+  const intervalMs =
+    s.interval === undefined ? 5_000 : parseDuration(s.interval, 'stats.interval', fail);
+  if (intervalMs < 1_000 || intervalMs > 60_000) {
+    fail(`stats.interval must be from 1s to 1m, got ${describe(s.interval)}`);
+  }
+  const retentionMs =
+    s.retention === undefined ? 3_600_000 : parseDuration(s.retention, 'stats.retention', fail);
+  if (retentionMs < 300_000 || retentionMs > 86_400_000 || retentionMs % 60_000 !== 0) {
+    fail(`stats.retention must be whole minutes from 5m to 24h, got ${describe(s.retention)}`);
+  }
+  return { intervalMs, retentionMinutes: retentionMs / 60_000 };
 }
 
 function resolveProbe(value: unknown, fail: Fail): { port: number; host: string } | undefined {

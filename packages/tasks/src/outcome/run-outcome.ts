@@ -109,7 +109,7 @@ export class RunOutcome {
           : ''),
       fields,
     );
-    this.instrumentation.failed(job, !last);
+    this.instrumentation.failed(job, !last, err);
     if (this.hooks.wants(task, 'onFailure')) {
       await this.hooks.failure(task, {
         ...taskEvent(task, job),
@@ -203,7 +203,7 @@ export class RunOutcome {
         error: errorField(err),
       },
     );
-    this.instrumentation.failed(job, true);
+    this.instrumentation.failed(job, true, err);
     if (this.hooks.wants(task, 'onFailure')) {
       await this.hooks.failure(task, {
         ...taskEvent(task, job),

@@ -32,6 +32,7 @@ import type { StoredControls } from '../control/control-store';
 import { RunControls } from '../control/run-controls';
 import { BreakerRuns } from '../breakers/breaker-runs';
 import { WorkerPresence } from '../worker-registry/worker-presence';
+import { RunHistory } from '../stats/run-history';
 import { SkippedSteps } from '../workflows/skipped-steps';
 
 /** How this process's workers sign the jobs they take: `host:pid`. */
@@ -62,6 +63,7 @@ export class TaskWorkers implements OnApplicationBootstrap, BeforeApplicationShu
     private readonly runControls: RunControls,
     private readonly breakers: BreakerRuns,
     private readonly presence: WorkerPresence,
+    private readonly history: RunHistory,
     private readonly skipped: SkippedSteps,
     private readonly durable: DurableState,
   ) {
@@ -103,6 +105,7 @@ export class TaskWorkers implements OnApplicationBootstrap, BeforeApplicationShu
     this.logger.log(`consuming queues: ${this.queues.join(', ')}`, { queues: this.queues });
     this.listen();
     this.presence.start(this.subscriber!, this);
+    this.history.start();
   }
 
   /**
@@ -317,6 +320,7 @@ export class TaskWorkers implements OnApplicationBootstrap, BeforeApplicationShu
     }
     this.workers.clear();
     await this.presence.stop();
+    await this.history.stop();
     await quit(this.subscriber);
   }
 }
