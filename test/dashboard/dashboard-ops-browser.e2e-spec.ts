@@ -66,7 +66,7 @@ describe('@conveyor/dashboard in a browser: tenants, outbox, workers', () => {
   }
   const goodOptions = { job: { task: Mail.name, queue: 'mail', opts: {} } };
 
-  it('shows tenants at their limits, the outbox with its failures (and replays one), and the live workers', async () => {
+  it('shows tenants at their limits, the live workers, and the outbox with its failures (and replays one)', async () => {
     app = await startOpsOutboxApp({ token: TOKEN }, hold);
     const producer = app.get(TaskProducer);
     const load: Array<[string, number]> = [
@@ -116,6 +116,18 @@ describe('@conveyor/dashboard in a browser: tenants, outbox, workers', () => {
     expect(await acme.locator('.badge', { hasText: 'full' }).count()).toBe(1);
     await shoot(page, 'tenants');
 
+    // Workers: this process, with the runs it holds.
+    await page.locator('#nav a[href="#/workers"]').click();
+    const imports = page.locator('#worker-queues tr[data-queue=imports]');
+    await expectText(imports, /imports\s*1\s*10\s*8/);
+    const worker = page.locator('#workers tbody tr');
+    expect(await worker.count()).toBe(1);
+    await expectText(worker, new RegExp(`${process.pid}`));
+    await expectText(worker.locator('[data-queue=imports]'), /8\/10 running/);
+    expect(await worker.locator('[data-job]').count()).toBe(3);
+    await expectText(worker, /and 5 more/);
+    await shoot(page, 'workers');
+
     // Outbox: counts, and the failures, newest first; replay the set-aside row once fixed.
     await page.locator('#nav a[href="#/outbox"]').click();
     await expectText(page.locator('[data-stat=set-aside]'), /^1$/);
@@ -140,17 +152,6 @@ describe('@conveyor/dashboard in a browser: tenants, outbox, workers', () => {
     await expectText(page.locator('[data-stat=published]'), /^1$/);
     expect(await brokenRow.count()).toBe(0);
 
-    // Workers: this process, with the runs it holds.
-    await page.locator('#nav a[href="#/workers"]').click();
-    const imports = page.locator('#worker-queues tr[data-queue=imports]');
-    await expectText(imports, /imports\s*1\s*10\s*8/);
-    const worker = page.locator('#workers tbody tr');
-    expect(await worker.count()).toBe(1);
-    await expectText(worker, new RegExp(`${process.pid}`));
-    await expectText(worker.locator('[data-queue=imports]'), /8\/10 running/);
-    expect(await worker.locator('[data-job]').count()).toBe(3);
-    await expectText(worker, /and 5 more/);
-    await shoot(page, 'workers');
     await page.context().close();
   });
 
