@@ -38,7 +38,7 @@ describe('outbox table names on PostgreSQL', () => {
     await sql.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
   });
 
-  it('creates a table whose name holds a double quote, with both its indexes, twice over', async () => {
+  it('creates a table whose name holds a double quote, with all its indexes, twice over', async () => {
     const table = 'order "events"';
     const ddl = createTableSql(`${schema}.${table}`);
     await sql.query(ddl);
@@ -49,12 +49,13 @@ describe('outbox table names on PostgreSQL', () => {
     );
     expect(found!.n).toBe(1);
     const indexes = await indexesOf(sql, schema, table);
-    expect(indexes).toHaveLength(2);
+    expect(indexes).toHaveLength(3);
     expect(indexes.some((name) => name.endsWith('_pending_idx'))).toBe(true);
     expect(indexes.some((name) => name.endsWith('_published_idx'))).toBe(true);
+    expect(indexes.some((name) => name.endsWith('_failing_idx'))).toBe(true);
   });
 
-  it('gives a 63-byte table in a 63-byte schema two distinct indexes the relay can use', async () => {
+  it('gives a 63-byte table in a 63-byte schema three distinct indexes the relay can use', async () => {
     const table = `outbox_${randomUUID().replace(/-/g, '')}`.padEnd(63, 't');
     const start = () =>
       startOutboxApp({
@@ -65,14 +66,15 @@ describe('outbox table names on PostgreSQL', () => {
         providers: [Seen, OrderTasks],
       });
     const first = await start();
-    // A second process boots on the same table: it finds both indexes and adds none.
+    // A second process boots on the same table: it finds the indexes and adds none.
     const second = await start();
     try {
       const indexes = await indexesOf(sql, schema, table);
-      expect(indexes).toHaveLength(2);
+      expect(indexes).toHaveLength(3);
       for (const name of indexes) expect(Buffer.byteLength(name)).toBeLessThanOrEqual(63);
       expect(indexes.some((name) => name.endsWith('_pending_idx'))).toBe(true);
       expect(indexes.some((name) => name.endsWith('_published_idx'))).toBe(true);
+      expect(indexes.some((name) => name.endsWith('_failing_idx'))).toBe(true);
 
       const txHost = first.get<TransactionHost<OutboxTransactionalAdapter>>(TransactionHost);
       await txHost.withTransaction(() =>

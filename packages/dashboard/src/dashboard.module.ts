@@ -6,6 +6,10 @@ import { SchedulesView } from './api/schedules-view';
 import { dashboardSchedulesController } from './api/schedules.controller';
 import { WorkflowsView } from './api/workflows-view';
 import { dashboardWorkflowsController } from './api/workflows.controller';
+import { dashboardOpsController } from './api/ops-api.controller';
+import { OutboxView } from './api/outbox-view';
+import { TenantsView } from './api/tenants-view';
+import { WorkersView } from './api/workers-view';
 import { DashboardAccessGuard } from './auth/dashboard-access.guard';
 import { DASHBOARD_OPTIONS } from './dashboard.constants';
 import {
@@ -48,6 +52,9 @@ import { dashboardPageController } from './page/dashboard-page.controller';
     JobSearch,
     SchedulesView,
     WorkflowsView,
+    TenantsView,
+    OutboxView,
+    WorkersView,
   ],
   exports: [DashboardService],
 })
@@ -73,6 +80,7 @@ function withControllers(module: DynamicModule, path = '/conveyor'): DynamicModu
       dashboardApiController(base),
       dashboardSchedulesController(base),
       dashboardWorkflowsController(base),
+      dashboardOpsController(base),
       dashboardPageController(base),
     ],
   };

@@ -9,3 +9,6 @@ export type {
   DashboardModuleExtras,
   DashboardModuleOptions,
 } from './interfaces/dashboard-options.interface';
+export type { TenantQueues } from './api/tenants-view';
+export type { QueueWorkers } from './api/workers-view';
+export type { OutboxCounts, OutboxFailedRow, OutboxOverview } from './api/outbox-view';

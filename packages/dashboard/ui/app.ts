@@ -6,10 +6,13 @@ import { failed, login, router, state, TOKEN_KEY } from './core.js';
 import { deadLettersView } from './view-dead-letters.js';
 import { jobView } from './view-job.js';
 import { jobsView } from './view-jobs.js';
+import { outboxView } from './view-outbox.js';
 import { overviewView } from './view-overview.js';
 import { tasksView, taskView } from './view-tasks.js';
 import { schedulesView } from './view-schedules.js';
 import { workflowsView } from './view-workflows.js';
+import { tenantsView } from './view-tenants.js';
+import { workersView } from './view-workers.js';
 
 type View = (mine: number, parts: string[], params: URLSearchParams) => Promise<void>;
 
@@ -20,6 +23,9 @@ const VIEWS: Record<string, View> = {
   job: (mine, parts) =>
     parts.length === 3 ? jobView(mine, parts[1], parts[2]) : overviewView(mine),
   'dead-letters': (mine, parts, params) => deadLettersView(mine, parts[1], params),
+  tenants: (mine, parts, params) => tenantsView(mine, parts[1], params),
+  outbox: (mine) => outboxView(mine),
+  workers: (mine) => workersView(mine),
   tasks: (mine, parts, params) => tasksView(mine, parts[1], params),
   task: (mine, parts, params) =>
     parts.length === 3

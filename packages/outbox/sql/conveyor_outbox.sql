@@ -17,3 +17,5 @@ CREATE TABLE IF NOT EXISTS "conveyor_outbox" (
 CREATE INDEX IF NOT EXISTS "conveyor_outbox_pending_idx" ON "conveyor_outbox" (id) WHERE published_at IS NULL;
 -- Retention: published rows by age.
 CREATE INDEX IF NOT EXISTS "conveyor_outbox_published_idx" ON "conveyor_outbox" (published_at) WHERE published_at IS NOT NULL;
+-- Failing and set-aside rows, newest first (OutboxRelay.failedRows(), the dashboard).
+CREATE INDEX IF NOT EXISTS "conveyor_outbox_failing_idx" ON "conveyor_outbox" (id) WHERE published_at IS NULL AND attempts > 0;

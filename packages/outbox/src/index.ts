@@ -10,6 +10,7 @@ export { createTableSql } from './store/sql';
 export type {
   NewOutboxRow,
   OutboxClaim,
+  OutboxFailure,
   OutboxJob,
   OutboxRow,
   OutboxStats,

@@ -53,6 +53,7 @@ export type { ScheduleInfo } from './schedules/task-schedules';
 export { TaskInstrumentation, type Sending } from './instrumentation/task-instrumentation';
 export type { TaskFailure, TaskObserver } from './instrumentation/task-observer.interface';
 export { QueueInspector, type QueueSnapshot } from './instrumentation/queue-inspector';
+export type { TenantInfo, TenantPage, TenantQuery } from './instrumentation/queue-tenants';
 export type { Duration, DurationString } from './interfaces/duration.interface';
 export type { EnqueueOptions } from './interfaces/enqueue-options.interface';
 export type {

@@ -5,3 +5,4 @@ export * from './no-transaction.error';
 export * from './outbox-driver-missing.error';
 export * from './outbox-table-missing.error';
 export * from './unknown-event.error';
+export * from './outbox-store-unsupported.error';

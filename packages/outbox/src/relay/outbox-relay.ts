@@ -6,14 +6,19 @@ import {
 } from '@nestjs/common';
 import { ConveyorLogger, errorField, type LogFields } from '@conveyor/tasks/internal';
 import type { OutboxDriver } from '../drivers/outbox-driver.interface';
-import { OutboxTableMissingError } from '../errors';
+import { OutboxStoreUnsupportedError, OutboxTableMissingError } from '../errors';
 import { OUTBOX_DRIVER, OUTBOX_STORE, RESOLVED_OUTBOX_OPTIONS } from '../outbox.constants';
 import {
   defaultRelayOptions,
   type ResolvedOutboxOptions,
   type ResolvedRelayOptions,
 } from '../options/module-options';
-import type { OutboxRow, OutboxStats, OutboxStore } from '../store/outbox-store.interface';
+import type {
+  OutboxFailure,
+  OutboxRow,
+  OutboxStats,
+  OutboxStore,
+} from '../store/outbox-store.interface';
 import { OutboxSignals } from '../transactions/outbox-signals';
 import { relayBackoffMs } from './bounded';
 import { OutboxPublisher, type PublishOutcome } from './outbox-publisher';
@@ -22,6 +27,8 @@ const RETENTION_EVERY_MS = 60_000;
 const RETENTION_BATCH = 1_000;
 /** While the relay keeps failing, it says so again at most this often. */
 const FAILURE_LOG_EVERY_MS = 30_000;
+/** Rows `failedRows()` and `replaySetAside()` take at most per call. */
+const MAX_ROWS_PER_CALL = 1_000;
 
 /** `OutboxStore.stats()` plus what this process's relay did. */
 export interface OutboxRelayStats extends OutboxStats {
@@ -128,6 +135,42 @@ export class OutboxRelay implements OnApplicationBootstrap, BeforeApplicationShu
       consecutiveFailures: this.failures,
       lastError: this.failures > 0 ? this.lastError : null,
     };
+  }
+
+  /**
+   * Up to `limit` unpublished rows that failed to publish at least once, newest first: those
+   * the relay still retries (`nextAttemptAt`) and those set aside (`setAside`), with their
+   * attempts and last error. Reads the table's failing index (`limit` rows).
+   *
+   * @param limit from 1 to 1000. @default 20
+   */
+  async failedRows(limit = 20): Promise<OutboxFailure[]> {
+    checkCount(limit, 'failedRows() limit');
+    if (!this.store.failedRows) throw new OutboxStoreUnsupportedError('failedRows');
+    return this.store.failedRows(limit);
+  }
+
+  /**
+   * Makes rows set aside available again with fresh attempts (`attempts = 0`), once what
+   * their `last_error` named is fixed, and wakes the relay: they are published under their
+   * usual job ids. Rows that are not set aside are left alone. Returns the ids replayed.
+   *
+   * @param ids row ids (decimal strings), at most 1000
+   */
+  async replaySetAside(ids: readonly string[]): Promise<string[]> {
+    if (!Array.isArray(ids) || ids.some((id) => typeof id !== 'string' || !/^\d{1,19}$/.test(id))) {
+      throw new TypeError('replaySetAside() takes row ids as decimal strings, e.g. ["42"]');
+    }
+    checkCount(ids.length, 'replaySetAside() ids', 0);
+    if (!this.store.replaySetAside) throw new OutboxStoreUnsupportedError('replaySetAside');
+    const replayed = await this.store.replaySetAside(ids);
+    if (replayed.length > 0) {
+      this.logger.log(`outbox ${rowList(replayed)} made available again with fresh attempts`, {
+        rows: replayed,
+      });
+      this.wake();
+    }
+    return replayed;
   }
 
   private async run(relay: ResolvedRelayOptions): Promise<void> {
@@ -401,5 +444,13 @@ async function settlesWithin(promise: Promise<unknown> | undefined, ms: number):
     ]);
   } finally {
     clearTimeout(timer);
+  }
+}
+
+function checkCount(value: number, what: string, min = 1): void {
+  if (!Number.isInteger(value) || value < min || value > MAX_ROWS_PER_CALL) {
+    throw new RangeError(
+      `${what} must be an integer from ${min} to ${MAX_ROWS_PER_CALL}, got ${String(value)}`,
+    );
   }
 }

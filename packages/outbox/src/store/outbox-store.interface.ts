@@ -77,6 +77,28 @@ export interface OutboxStats {
   published: number;
 }
 
+/** A row the relay could not publish yet, as `OutboxStore.failedRows()` lists it. */
+export interface OutboxFailure {
+  /** The row's id (bigserial as a decimal string). */
+  id: string;
+  kind: 'task' | 'event';
+  /** Task name, or event name. */
+  name: string;
+  queue: string | null;
+  /** Failed publishes so far. */
+  attempts: number;
+  /** The last publish's error, as recorded (at most 2000 characters). */
+  lastError: string | null;
+  createdAt: Date;
+  /**
+   * When a relay may try it next (while a relay holds it: when its lease ends); `null` for a
+   * row set aside, which waits for `replaySetAside()`.
+   */
+  nextAttemptAt: Date | null;
+  /** Set aside after `relay.maxAttempts` failures of its own: no relay claims it. */
+  setAside: boolean;
+}
+
 /**
  * The outbox's one contract with a database. The writer (`Outbox`) calls `insert` inside the
  * app's transaction; the relay calls `claim`, `deletePublished` and `stats` outside it, and
@@ -103,4 +125,15 @@ export interface OutboxStore {
   /** Deletes up to `limit` rows published more than `olderThanMs` ago; returns how many. */
   deletePublished(olderThanMs: number, limit: number): Promise<number>;
   stats(): Promise<OutboxStats>;
+  /**
+   * Up to `limit` unpublished rows that failed at least once (failing and set aside), newest
+   * first. Optional: a store without it has no failures listed (the dashboard says so).
+   */
+  failedRows?(limit: number): Promise<OutboxFailure[]>;
+  /**
+   * Makes the given rows that are set aside available again with fresh attempts
+   * (`attempts = 0`, `available_at = now()`); rows that are not set aside (published,
+   * pending, unknown) are left as they are. Returns the ids it changed. Optional.
+   */
+  replaySetAside?(ids: readonly string[]): Promise<string[]>;
 }

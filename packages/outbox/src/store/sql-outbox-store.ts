@@ -8,6 +8,7 @@ import type { OutboxSignals } from '../transactions/outbox-signals';
 import type {
   NewOutboxRow,
   OutboxClaim,
+  OutboxFailure,
   OutboxRow,
   OutboxStats,
   OutboxStore,
@@ -268,6 +269,60 @@ export class SqlOutboxStore implements OutboxStore {
       published: r.published,
     };
   }
+
+  async failedRows(limit: number): Promise<OutboxFailure[]> {
+    if (!Number.isInteger(limit) || limit < 1)
+      throw new RangeError(`bad failedRows limit ${limit}`);
+    // The failing index (unpublished rows with attempts > 0, by id) answers this with `limit`
+    // entries read; a table created without it reads the pending index backwards instead.
+    // ORDER BY the column (o.id), not the id::text output, or no index can give the order.
+    const { rows } = await this.query<FailureRecord>(
+      `SELECT o.id::text AS id, o.kind, o.name, o.queue, o.attempts, o.last_error,
+              (EXTRACT(EPOCH FROM o.created_at) * 1000)::float8 AS created_ms,
+              CASE WHEN o.available_at = 'infinity' THEN NULL
+                   ELSE (EXTRACT(EPOCH FROM o.available_at) * 1000)::float8 END AS next_ms
+         FROM ${this.table} o
+        WHERE o.published_at IS NULL AND o.attempts > 0
+        ORDER BY o.id DESC
+        LIMIT $1`,
+      [limit],
+    );
+    return rows.map((r) => ({
+      id: r.id,
+      kind: r.kind,
+      name: r.name,
+      queue: r.queue,
+      attempts: r.attempts,
+      lastError: r.last_error,
+      createdAt: new Date(r.created_ms),
+      nextAttemptAt: r.next_ms === null ? null : new Date(r.next_ms),
+      setAside: r.next_ms === null,
+    }));
+  }
+
+  async replaySetAside(ids: readonly string[]): Promise<string[]> {
+    if (ids.length === 0) return [];
+    const { rows } = await this.query<{ id: string }>(
+      `UPDATE ${this.table} SET available_at = now(), attempts = 0
+        WHERE id IN (SELECT unnest(string_to_array($1::text, ','))::bigint)
+          AND published_at IS NULL
+          AND available_at = 'infinity'
+       RETURNING id::text AS id`,
+      [ids.join(',')],
+    );
+    return rows.map((r) => r.id).sort(compareIds);
+  }
+}
+
+interface FailureRecord {
+  id: string;
+  kind: 'task' | 'event';
+  name: string;
+  queue: string | null;
+  attempts: number;
+  last_error: string | null;
+  created_ms: number;
+  next_ms: number | null;
 }
 
 /**

@@ -33,17 +33,22 @@ describe('outbox DDL', () => {
     const sql = createTableSql('we"ird');
     expect(sql).toContain('CREATE TABLE IF NOT EXISTS "we""ird" (');
     expect(sql).toContain('ON "we""ird" (id)');
-    expect(indexNames(sql)).toEqual(['we"ird_pending_idx', 'we"ird_published_idx']);
+    expect(indexNames(sql)).toEqual([
+      'we"ird_pending_idx',
+      'we"ird_published_idx',
+      'we"ird_failing_idx',
+    ]);
   });
 
   it('keeps index names within 63 bytes, distinct, and stable for a long table name', () => {
     const long = `s${'x'.repeat(62)}.t${'y'.repeat(62)}`;
     const names = indexNames(createTableSql(long));
-    expect(names).toHaveLength(2);
+    expect(names).toHaveLength(3);
     for (const name of names) expect(Buffer.byteLength(name)).toBeLessThanOrEqual(63);
-    expect(new Set(names).size).toBe(2);
+    expect(new Set(names).size).toBe(3);
     expect(names[0]).toMatch(/_pending_idx$/);
     expect(names[1]).toMatch(/_published_idx$/);
+    expect(names[2]).toMatch(/_failing_idx$/);
     // Same input, same names: a second run finds the indexes the first one made.
     expect(indexNames(createTableSql(long))).toEqual(names);
     // Two long names that share their first 63 bytes still get different indexes.
@@ -64,13 +69,14 @@ describe('outbox DDL', () => {
     expect(indexNames(createTableSql('conveyor_outbox'))).toEqual([
       'conveyor_outbox_pending_idx',
       'conveyor_outbox_published_idx',
+      'conveyor_outbox_failing_idx',
     ]);
   });
 
   it('gives the DDL as single statements without comments, whatever the name holds', () => {
     for (const name of ['t', 'a;\n-- b', 'x.y;\nz']) {
       const statements = createTableStatements(name);
-      expect(statements).toHaveLength(3);
+      expect(statements).toHaveLength(4);
       expect(statements.every((s) => !s.startsWith('--') && !s.endsWith(';'))).toBe(true);
     }
   });

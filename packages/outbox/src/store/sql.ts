@@ -65,6 +65,7 @@ export function createTableStatements(table: string): string[] {
 )`,
     `CREATE INDEX IF NOT EXISTS ${quoteIdentifier(indexName(table, 'pending_idx'))} ON ${q} (id) WHERE published_at IS NULL`,
     `CREATE INDEX IF NOT EXISTS ${quoteIdentifier(indexName(table, 'published_idx'))} ON ${q} (published_at) WHERE published_at IS NOT NULL`,
+    `CREATE INDEX IF NOT EXISTS ${quoteIdentifier(indexName(table, 'failing_idx'))} ON ${q} (id) WHERE published_at IS NULL AND attempts > 0`,
   ];
 }
 
@@ -74,12 +75,14 @@ export function createTableStatements(table: string): string[] {
  * name or `schema.name`; any character but `.` may appear in either part.
  */
 export function createTableSql(table: string): string {
-  const [createTable, pendingIndex, publishedIndex] = createTableStatements(table);
+  const [createTable, pendingIndex, publishedIndex, failingIndex] = createTableStatements(table);
   return `${createTable};
 -- The relay's claim: unpublished rows in id order.
 ${pendingIndex};
 -- Retention: published rows by age.
 ${publishedIndex};
+-- Failing and set-aside rows, newest first (OutboxRelay.failedRows(), the dashboard).
+${failingIndex};
 `;
 }
 

@@ -1,9 +1,19 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { ChainableCommander } from 'ioredis';
+import { ControlStore } from '../control/control-store';
+import { InvalidTaskOptionsError } from '../errors';
 import type { ResolvedModuleOptions } from '../options/module-options';
 import { RedisConnections } from '../redis/redis-connections';
 import { RESOLVED_TASKS_OPTIONS } from '../tasks.constants';
 import { TasksRegistry } from '../tasks.registry';
+import {
+  MAX_TENANT_LIMIT,
+  TENANTS_SCRIPT,
+  tenantPage,
+  type TenantPage,
+  type TenantQuery,
+  type TenantsReply,
+} from './queue-tenants';
 
 /** Job counts of one queue, read together, and the age of its oldest waiting job. */
 export interface QueueSnapshot {
@@ -39,6 +49,8 @@ return {
   oldest,
 }`;
 const COMMAND = 'conveyorQueueStats';
+const TENANTS_COMMAND = 'conveyorQueueTenants';
+const DEFAULT_TENANT_LIMIT = 200;
 
 type StatsReply = [number, number, number, number, number, number, string | null];
 type WithStats<T> = T & { [COMMAND](queueKey: string): T };
@@ -56,6 +68,7 @@ export class QueueInspector {
     private readonly redis: RedisConnections,
     private readonly registry: TasksRegistry,
     @Inject(RESOLVED_TASKS_OPTIONS) private readonly options: ResolvedModuleOptions,
+    private readonly controls: ControlStore,
   ) {}
 
   /** Queues this app knows: declared ones and those its handlers route to. */
@@ -111,4 +124,68 @@ export class QueueInspector {
       };
     });
   }
+
+  /**
+   * The keys of `queue`'s `concurrencyKey` and `lock` tasks that have a backlog or run now,
+   * with each key's running jobs, its limit and its parked jobs (its backlog), in every worker
+   * process. Bounded, in one script call on the queue's hash slot: one `HSCAN` step of the
+   * queue's lines (`<queue key>cv:scopes`, a key per line of parked jobs) and, on the first
+   * page, the first `limit` active jobs, whose stored key names the keys that run with no
+   * backlog; never `KEYS` or a whole `SCAN`. Pass the answer's `cursor` to read the next lines
+   * (`null`: none left); the sort (most parked first) holds within a page.
+   *
+   * Jobs that no worker has fetched yet sit in BullMQ's `wait` list with no index by key:
+   * counting them per key would read every waiting job, so they count in the queue's
+   * `waiting` only. A key over its limit parks its jobs as workers meet them (and looks ahead
+   * at the next ones in line), so its backlog shows up in `parked`.
+   *
+   * @example
+   * const page = await inspector.tenants('imports', { limit: 100 });
+   * for (const t of page.tenants) console.log(t.task, t.key, t.running, t.limit, t.parked);
+   * if (page.cursor) await inspector.tenants('imports', { cursor: page.cursor });
+   */
+  async tenants(queue: string, query: TenantQuery = {}): Promise<TenantPage> {
+    const limit = query.limit ?? DEFAULT_TENANT_LIMIT;
+    const cursor = query.cursor ?? '0';
+    if (typeof queue !== 'string' || queue === '') {
+      throw new InvalidTaskOptionsError(undefined, 'tenants() needs a queue name');
+    }
+    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_TENANT_LIMIT) {
+      throw new InvalidTaskOptionsError(
+        undefined,
+        `tenants() limit must be an integer from 1 to ${MAX_TENANT_LIMIT}, got ${String(limit)}`,
+      );
+    }
+    if (typeof cursor !== 'string' || !/^\d{1,20}$/.test(cursor)) {
+      throw new InvalidTaskOptionsError(
+        undefined,
+        'tenants() cursor must be the cursor a previous page returned',
+      );
+    }
+    const client = this.redis.client;
+    if (!(TENANTS_COMMAND in client)) {
+      client.defineCommand(TENANTS_COMMAND, { numberOfKeys: 1, lua: TENANTS_SCRIPT });
+    }
+    const key = this.options.keys.queueKey(queue);
+    const read = (client as unknown as WithTenants)[TENANTS_COMMAND];
+    const [reply, stored] = await Promise.all([
+      read.call(client, `${key}cv:scopes`, key, cursor, limit),
+      this.controls.read(),
+    ]);
+    const tasks = this.registry.all();
+    return tenantPage(queue, reply, tasks, (name) => {
+      const task = tasks.find((t) => t.name === name);
+      if (!task) return undefined;
+      const overrides = task.options.exclusive ? {} : (stored.tasks.get(name) ?? {});
+      return {
+        maxConcurrent: overrides.maxConcurrent ?? task.options.maxConcurrent,
+        rateLimit: overrides.rateLimit ?? task.options.rateLimit,
+      };
+    });
+  }
 }
+
+type WithTenants = Record<
+  typeof TENANTS_COMMAND,
+  (scopesKey: string, queueKey: string, cursor: string, limit: number) => Promise<TenantsReply>
+>;
