@@ -1,9 +1,6 @@
-import { mkdirSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { chain, group, step, TaskProducer, Workflows } from '@conveyor/tasks';
-import { launchChromium, type TestBrowser } from '../support/browser';
+import { launchChromium, openPage, shoot, signIn, type TestBrowser } from '../support/browser';
 import { type HttpTestApp, stopHttpApps } from '../support/http-app';
 import { eventually } from '../support/tasks-app';
 import { TOKEN } from './dashboard-app';
@@ -16,17 +13,6 @@ import {
   Sum,
   WorkflowTestTasks,
 } from './dashboard-workflows-app';
-
-// Screenshots for the README when DASHBOARD_SCREENSHOTS=1, else to a temporary folder (taken
-// either way, so the step itself is tested), as in dashboard-browser.e2e-spec.ts.
-const SHOTS = process.env.DASHBOARD_SCREENSHOTS
-  ? join(__dirname, '..', '..', 'packages', 'dashboard', 'docs')
-  : join(tmpdir(), 'conveyor-dashboard-shots');
-mkdirSync(SHOTS, { recursive: true });
-
-async function shoot(page: Page, name: string): Promise<void> {
-  await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
-}
 
 describe('@conveyor/dashboard schedules and workflows in a browser', () => {
   jest.setTimeout(60_000);
@@ -48,14 +34,9 @@ describe('@conveyor/dashboard schedules and workflows in a browser', () => {
   });
 
   async function signedIn(url: string): Promise<Page> {
-    const context = await chromium!.browser.newContext({ viewport: { width: 1280, height: 800 } });
-    const page = await context.newPage();
-    // Every action asks first: accept, as an operator would.
-    page.on('dialog', (dialog) => void dialog.accept());
+    const page = await openPage(chromium!);
     await page.goto(url);
-    await page.locator('#login input[name=token]').fill(TOKEN);
-    await page.locator('#login input[name=user]').fill('ada');
-    await page.locator('#login button[type=submit]').click();
+    await signIn(page, TOKEN);
     return page;
   }
 

@@ -1,31 +1,16 @@
-import { mkdirSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import type { Page } from 'playwright-core';
 import { TaskControl, TaskProducer } from '@conveyor/tasks';
-import { launchChromium, type TestBrowser } from '../support/browser';
+import {
+  expectText,
+  launchChromium,
+  openPage,
+  shoot,
+  signIn,
+  type TestBrowser,
+} from '../support/browser';
 import { type HttpTestApp, stopHttpApps } from '../support/http-app';
 import { type SampleApp, startSampleApp } from '../support/sample-app';
 import { eventually } from '../support/tasks-app';
 import { Charge, declined, Nightly, startDashboardApp, TOKEN, Welcome } from './dashboard-app';
-
-// The README's screenshots: written to packages/dashboard/docs when DASHBOARD_SCREENSHOTS=1,
-// else to a temporary folder (taken either way, so the step itself is tested).
-const SHOTS = process.env.DASHBOARD_SCREENSHOTS
-  ? join(__dirname, '..', '..', 'packages', 'dashboard', 'docs')
-  : join(tmpdir(), 'conveyor-dashboard-shots');
-mkdirSync(SHOTS, { recursive: true });
-
-async function shoot(page: Page, name: string): Promise<void> {
-  await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
-}
-
-async function logIn(page: Page, app: HttpTestApp, token = TOKEN): Promise<void> {
-  await page.locator('#login input[name=token]').fill(token);
-  await page.locator('#login input[name=user]').fill('ada');
-  await page.locator('#login button[type=submit]').click();
-  void app;
-}
 
 describe('@conveyor/dashboard in a browser', () => {
   jest.setTimeout(60_000);
@@ -47,14 +32,6 @@ describe('@conveyor/dashboard in a browser', () => {
     await stopHttpApps(stopping);
   });
 
-  async function openPage(): Promise<Page> {
-    const context = await chromium!.browser.newContext({ viewport: { width: 1280, height: 800 } });
-    const page = await context.newPage();
-    // Every action asks first: accept, as an operator would.
-    page.on('dialog', (dialog) => void dialog.accept());
-    return page;
-  }
-
   it('logs in, shows the queues, finds a job by payload field, replays a dead letter and pauses a queue', async () => {
     app = await startDashboardApp({ token: TOKEN });
     const producer = app.get(TaskProducer);
@@ -74,7 +51,7 @@ describe('@conveyor/dashboard in a browser', () => {
     await app.get(TaskControl).resume('reports');
     await app.get(TaskControl).pause('reports');
 
-    const page = await openPage();
+    const page = await openPage(chromium!);
     // No token: the API refuses and the page asks for one.
     await page.goto(`${app.url}/conveyor`);
     await page.locator('#login').waitFor();
@@ -82,9 +59,9 @@ describe('@conveyor/dashboard in a browser', () => {
     expect(await page.locator('#login-error').textContent()).toMatch(/needs its token/);
     await shoot(page, 'login');
 
-    await logIn(page, app, 'a-wrong-token');
+    await signIn(page, 'a-wrong-token');
     await page.locator('#login-error', { hasText: 'wrong dashboard token' }).waitFor();
-    await logIn(page, app);
+    await signIn(page, TOKEN);
 
     // Overview: every queue of the app with its counts.
     const orders = page.locator('#queues tr[data-queue=orders]');
@@ -141,7 +118,7 @@ describe('@conveyor/dashboard in a browser', () => {
     let sample: SampleApp | undefined;
     try {
       sample = await startSampleApp({ database: 'pglite' });
-      const page = await openPage();
+      const page = await openPage(chromium!);
       await page.goto(`${sample.url}/conveyor`);
       await page.locator('#login-error', { hasText: 'a valid admin token is required' }).waitFor();
       await page.locator('#login input[name=token]').fill('test-admin-token');
@@ -167,9 +144,9 @@ describe('@conveyor/dashboard in a browser', () => {
     );
     const delayed = await producer.enqueue(Nightly, { day: 'later' }, { delay: '1h' });
 
-    const page = await openPage();
+    const page = await openPage(chromium!);
     await page.goto(`${app.url}/conveyor`);
-    await logIn(page, app);
+    await signIn(page, TOKEN);
     await page.locator('#queues tr[data-queue=orders]').waitFor();
     expect(await page.locator('#mode').isVisible()).toBe(true);
     expect(await page.locator('[data-action]').count()).toBe(0);
@@ -196,9 +173,9 @@ describe('@conveyor/dashboard in a browser', () => {
     ]);
     await Promise.all(runs.map((run) => run.result({ timeout: 10_000 }).catch(() => undefined)));
 
-    const page = await openPage();
+    const page = await openPage(chromium!);
     await page.goto(`${app.url}/conveyor`);
-    await logIn(page, app);
+    await signIn(page, TOKEN);
     const orders = page.locator('#queues tr[data-queue=orders]');
     // The history is written every second: the overview refreshes until it has the runs.
     await expectText(orders.locator('td[data-field=throughput]'), /\b2\/h/);
@@ -228,14 +205,3 @@ describe('@conveyor/dashboard in a browser', () => {
     await page.context().close();
   });
 });
-
-async function expectText(
-  locator: import('playwright-core').Locator,
-  pattern: RegExp,
-): Promise<void> {
-  await eventually(
-    async () => pattern.test((await locator.textContent()) ?? ''),
-    10_000,
-    `${pattern}`,
-  );
-}

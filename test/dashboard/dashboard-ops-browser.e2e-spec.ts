@@ -1,21 +1,18 @@
-import { mkdirSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import type { Locator, Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { TaskProducer } from '@conveyor/tasks';
-import { launchChromium, type TestBrowser } from '../support/browser';
+import {
+  expectText,
+  launchChromium,
+  openPage,
+  shoot,
+  signIn,
+  type TestBrowser,
+} from '../support/browser';
 import { type HttpTestApp, stopHttpApps } from '../support/http-app';
 import { openSql, type OutboxTestApp, type Sql, stopOutboxApps } from '../support/outbox-app';
 import { eventually } from '../support/tasks-app';
 import { TOKEN } from './dashboard-app';
 import { Hold, Import, Mail, startOpsApp, startOpsOutboxApp, Sync } from './ops-app';
-
-// The README's screenshots of these views: to packages/dashboard/docs when
-// DASHBOARD_SCREENSHOTS=1, else to a temporary folder (taken either way).
-const SHOTS = process.env.DASHBOARD_SCREENSHOTS
-  ? join(__dirname, '..', '..', 'packages', 'dashboard', 'docs')
-  : join(tmpdir(), 'conveyor-dashboard-shots');
-mkdirSync(SHOTS, { recursive: true });
 
 describe('@conveyor/dashboard in a browser: tenants, outbox, workers', () => {
   jest.setTimeout(60_000);
@@ -44,14 +41,9 @@ describe('@conveyor/dashboard in a browser: tenants, outbox, workers', () => {
   });
 
   async function signedIn(url: string): Promise<Page> {
-    const context = await chromium!.browser.newContext({ viewport: { width: 1280, height: 800 } });
-    const page = await context.newPage();
-    // Every action asks first: accept, as an operator would.
-    page.on('dialog', (dialog) => void dialog.accept());
+    const page = await openPage(chromium!);
     await page.goto(`${url}/conveyor`);
-    await page.locator('#login input[name=token]').fill(TOKEN);
-    await page.locator('#login input[name=user]').fill('ada');
-    await page.locator('#login button[type=submit]').click();
+    await signIn(page, TOKEN);
     await page.locator('#queues').waitFor();
     return page;
   }
@@ -178,15 +170,3 @@ describe('@conveyor/dashboard in a browser: tenants, outbox, workers', () => {
     await page.context().close();
   });
 });
-
-async function shoot(page: Page, name: string): Promise<void> {
-  await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
-}
-
-async function expectText(locator: Locator, pattern: RegExp): Promise<void> {
-  await eventually(
-    async () => pattern.test(((await locator.first().textContent()) ?? '').replace(/\s+/g, ' ')),
-    10_000,
-    `${pattern}`,
-  );
-}
