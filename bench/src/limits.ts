@@ -78,6 +78,14 @@ const SCENARIOS: Scenario[] = [
     hold: 'breaker',
   },
   {
+    // Two payload fields indexed by the producer for the dashboard's search: what an enqueue
+    // adds, against a plain worker.
+    name: 'searchable',
+    conveyor: { searchable: ['n', 'key'] },
+    raw: { note: 'plain worker' },
+    keys: 50,
+  },
+  {
     name: 'rate',
     conveyor: { rateLimit: { max: 200, per: '100ms' } },
     raw: { limiter: { max: 200, duration: 100 }, note: 'worker limiter 200/100ms' },

@@ -16,12 +16,17 @@
 local rcall = redis.call
 local I = KEYS[1]
 local cap, ttl = tonumber(ARGV[1]), tonumber(ARGV[2])
+local fields = {}
 for i = 3, #ARGV, 4 do
   local field, value, id, score = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
   local key = I .. ":" .. field .. "=" .. value
   rcall("ZADD", key, score, id)
   if rcall("ZCARD", key) > cap then rcall("ZREMRANGEBYRANK", key, 0, -cap - 1) end
   rcall("EXPIRE", key, ttl)
+  fields[field] = score
+end
+-- The indexed fields, once a call whatever the number of jobs.
+for field, score in pairs(fields) do
   rcall("HSET", I, field, math.floor(tonumber(score) / 1000))
 end
 rcall("EXPIRE", I, ttl)
