@@ -78,7 +78,7 @@ describe('@conveyor/dashboard schedules and workflows in a browser', () => {
     await page.context().close();
   });
 
-  it('opens a workflow as a tree, follows a step to its job and back, and cancels a durable one', async () => {
+  it('opens a workflow as a tree, follows a step to its job and back, cancels a durable one and signals another', async () => {
     app = await startWorkflowsApp({ token: TOKEN });
     const producer = app.get(TaskProducer);
     const workflow = await producer.workflow(
@@ -114,6 +114,22 @@ describe('@conveyor/dashboard schedules and workflows in a browser', () => {
     await page.locator('#workflow-state .badge.cancelled').waitFor({ timeout: 15_000 });
     expect((await app.get(Workflows).get('approve-o-7')).status).toBe('cancelled');
     expect(await page.locator('button[data-action=cancel]').count()).toBe(0);
+
+    // Another one, approved from the page: the form names the awaited signal.
+    const approval = await app
+      .get(Workflows)
+      .start(Approve, { orderId: 'o-8' }, { id: 'approve-o-8' });
+    await eventually(
+      async () => (await app!.get(Workflows).get('approve-o-8')).current?.kind === 'wait',
+      10_000,
+      'the wait for approval',
+    );
+    await page.goto(`${app.url}/conveyor#/workflows/durable/approve-o-8`);
+    expect(await page.locator('#signal input[name=name]').inputValue()).toBe('approval');
+    await page.locator('#signal input[name=data]').fill('{"by":"ada"}');
+    await page.locator('#signal button[data-action=signal]').click();
+    await page.locator('#workflow-state .badge.completed').waitFor({ timeout: 15_000 });
+    await expect(approval.result({ timeout: '5s' })).resolves.toBe('o-8 approved by ada');
     await page.context().close();
   });
 });

@@ -233,12 +233,58 @@ describe('@conveyor/dashboard workflows API', () => {
     expect(again.body).toEqual({ outcome: 'ended' });
   });
 
+  it('sends a signal to a waiting durable workflow, which then completes', async () => {
+    app = await startWorkflowsApp({ token: TOKEN });
+    const workflows = app.get(Workflows);
+    const handle = await workflows.start(Approve, { orderId: 'o-4' }, { id: 'approve-o-4' });
+    await eventually(
+      async () => (await workflows.get('approve-o-4')).current?.kind === 'wait',
+      10_000,
+      'the wait for approval',
+    );
+    const logged = jest.spyOn(Logger.prototype, 'log');
+    const sent = await call(app, 'workflows/durable/approve-o-4/signal', {
+      method: 'POST',
+      body: { name: 'approval', data: { by: 'ops-bob' } },
+      headers: { 'x-conveyor-user': 'ops-bob' },
+    });
+    expect(sent).toEqual({ status: 200, body: { outcome: 'delivered' } });
+    expect(logged).toHaveBeenCalledWith(
+      'dashboard: signal workflow {"workflow":"approve-o-4","signal":"approval"} by ops-bob',
+    );
+    await expect(handle.result({ timeout: '10s' })).resolves.toBe('o-4 approved by ops-bob');
+    // To an ended workflow the signal is dropped, and the answer says so.
+    const late = await call(app, 'workflows/durable/approve-o-4/signal', {
+      method: 'POST',
+      body: { name: 'approval' },
+    });
+    expect(late.body).toEqual({ outcome: 'ended' });
+    expect(
+      await call(app, 'workflows/durable/approve-o-4/signal', { method: 'POST', body: {} }),
+    ).toMatchObject({ status: 400, body: { message: expect.stringContaining('give the signal') } });
+    expect(
+      await call(app, 'workflows/durable/approve-o-4/signal', {
+        method: 'POST',
+        body: { name: 'not a name!' },
+      }),
+    ).toMatchObject({ status: 400, body: { error: 'InvalidWorkflowError' } });
+    expect(
+      (await call(app, 'workflows/durable/nope/signal', { method: 'POST', body: { name: 'x' } }))
+        .status,
+    ).toBe(404);
+  });
+
   it('answers 404 for unknown workflows, and 403 to cancel in read-only mode', async () => {
     app = await startWorkflowsApp({ token: TOKEN, readOnly: true });
     await app.get(Workflows).start(Approve, { orderId: 'o-3' }, { id: 'approve-o-3' });
     const refused = await call(app, 'workflows/durable/approve-o-3/cancel', { method: 'POST' });
     expect(refused.status).toBe(403);
     expect((await app.get(Workflows).get('approve-o-3')).cancelRequested).toBe(false);
+    const signal = await call(app, 'workflows/durable/approve-o-3/signal', {
+      method: 'POST',
+      body: { name: 'approval', data: { by: 'mallory' } },
+    });
+    expect(signal.status).toBe(403);
     // Reading stays open.
     expect((await call(app, 'workflows/durable/approve-o-3')).status).toBe(200);
 

@@ -2,6 +2,7 @@
 // and durable workflows (status, history; cancel, confirmed).
 import {
   type Child,
+  act,
   actionButton,
   api,
   failed,
@@ -12,6 +13,7 @@ import {
   show,
   state,
   time,
+  toast,
 } from './core.js';
 
 interface StepInfo {
@@ -290,6 +292,7 @@ async function durableView(mine: number, id: string): Promise<void> {
             true,
           ),
     ),
+    FINISHED.has(workflow.status) || state.readOnly ? null : signalForm(workflow),
     h('h3', {}, 'Input'),
     json(workflow.input),
     workflow.status === 'completed' ? h('h3', {}, 'Result') : null,
@@ -328,10 +331,21 @@ async function durableView(mine: number, id: string): Promise<void> {
     ),
   );
   if (!FINISHED.has(workflow.status)) {
-    state.timer = window.setTimeout(() => {
-      if (mine === state.view) void durableView(mine, id).catch(failed);
-    }, 2000);
+    // Refreshes every 2 s, but not under an operator typing a signal: that would wipe it.
+    const again = () => {
+      if (mine !== state.view) return;
+      if (typingSignal()) state.timer = window.setTimeout(again, 2000);
+      else void durableView(mine, id).catch(failed);
+    };
+    state.timer = window.setTimeout(again, 2000);
   }
+}
+
+function typingSignal(): boolean {
+  const form = document.getElementById('signal');
+  if (!form) return false;
+  const data = form.querySelector<HTMLInputElement>('input[name=data]');
+  return form.contains(document.activeElement) || Boolean(data?.value);
 }
 
 function table(id: string, heads: string[], rows: HTMLElement[]): HTMLElement {
@@ -340,5 +354,40 @@ function table(id: string, heads: string[], rows: HTMLElement[]): HTMLElement {
     { id },
     h('thead', {}, h('tr', {}, ...heads.map((t) => h('th', {}, t)))),
     h('tbody', {}, ...rows),
+  );
+}
+
+/**
+ * Sends a signal to a running durable workflow, confirmed first: the name is the awaited one
+ * when the workflow waits for a signal; the data, if any, is JSON.
+ */
+function signalForm(workflow: DurableDetail): HTMLElement {
+  const waiting = workflow.current?.kind === 'wait' ? workflow.current.signal : undefined;
+  return h(
+    'form',
+    {
+      id: 'signal',
+      class: 'search',
+      onsubmit: async (event: Event) => {
+        event.preventDefault();
+        const form = new FormData(event.target as HTMLFormElement);
+        const name = String(form.get('name') ?? '').trim();
+        const text = String(form.get('data') ?? '').trim();
+        let data: unknown;
+        try {
+          data = text ? JSON.parse(text) : undefined;
+        } catch {
+          toast(`the data is not JSON: ${text}`, true);
+          return;
+        }
+        const path = `workflows/durable/${encodeURIComponent(workflow.id)}/signal`;
+        if (await act(`Send signal ${name} to workflow ${workflow.id}?`, path, { name, data })) {
+          void router.route();
+        }
+      },
+    },
+    h('label', {}, 'Signal', h('input', { name: 'name', required: true, value: waiting ?? '' })),
+    h('label', {}, 'Data (JSON)', h('input', { name: 'data', placeholder: '"yes"' })),
+    h('button', { type: 'submit', 'data-action': 'signal' }, 'Send signal'),
   );
 }

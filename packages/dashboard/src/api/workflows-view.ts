@@ -38,7 +38,7 @@ export interface DurableWorkflowRow {
 /**
  * The workflows view. Canvas workflows come from `TaskProducer.recentWorkflows()` (a capped
  * index, no SCAN) and `workflowHandle(id).steps()`; durable ones from `Workflows` (list, get,
- * cancel). Cancel goes through `DashboardService.act()`.
+ * cancel, signal). Cancel and signal go through `DashboardService.act()`.
  */
 @Injectable()
 export class WorkflowsView {
@@ -81,6 +81,22 @@ export class WorkflowsView {
 
   durable(id: string): Promise<WorkflowInfo> {
     return this.workflows.get(id);
+  }
+
+  signalDurable(
+    actor: Actor,
+    id: string,
+    name: string,
+    data: unknown,
+  ): Promise<{ outcome: 'delivered' | 'kept' | 'ended' }> {
+    return this.dashboard.act(
+      actor,
+      'signal workflow',
+      { workflow: id, signal: name },
+      async () => ({
+        outcome: await this.workflows.signal(id, name, data),
+      }),
+    );
   }
 
   cancelDurable(actor: Actor, id: string): Promise<{ outcome: 'requested' | 'ended' }> {

@@ -1,5 +1,6 @@
 import {
   BadRequestException,
+  Body,
   Controller,
   Get,
   HttpCode,
@@ -47,6 +48,23 @@ export function dashboardWorkflowsController(path: string): Type {
     @Get('durable/:id')
     durable(@Param('id') id: string) {
       return this.workflows.durable(id);
+    }
+
+    /**
+     * Sends a signal to a durable workflow (`Workflows.signal`): body `{ "name": "approval",
+     * "data": … }`. The wait that expects it resumes; otherwise it is kept for the next one.
+     */
+    @Post('durable/:id/signal')
+    @HttpCode(200)
+    signal(
+      @Req() request: ActorRequest,
+      @Param('id') id: string,
+      @Body() body: { name?: unknown; data?: unknown } | undefined,
+    ) {
+      if (typeof body?.name !== 'string' || !body.name) {
+        throw new BadRequestException('give the signal as { "name": "approval", "data": … }');
+      }
+      return this.workflows.signalDurable(actorOf(request), id, body.name, body.data);
     }
 
     /** Cancels a durable workflow: its completed steps' compensations run. */
