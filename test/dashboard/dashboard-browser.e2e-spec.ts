@@ -86,7 +86,14 @@ describe('@conveyor/dashboard in a browser', () => {
     expect(await page.locator('#jobs tbody tr').count()).toBe(1);
     await expectText(row, /"orderId":42/);
     // orders.charge declares orderId searchable: the producer's index answered, no scan.
-    await expectText(page.locator('main'), /1 found, 1 job read \(from the search index\)/);
+    await expectText(
+      page.locator('main'),
+      /1 found, 1 job read \(from the search index; Read more scans/,
+    );
+    // Read more scans the queue for jobs the index lacks; the one found already is not repeated.
+    await page.locator('#more').click();
+    await expectText(page.locator('main'), /\(the search index, then the scan\)/);
+    expect(await page.locator('#jobs tbody tr').count()).toBe(1);
     await shoot(page, 'search');
 
     // Dead letters: replay one, and watch it complete on its job page.

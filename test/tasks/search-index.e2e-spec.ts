@@ -3,7 +3,7 @@ import { defineTask, Task, TaskProducer } from '@conveyor/tasks';
 import { RESOLVED_TASKS_OPTIONS, type ResolvedModuleOptions } from '@conveyor/tasks/internal';
 import { Redis } from 'ioredis';
 import { REDIS_URL } from '../support/redis';
-import { startTasksApp, stopAll, type TestApp } from '../support/tasks-app';
+import { eventually, startTasksApp, stopAll, type TestApp } from '../support/tasks-app';
 
 const Ship = defineTask<{ orderId: number; customer: { id: string } }, void>('search.ship', {
   queue: 'search',
@@ -48,7 +48,16 @@ describe('the search index the producer keeps for searchable fields', () => {
     ]);
     await producer.enqueue(Plain, { orderId: 42 });
     const base = indexKey(app);
+    // The enqueue resolves once the job is in Redis; its index write follows.
+    await eventually(
+      async () => (await redis.zcard(`${base}:orderId=43`)) === 1,
+      5_000,
+      'the index writes',
+    );
     expect(await redis.zrevrange(`${base}:orderId=42`, 0, -1)).toEqual([many[0].id, one.id]);
+    // Scores are Redis time in µs, kept whole.
+    const [, score] = await redis.zrange(`${base}:orderId=42`, 0, 0, 'WITHSCORES');
+    expect(score).toMatch(/^\d{16}$/);
     expect((await redis.zrange(`${base}:customer.id=c-1`, 0, -1)).sort()).toEqual(
       [one.id, many[1].id].sort(),
     );
@@ -66,7 +75,9 @@ describe('the search index the producer keeps for searchable fields', () => {
       Ship,
       Array.from({ length: 1_010 }, () => ({ orderId: 7, customer: { id: 'c' } })),
     );
-    const kept = await redis.zrevrange(`${indexKey(app)}:orderId=7`, 0, -1);
+    const key = `${indexKey(app)}:orderId=7`;
+    await eventually(async () => (await redis.zcard(key)) === 1_000, 5_000, 'the index write');
+    const kept = await redis.zrevrange(key, 0, -1);
     expect(kept).toHaveLength(1_000);
     expect(kept[0]).toBe(handles[1_009].id);
     expect(kept).not.toContain(handles[0].id);
@@ -80,6 +91,7 @@ describe('the search index the producer keeps for searchable fields', () => {
     const warn = jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
     const handle = await app.get(TaskProducer).enqueue(Ship, { orderId: 5, customer: { id: 'c' } });
     expect(await handle.state()).toBe('waiting');
+    await eventually(() => warn.mock.calls.length > 0, 5_000, 'the warning');
     expect(warn.mock.calls.map((call) => call[0])).toContainEqual(
       expect.stringMatching(
         /1 job\(s\) of search\.ship added, but not to the search index of queue search: WRONGTYPE/,

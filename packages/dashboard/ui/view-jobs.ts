@@ -106,6 +106,9 @@ export async function jobsView(mine: number, params: URLSearchParams): Promise<v
     more,
   );
   let scanned = 0;
+  let indexed = false;
+  // The index's jobs come first; the scan that follows it meets them again: shown once.
+  const shown = new Set<string>();
   const load = async (cursor?: string) => {
     const query = new URLSearchParams(params);
     if (cursor) query.set('cursor', cursor);
@@ -117,7 +120,10 @@ export async function jobsView(mine: number, params: URLSearchParams): Promise<v
     }>(`jobs?${query}`);
     if (mine !== state.view) return;
     scanned += page.scanned ?? 0;
+    indexed ||= page.indexed === true;
     for (const job of page.jobs) {
+      if (shown.has(`${job.queue}/${job.id}`)) continue;
+      shown.add(`${job.queue}/${job.id}`);
       table.append(
         h(
           'tr',
@@ -145,7 +151,11 @@ export async function jobsView(mine: number, params: URLSearchParams): Promise<v
           'span',
           { class: 'muted' },
           `${table.children.length} found, ${scanned.toLocaleString('en')} job${scanned === 1 ? '' : 's'} read` +
-            (page.indexed ? ' (from the search index)' : ''),
+            (page.indexed
+              ? ' (from the search index; Read more scans the queue for jobs it does not hold)'
+              : indexed
+                ? ' (the search index, then the scan)'
+                : ''),
         ),
         page.cursor
           ? h(

@@ -82,3 +82,4 @@ export { TaskThreads } from './threads/task-threads';
 
 // The payload-field index: written by the producer and the outbox relay, read by the dashboard.
 export { SearchIndex, searchPairs, type SearchEntries } from './search/search-index';
+export { SEARCHABLE_FIELD } from './options/task-options';

@@ -33,7 +33,8 @@ export interface JobPage {
   scanned: number;
   /**
    * True when the producer's index of a `searchable` field answered (one index read, no
-   * scan); the index keeps the newest 1,000 jobs per value.
+   * scan); the index keeps the newest 1,000 jobs per value. Its last page's cursor starts the
+   * bounded scan, for jobs the index does not hold.
    */
   indexed?: boolean;
 }
@@ -129,7 +130,8 @@ export class JobSearch {
    * Jobs of a `searchable` field's value from the producer's index, newest first: a page of
    * ids, their records in one pipeline, then the state of each match. Ids whose job is gone
    * (removed on completion, say) are dropped from the index as they are met. The cursor is
-   * `i<offset>` in the index; state and task filters apply to what the index gives.
+   * `i<offset>` in the index, then `0.0` (the scan's start) once the index is read; state and
+   * task filters apply to what the index gives.
    */
   private async fromIndex(
     index: SearchIndex,
@@ -185,7 +187,10 @@ export class JobSearch {
       offset += read - gone.length;
       if (read < ids.length) done = false;
     }
-    return { jobs, cursor: done ? null : `i${offset}`, scanned, indexed: true };
+    // Once the index has given all it holds, the bounded scan goes on from the start: it finds
+    // the jobs the index does not hold (enqueued before the field was declared, a failed index
+    // write, a schedule's runs). The page leaves out the jobs it has shown already.
+    return { jobs, cursor: done ? '0.0' : `i${offset}`, scanned, indexed: true };
   }
 }
 

@@ -1,5 +1,5 @@
 import { InvalidPayloadError } from '@conveyor/tasks';
-import { checkPayload } from '@conveyor/tasks/internal';
+import { checkPayload, SEARCHABLE_FIELD } from '@conveyor/tasks/internal';
 import type { JobsOptions } from 'bullmq';
 import { MalformedOutboxRowError } from '../errors/malformed-outbox-row.error';
 import { eventJobId, taskJobId } from '../outbox.service';
@@ -34,9 +34,14 @@ export function rowJobs(
     const bulkOpts: JobsOptions = { ...(opts as JobsOptions), jobId };
     if (delayUntil !== undefined && delayUntil > now) bulkOpts.delay = delayUntil - now;
     if (carrier) bulkOpts.telemetry = { metadata: JSON.stringify(carrier) };
-    // A row written by hand may carry anything there: only a list of names is taken.
+    // A row written by hand may carry anything there: only field paths a task could declare
+    // are taken, 10 at most, as `searchable` allows.
     const search = Array.isArray(job.search)
-      ? job.search.filter((field): field is string => typeof field === 'string')
+      ? job.search
+          .filter(
+            (field): field is string => typeof field === 'string' && SEARCHABLE_FIELD.test(field),
+          )
+          .slice(0, 10)
       : undefined;
     return {
       queue: job.queue,

@@ -241,7 +241,7 @@ export function checkTaskOptions(options: unknown, path: string, fail: Fail, per
   }
 }
 
-const SEARCHABLE_FIELD = /^[A-Za-z_$][\w$-]{0,63}(\.[A-Za-z_$][\w$-]{0,63}){0,4}$/;
+export const SEARCHABLE_FIELD = /^[A-Za-z_$][\w$-]{0,63}(\.[A-Za-z_$][\w$-]{0,63}){0,4}$/;
 
 /** `searchable`: up to 10 distinct payload field paths (`orderId`, `customer.id`). */
 function checkSearchable(value: unknown, path: string, fail: Fail): void {

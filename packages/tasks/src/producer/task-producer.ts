@@ -92,7 +92,7 @@ export class TaskProducer {
       throw EnqueueFailedError.from(name, prepared.queue, error);
     }
     sent.done(job);
-    await this.index(definition, prepared.queue, [{ id: job.id!, payload }]);
+    this.index(definition, prepared.queue, [{ id: job.id!, payload }]);
     return this.handleFor(definition, job.id!, prepared.queue);
   }
 
@@ -145,7 +145,7 @@ export class TaskProducer {
           throw EnqueueFailedError.from(name, queueName, error);
         });
       sent.done(added);
-      await this.index(
+      this.index(
         definition,
         queueName,
         added.map((job, k) => ({ id: job.id!, payload: payloads[indexes[k]] })),
@@ -158,28 +158,29 @@ export class TaskProducer {
   }
 
   /**
-   * Adds jobs of a task with `searchable` fields to their queue's index, after BullMQ took
-   * them. The jobs are in Redis whatever happens here: a failed index write is logged, and
-   * those jobs are found by id or by the dashboard's scan instead of the index.
+   * Adds jobs of a task with `searchable` fields to their queue's index, once BullMQ took
+   * them. Not awaited: the enqueue resolves when the job is in Redis and costs no extra round
+   * trip; the write follows on the same connection, so this process's next command sees it.
+   * A failed write is logged, and those jobs are found by the dashboard's scan instead.
    */
-  private async index(
+  private index(
     definition: TaskDefinition,
     queue: string,
     jobs: Array<{ id: string; payload: unknown }>,
-  ): Promise<void> {
+  ): void {
     const fields = definition.options.searchable;
     if (!fields.length) return;
-    try {
-      await this.queues.searchIndex.write(
+    this.queues.searchIndex
+      .write(
         queue,
         jobs.map((job) => ({ id: job.id, pairs: searchPairs(fields, job.payload) })),
+      )
+      .catch((error: unknown) =>
+        this.logger.warn(
+          `${jobs.length} job(s) of ${definition.name} added, but not to the search index of queue ${queue}: ${(error as Error).message}`,
+          { task: definition.name, queue, error: errorField(error) },
+        ),
       );
-    } catch (error) {
-      this.logger.warn(
-        `${jobs.length} job(s) of ${definition.name} added, but not to the search index of queue ${queue}: ${(error as Error).message}`,
-        { task: definition.name, queue, error: errorField(error) },
-      );
-    }
   }
 
   /**

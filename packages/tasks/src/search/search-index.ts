@@ -60,13 +60,11 @@ export class SearchIndex {
     private readonly keys: KeyLayout,
   ) {}
 
-  /** Adds `jobs` of `queue`, enqueued at `at` (ms), to the index. */
-  async write(queue: string, jobs: readonly SearchEntries[], at = Date.now()): Promise<void> {
-    // Scores in µs-like units keep a batch's jobs in their order (ties would sort by id as text).
+  /** Adds `jobs` of `queue`, in that order, to the index. */
+  async write(queue: string, jobs: readonly SearchEntries[]): Promise<void> {
     const args: Array<string | number> = [];
     jobs.forEach((job, k) => {
-      const score = at * 1_000 + Math.min(k, 999);
-      for (const [field, value] of job.pairs) args.push(field, value, job.id, score);
+      for (const [field, value] of job.pairs) args.push(field, value, job.id, k);
     });
     if (!args.length) return;
     this.script ??= defineScripts(this.client, join(__dirname, 'lua'), ['index']).index;
@@ -78,9 +76,16 @@ export class SearchIndex {
     );
   }
 
-  /** Whether jobs of `queue` were indexed by `field` within the index's TTL. */
+  /**
+   * Whether jobs of `queue` were indexed by `field` within the index's TTL: a field a task
+   * no longer declares stops counting once its last entries could have expired.
+   */
   async has(queue: string, field: string): Promise<boolean> {
-    return (await this.client.hexists(searchKeys(this.keys, queue).fields, field)) === 1;
+    const [written, [seconds]] = await Promise.all([
+      this.client.hget(searchKeys(this.keys, queue).fields, field),
+      this.client.time(),
+    ]);
+    return written !== null && Number(written) > (Number(seconds) - SEARCH_INDEX_TTL_S) * 1000;
   }
 
   /** The ids indexed under `field` = `value`, newest first, from `offset`. */
