@@ -124,6 +124,14 @@ describe('@conveyor/dashboard schedules API', () => {
       expect({ action, status: refused.status }).toEqual({ action, status: 403 });
     }
     expect(await schedulerOf(DIGEST_SCHEDULE)).toBeDefined();
+    // The refused trigger added no job: the queue holds only the scheduler's next run.
+    const queue = rawQueue(app.prefix, 'digests');
+    try {
+      const counts = await queue.getJobCounts('wait', 'active', 'completed', 'failed', 'delayed');
+      expect(counts).toEqual({ wait: 0, active: 0, completed: 0, failed: 0, delayed: 1 });
+    } finally {
+      await closeRawQueue(queue);
+    }
     expect(app.get(WorkflowTestTasks).digests).toEqual([]);
     await app.close();
 

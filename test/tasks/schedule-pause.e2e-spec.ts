@@ -144,6 +144,24 @@ describe('schedule pause, resume and trigger', () => {
     expect(runs.map((run) => run.jobId)).toEqual([handle.id, whilePaused.id]);
   });
 
+  it('triggers a run from a process without the task (a dashboard-only app), with the schedule payload', async () => {
+    const worker = await startTasksApp([ReportsV1]);
+    apps.push(worker);
+    // Same prefix, no handler of report.build: it cannot validate or route the task itself.
+    const console = await startTasksApp([], { prefix: worker.prefix, workers: 'none' });
+    apps.push(console);
+    const producer = console.get(TaskProducer);
+    const handle = await producer.triggerSchedule<string>(NIGHTLY);
+    expect(handle).toMatchObject({ taskName: 'report.build', queue: 'default' });
+    expect(await handle.result({ timeout: '10s' })).toBe('sales');
+    expect(worker.get(ReportsV1).runs).toEqual([{ kind: 'sales', jobId: handle.id }]);
+    // Paused, from there too: the kept template is what runs.
+    await producer.pauseSchedule(NIGHTLY);
+    const whilePaused = await producer.triggerSchedule<string>(NIGHTLY);
+    expect(await whilePaused.result({ timeout: '10s' })).toBe('sales');
+    expect(worker.get(ReportsV1).runs.map((run) => run.jobId)).toEqual([handle.id, whilePaused.id]);
+  });
+
   it('pauses, resumes and removes a schedule added at run time', async () => {
     const app = await startTasksApp([ReportsV1]);
     apps.push(app);

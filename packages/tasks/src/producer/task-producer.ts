@@ -373,7 +373,18 @@ export class TaskProducer {
   async triggerSchedule<R = unknown>(id: string): Promise<TaskHandle<R>> {
     const run = await this.taskSchedules.runOf(id);
     // To the schedule's queue, as a tick: the router is not asked for scheduled runs.
-    return this.enqueue<R>(run.taskName, run.payload, { queue: run.queue });
+    if (this.registry.get(run.taskName)) {
+      return this.enqueue<R>(run.taskName, run.payload, { queue: run.queue });
+    }
+    // A process without the task's code (a dashboard-only app): the job a tick would add, with
+    // the options the schedule's runs get.
+    const queue = this.queues.queue(run.queue);
+    const job = await this.queues
+      .send(() => queue.add(run.taskName, run.payload, run.opts))
+      .catch((error: unknown) => {
+        throw EnqueueFailedError.from(run.taskName, run.queue, error);
+      });
+    return new TaskHandle<R>(job.id!, run.taskName, run.queue, this.results, true);
   }
 
   private definition(task: TaskRef | string): TaskDefinition {

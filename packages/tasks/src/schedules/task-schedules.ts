@@ -4,7 +4,7 @@ import {
   type OnApplicationBootstrap,
   type OnApplicationShutdown,
 } from '@nestjs/common';
-import { Queue } from 'bullmq';
+import { type JobSchedulerTemplateOptions, Queue } from 'bullmq';
 import { ConveyorLogger, errorField } from '../logging/conveyor-logger';
 import type { RedisClient } from '../redis/open-connection';
 import {
@@ -58,6 +58,8 @@ export interface ScheduleRun {
   taskName: string;
   queue: string;
   payload: unknown;
+  /** The job options the schedule's runs get (its template's), for a process without the task. */
+  opts: JobSchedulerTemplateOptions;
 }
 
 /** Declared schedules are named after their task, so a deploy finds the one to update. */
@@ -292,11 +294,16 @@ export class TaskSchedules implements OnApplicationBootstrap, OnApplicationShutd
     const access = this.shared;
     const entry = await this.ownedEntry(access, id);
     const paused = await this.paused.get(access.client, id);
-    const data = paused
-      ? paused.template.data
-      : (await access.queue(entry.queue).getJobScheduler(id))?.template?.data;
-    if (!paused && data === undefined) throw new UnknownScheduleError(id);
-    return { taskName: entry.taskName, queue: entry.queue, payload: data ?? {} };
+    const template = paused
+      ? paused.template
+      : (await access.queue(entry.queue).getJobScheduler(id))?.template;
+    if (!paused && template?.data === undefined) throw new UnknownScheduleError(id);
+    return {
+      taskName: entry.taskName,
+      queue: entry.queue,
+      payload: template?.data ?? {},
+      opts: template?.opts ?? {},
+    };
   }
 
   /** Every schedule Conveyor owns under this prefix, with its next run time. */
