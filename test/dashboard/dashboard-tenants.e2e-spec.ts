@@ -62,6 +62,8 @@ describe('@conveyor/dashboard API: tenants', () => {
     });
     expect((await call(app, 'tenants/nope')).status).toBe(400);
     expect((await call(app, 'tenants/imports?cursor=abc')).status).toBe(400);
+    // Past an unsigned 64-bit integer: Redis would refuse it; a 400, not a 500.
+    expect((await call(app, 'tenants/imports?cursor=99999999999999999999')).status).toBe(400);
     expect((await call(app, 'tenants/imports?limit=0')).status).toBe(400);
     expect((await call(app, 'tenants/imports', { token: null })).status).toBe(401);
   });

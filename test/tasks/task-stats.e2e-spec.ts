@@ -181,7 +181,7 @@ describe('TaskStats: the run history workers keep in Redis', () => {
     await expect(stats.task('')).rejects.toThrow(/task must be a task name/);
     for (const [stats, message] of [
       [{ interval: '10ms' }, /stats.interval must be from 1s to 1m/],
-      [{ retention: '90s' }, /stats.retention must be whole minutes from 5m to 24h/],
+      [{ retention: '90s' }, /stats.retention must be whole minutes from 5m to 6h/],
       [{ every: '1s' }, /stats/],
       ['on', /stats must be an object/],
     ] as const) {

@@ -23,6 +23,8 @@ type Strings = Record<string, string | undefined>;
 
 /** Row ids one replay takes at most (`OutboxRelay.replaySetAside`'s bound). */
 const MAX_REPLAY_IDS = 1_000;
+const MAX_U64 = 2n ** 64n - 1n;
+const MAX_BIGINT = 2n ** 63n - 1n;
 
 /**
  * The operations routes under `<path>/api`: tenants (per-key limits), the outbox, workers.
@@ -49,7 +51,8 @@ export function dashboardOpsController(path: string): Type {
     @Get('tenants/:queue')
     tenants(@Param('queue') queue: string, @Query() query: Strings) {
       const cursor = query.cursor || undefined;
-      if (cursor !== undefined && !/^\d{1,20}$/.test(cursor)) {
+      // An HSCAN cursor: an unsigned 64-bit integer; Redis refuses a larger one with an error.
+      if (cursor !== undefined && !(/^\d{1,20}$/.test(cursor) && BigInt(cursor) <= MAX_U64)) {
         throw new BadRequestException('cursor must be the cursor a previous page returned');
       }
       return this.tenantsView.page(queue, {
@@ -73,7 +76,10 @@ export function dashboardOpsController(path: string): Type {
         !Array.isArray(ids) ||
         ids.length === 0 ||
         ids.length > MAX_REPLAY_IDS ||
-        ids.some((id) => typeof id !== 'string' || !/^\d{1,19}$/.test(id))
+        // Row ids are PostgreSQL bigints: a larger number would fail the cast in the query.
+        ids.some(
+          (id) => typeof id !== 'string' || !/^\d{1,19}$/.test(id) || BigInt(id) > MAX_BIGINT,
+        )
       ) {
         throw new BadRequestException(
           `give { "ids": [...] }: 1 to ${MAX_REPLAY_IDS} row ids as decimal strings`,

@@ -158,8 +158,13 @@ export class OutboxRelay implements OnApplicationBootstrap, BeforeApplicationShu
    * @param ids row ids (decimal strings), at most 1000
    */
   async replaySetAside(ids: readonly string[]): Promise<string[]> {
-    if (!Array.isArray(ids) || ids.some((id) => typeof id !== 'string' || !/^\d{1,19}$/.test(id))) {
-      throw new TypeError('replaySetAside() takes row ids as decimal strings, e.g. ["42"]');
+    // Row ids are bigints: a larger number would fail the query's cast instead of matching none.
+    const rowId = (id: unknown) =>
+      typeof id === 'string' && /^\d{1,19}$/.test(id) && BigInt(id) <= 2n ** 63n - 1n;
+    if (!Array.isArray(ids) || !ids.every(rowId)) {
+      throw new TypeError(
+        'replaySetAside() takes row ids as decimal strings up to 9223372036854775807, e.g. ["42"]',
+      );
     }
     checkCount(ids.length, 'replaySetAside() ids', 0);
     if (!this.store.replaySetAside) throw new OutboxStoreUnsupportedError('replaySetAside');

@@ -95,7 +95,7 @@ export interface StatsOptions {
    * something, whatever the number of jobs. From 1s to 1m. @default '5s'
    */
   interval?: Duration;
-  /** How much history is kept, in whole minutes. From 5m to 24h. @default '1h' */
+  /** How much history is kept, in whole minutes. From 5m to 6h. @default '1h' */
   retention?: Duration;
 }
 

@@ -213,8 +213,8 @@ function resolveStats(
   }
   const retentionMs =
     s.retention === undefined ? 3_600_000 : parseDuration(s.retention, 'stats.retention', fail);
-  if (retentionMs < 300_000 || retentionMs > 86_400_000 || retentionMs % 60_000 !== 0) {
-    fail(`stats.retention must be whole minutes from 5m to 24h, got ${describe(s.retention)}`);
+  if (retentionMs < 300_000 || retentionMs > 21_600_000 || retentionMs % 60_000 !== 0) {
+    fail(`stats.retention must be whole minutes from 5m to 6h, got ${describe(s.retention)}`);
   }
   return { intervalMs, retentionMinutes: retentionMs / 60_000 };
 }

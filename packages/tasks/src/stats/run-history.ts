@@ -74,14 +74,27 @@ export class RunHistory {
     this.timer.unref();
   }
 
-  /** Stops counting and writes what is left, waiting for Redis at most `CLOSE_GRACE_MS`. */
+  /**
+   * Stops counting and writes what is left: after a write under way (whose figures, if Redis
+   * refused them, come back to be written again), all within `CLOSE_GRACE_MS`. With Redis not
+   * connected nothing is sent (shutdown must not wait for it), and the lost figures are logged.
+   */
   async stop(): Promise<void> {
     if (!this.unobserve) return;
     clearInterval(this.timer);
     this.unobserve();
     this.unobserve = undefined;
-    if (!this.redis.client.status || this.redis.client.status !== 'ready') return;
-    await settleWithin(this.write(), CLOSE_GRACE_MS);
+    const last = async () => {
+      await this.writing;
+      await this.write();
+    };
+    if (this.redis.client.status === 'ready') await settleWithin(last(), CLOSE_GRACE_MS);
+    if (this.figures.size) {
+      this.logger.warn(
+        `run history of the last seconds not written at shutdown (Redis ${this.redis.client.status}); TaskStats will miss those runs`,
+        { queues: [...this.figures.keys()] },
+      );
+    }
   }
 
   /** Adds what was counted since the last write to Redis; one write at a time. */

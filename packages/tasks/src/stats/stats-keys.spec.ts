@@ -21,6 +21,11 @@ describe('run history buckets and error groups', () => {
       errorSignature('Error', "user 'ada' not found in 3f2504e0-4f89-11d3-9a0c-0305e82c3301"),
     ).toBe('Error: user <value> not found in <id>');
     expect(errorSignature('TypeError', 'x')).not.toBe(errorSignature('RangeError', 'x'));
+    // Mongo ObjectIds and e-mail addresses fold too; a plain word of hex letters does not.
+    expect(errorSignature('Error', 'no order 507f1f77bcf86cd799439011 for ada@example.com')).toBe(
+      'Error: no order <id> for <email>',
+    );
+    expect(errorSignature('Error', 'bad deadbeef')).toBe('Error: bad deadbeef');
     expect(errorSignature('Error', 'a'.repeat(500))).toHaveLength(200);
   });
 });

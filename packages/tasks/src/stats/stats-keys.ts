@@ -40,12 +40,15 @@ export function bucketMs(bucket: number): number {
 
 /**
  * The key under which failures are grouped: the error's name and message with numbers, ids
- * and quoted values replaced, so that "card declined for order 41" and "… order 42" are one
+ * (UUIDs, hex ids), e-mail addresses and quoted values replaced, so that "card declined for order 41" and "… order 42" are one
  * line. At most 200 characters.
  */
 export function errorSignature(name: string, message: string): string {
   const shape = message
     .replace(/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/gi, '<id>')
+    .replace(/[^\s@<>"'`]+@[^\s@<>"'`]+\.[a-z]{2,}/gi, '<email>')
+    // Hex ids (Mongo ObjectIds, hashes): 8 or more hex digits with a digit among them.
+    .replace(/\b(?=[0-9a-f]*\d)[0-9a-f]{8,}\b/gi, '<id>')
     .replace(/(["'`]).*?\1/g, '<value>')
     .replace(/\b0x[0-9a-f]+\b/gi, '<n>')
     .replace(/\d+(\.\d+)?/g, '<n>')

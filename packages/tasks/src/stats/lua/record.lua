@@ -9,8 +9,10 @@
     S:tasks         hash  task -> the last minute it had figures
     S:t:<task>      hash  the same four per minute, plus "<minute>:h:<i>" runs whose time
                           falls in bucket i (ms in (2^((i-1)/4), 2^(i/4)]), "<minute>:e:<sig>"
-                          failures with that error, "<minute>:en" distinct errors that minute
-    S:e:<task>      hash  sig -> JSON of the error's last sample {name, message, job, at}
+                          failures with that error (20 a minute at most, then "other"),
+                          "<minute>:en" distinct errors that minute
+    S:e:<task>      hash  sig -> JSON of the error's last sample {name, message, job, at};
+                          100 groups at most
 
   Input:
     KEYS[1]  S, <queue key>cv:stats
@@ -30,7 +32,9 @@ local nowMs = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 local oldest = minute - retention + 1
 local ttl = (retention + 5) * 60
 -- Distinct errors a task may record in one minute; the rest count as "other".
-local MAX_ERRORS = 50
+local MAX_ERRORS = 20
+-- Error samples a task keeps at most (one per group); a new group beyond gets no sample.
+local MAX_SAMPLES = 100
 
 local function hdelAll(key, fields)
   for i = 1, #fields, 1000 do
@@ -81,6 +85,9 @@ for _, e in ipairs(entries) do
       end
       rcall("HINCRBY", T, field, n)
       local sample = e.s and e.s[sig]
+      if sample and rcall("HEXISTS", E, sig) == 0 and rcall("HLEN", E) >= MAX_SAMPLES then
+        sample = nil
+      end
       if sample then
         sample.at = nowMs
         rcall("HSET", E, sig, cjson.encode(sample))
