@@ -54,7 +54,8 @@ export class WorkflowsView {
     const rows = await Promise.all(
       recent.map(async ({ id, startedAt }) => {
         // A workflow whose plan expired between the two reads is left out.
-        const steps = await this.steps(id).catch(() => undefined);
+        // States only: the list shows each workflow's state and size, not its results.
+        const steps = await this.steps(id, false).catch(() => undefined);
         if (!steps) return undefined;
         return {
           id,
@@ -105,9 +106,9 @@ export class WorkflowsView {
     }));
   }
 
-  private async steps(id: string): Promise<WorkflowStepInfo[]> {
+  private async steps(id: string, results = true): Promise<WorkflowStepInfo[]> {
     try {
-      return await (await this.producer.workflowHandle(id)).steps();
+      return await (await this.producer.workflowHandle(id)).steps({ results });
     } catch (error) {
       if (error instanceof InvalidWorkflowError) throw new NotFoundException(error.message);
       throw error;

@@ -32,7 +32,8 @@ export interface WorkflowStepInfo {
 /** What a workflow handle needs from the producer side. */
 export interface WorkflowSource {
   resultOf<R>(queue: string, taskName: string, jobId: string, timeout?: Duration): Promise<R>;
-  inspect(step: PlannedStep): Promise<WorkflowStepInfo>;
+  /** A step's state, and with `details` (the default) its result or error. */
+  inspect(step: PlannedStep, details?: boolean): Promise<WorkflowStepInfo>;
 }
 
 /** A chain, group or chord that has been enqueued: its result, and the state of each step. */
@@ -66,9 +67,13 @@ export class WorkflowHandle<R = unknown> {
     }
   }
 
-  /** Every job of the workflow with its state and, when finished, its result or error. */
-  steps(): Promise<WorkflowStepInfo[]> {
-    return Promise.all(this.planned.map((step) => this.source.inspect(step)));
+  /**
+   * Every job of the workflow with its state and, when finished, its result or error. With
+   * `{ results: false }`, states only: one read a step instead of two for a finished one.
+   */
+  steps(options: { results?: boolean } = {}): Promise<WorkflowStepInfo[]> {
+    const details = options.results !== false;
+    return Promise.all(this.planned.map((step) => this.source.inspect(step, details)));
   }
 
   toJSON(): { id: string; steps: string[] } {

@@ -137,11 +137,11 @@ export class WorkflowProducer implements WorkflowSource, OnApplicationShutdown {
     return this.results.resultOf<R>(queue, taskName, jobId, timeout);
   }
 
-  async inspect(step: PlannedStep): Promise<WorkflowStepInfo> {
+  async inspect(step: PlannedStep, details = true): Promise<WorkflowStepInfo> {
     const queue = this.queues.queue(step.queue);
     const { childIds: _, ...info } = step;
     const state = await this.results.stateOf(step.queue, step.jobId);
-    if (state !== 'completed' && state !== 'dead-lettered' && state !== 'skipped') {
+    if (!details || (state !== 'completed' && state !== 'dead-lettered' && state !== 'skipped')) {
       return { ...info, state };
     }
     const job = await Job.fromId(queue, step.jobId);
