@@ -224,6 +224,22 @@ describe('durable workflows', () => {
     expect((await workflows.list({ status: 'cancelled' })).map((w) => w.id)).toContain(run.id);
   });
 
+  it('lists the newest workflows with a limit, from the start-time index', async () => {
+    const runs: Array<Awaited<ReturnType<typeof start>>> = [];
+    for (let i = 0; i < 4; i++) runs.push(await start([{ waitFor: 'never' }]));
+    const newest = await workflows.list({ limit: 2 });
+    // The newest two, still oldest first, as list() without a limit orders them.
+    expect(newest.map((w) => w.id)).toEqual([runs[2].id, runs[3].id]);
+    await workflows.cancel(runs[3].id);
+    await eventually(async () => (await workflows.get(runs[3].id)).status === 'cancelled');
+    const running = await workflows.list({ status: 'running', limit: 2 });
+    expect(running.map((w) => w.id)).toEqual([runs[1].id, runs[2].id]);
+    await expect(workflows.list({ limit: 0 })).rejects.toThrow(
+      /limit must be an integer from 1 to 1000, got number 0/,
+    );
+    for (const run of runs.slice(0, 3)) await workflows.cancel(run.id);
+  });
+
   it('rejects bad input with typed errors that name it', async () => {
     await expect(workflows.get('no-such')).rejects.toBeInstanceOf(UnknownWorkflowError);
     await expect(workflows.signal('no-such', 'go')).rejects.toBeInstanceOf(UnknownWorkflowError);

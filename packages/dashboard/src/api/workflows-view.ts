@@ -74,10 +74,13 @@ export class WorkflowsView {
     return { id, state: workflowState(tree, steps), tree, steps };
   }
 
-  async durableList(status?: WorkflowStatus): Promise<{ workflows: DurableWorkflowRow[] }> {
-    const all = await this.workflows.list(status ? { status } : {});
-    // Newest first, as the canvas list.
-    return { workflows: all.reverse() };
+  /** The newest `limit` durable workflows (in `status`), newest first, as the canvas list. */
+  async durableList(
+    status: WorkflowStatus | undefined,
+    limit: number,
+  ): Promise<{ workflows: DurableWorkflowRow[] }> {
+    const newest = await this.workflows.list(status ? { status, limit } : { limit });
+    return { workflows: newest.reverse() };
   }
 
   durable(id: string): Promise<WorkflowInfo> {

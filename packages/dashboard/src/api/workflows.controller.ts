@@ -38,10 +38,13 @@ export function dashboardWorkflowsController(path: string): Type {
       return this.workflows.canvas(id);
     }
 
-    /** Durable workflows, newest first, optionally in one `status`. */
+    /** The newest durable workflows (`limit`, default 20), newest first, optionally in one `status`. */
     @Get('durable')
-    durableList(@Query('status') status?: string) {
-      return this.workflows.durableList((status || undefined) as WorkflowStatus | undefined);
+    durableList(@Query('status') status?: string, @Query('limit') limit?: string) {
+      return this.workflows.durableList(
+        (status || undefined) as WorkflowStatus | undefined,
+        limitOf(limit),
+      );
     }
 
     /** One durable workflow: status, input, result or error, and its history. */

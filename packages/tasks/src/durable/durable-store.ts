@@ -230,6 +230,16 @@ export class DurableStore {
     return { name, status: status as WorkflowStatus, createdAt: new Date(Number(createdAt)) };
   }
 
+  /** Ids of the newest workflows (by start), newest first, from `offset`. */
+  newest(offset: number, count: number): Promise<string[]> {
+    return this.redis().zrevrange(`${this.base}created`, offset, offset + count - 1);
+  }
+
+  /** Drops from the start-time index ids whose keys expired. */
+  async forgetNewest(ids: string[]): Promise<void> {
+    if (ids.length) await this.redis().zrem(`${this.base}created`, ...ids);
+  }
+
   ids(status: WorkflowStatus): Promise<string[]> {
     return this.redis().smembers(`${this.base}status:${status}`);
   }

@@ -262,14 +262,19 @@ export class Workflows {
     return outcome;
   }
 
-  /** The ids and status of the workflows in `status` (or in any status), oldest first. */
+  /**
+   * The ids and status of the workflows in `status` (or in any status), oldest first. With
+   * `limit` (1–1000), only the newest `limit` (still oldest first), read from a start-time
+   * index of the newest 10,000 workflows, a page at a time: what a dashboard that refreshes
+   * wants, whatever the number of workflows kept.
+   */
   async list(
-    filter: { status?: WorkflowStatus } = {},
+    filter: { status?: WorkflowStatus; limit?: number } = {},
   ): Promise<{ id: string; name: string; status: WorkflowStatus; createdAt: Date }[]> {
     if (!isPlainObject(filter)) {
       throw new InvalidWorkflowError(`list() takes { status }, got ${describe(filter)}`);
     }
-    checkKnownKeys(filter as Record<string, unknown>, ['status'], '', (problem) => {
+    checkKnownKeys(filter as Record<string, unknown>, ['status', 'limit'], '', (problem) => {
       throw new InvalidWorkflowError(`list(): ${problem}`);
     });
     if (filter.status !== undefined && !WORKFLOW_STATUSES.includes(filter.status)) {
@@ -277,6 +282,15 @@ export class Workflows {
         `list(): status must be one of ${WORKFLOW_STATUSES.join(', ')}, got ${describe(filter.status)}`,
       );
     }
+    if (
+      filter.limit !== undefined &&
+      !(Number.isInteger(filter.limit) && filter.limit >= 1 && filter.limit <= 1000)
+    ) {
+      throw new InvalidWorkflowError(
+        `list(): limit must be an integer from 1 to 1000, got ${describe(filter.limit)}`,
+      );
+    }
+    if (filter.limit !== undefined) return this.newest(filter.limit, filter.status);
     const statuses = filter.status ? [filter.status] : WORKFLOW_STATUSES;
     const perStatus = await Promise.all(statuses.map((s) => this.state.store.ids(s)));
     const statusOf = new Map(perStatus.flatMap((ids, i) => ids.map((id) => [id, statuses[i]])));
@@ -296,6 +310,30 @@ export class Workflows {
       .filter((summary) => summary !== undefined)
       .filter((summary) => !filter.status || summary.status === filter.status)
       .sort((a, b) => a.createdAt.getTime() - b.createdAt.getTime());
+  }
+
+  /** `list({ limit })`: pages of the start-time index until `limit` match, 10,000 read at most. */
+  private async newest(
+    limit: number,
+    status: WorkflowStatus | undefined,
+  ): Promise<{ id: string; name: string; status: WorkflowStatus; createdAt: Date }[]> {
+    const found: { id: string; name: string; status: WorkflowStatus; createdAt: Date }[] = [];
+    const PAGE = 200;
+    for (let offset = 0; found.length < limit && offset < 10_000;) {
+      const ids = await this.state.store.newest(offset, PAGE);
+      const summaries = await Promise.all(ids.map((id) => this.state.store.summary(id)));
+      const gone = ids.filter((_, i) => !summaries[i]);
+      await this.state.store.forgetNewest(gone);
+      summaries.forEach((summary, i) => {
+        if (summary && (!status || summary.status === status) && found.length < limit) {
+          found.push({ id: ids[i], ...summary });
+        }
+      });
+      if (ids.length < PAGE) break;
+      // Ids forgotten above left the index: the next page starts that many places earlier.
+      offset += ids.length - gone.length;
+    }
+    return found.reverse();
   }
 }
 
