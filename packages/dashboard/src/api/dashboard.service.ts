@@ -31,6 +31,7 @@ import type { Actor } from '../auth/actor';
 import { DASHBOARD_OPTIONS } from '../dashboard.constants';
 import type { ResolvedDashboardOptions } from '../dashboard.options';
 import { type JobDetail, jobDetail, type JobSummary, stateName } from './job-view';
+import { workersByQueue } from './workers-view';
 
 // Dead letters are read in pages of this many while a filter looks for matches.
 const PAGE = 200;
@@ -104,16 +105,7 @@ export class DashboardService {
     ]);
     const byQueue = new Map(limits.map((limit) => [limit.queue, limit]));
     const historyOf = new Map(history.map((queue) => [queue.queue, queue]));
-    const alive = new Map<string, { workers: number; concurrency: number }>();
-    for (const worker of workers) {
-      if (worker.stopping) continue;
-      for (const queue of worker.queues) {
-        const entry = alive.get(queue.name) ?? { workers: 0, concurrency: 0 };
-        entry.workers++;
-        entry.concurrency += queue.concurrency;
-        alive.set(queue.name, entry);
-      }
-    }
+    const alive = workersByQueue(workers);
     return {
       readOnly: this.options.readOnly,
       at: Date.now(),
@@ -129,7 +121,8 @@ export class DashboardService {
         paused: byQueue.get(queue.queue)?.paused ?? false,
         tasks: byQueue.get(queue.queue)?.tasks.map((task) => task.task) ?? [],
         ...hourOf(historyOf.get(queue.queue)),
-        ...(alive.get(queue.queue) ?? { workers: 0, concurrency: 0 }),
+        workers: alive.get(queue.queue)?.workers ?? 0,
+        concurrency: alive.get(queue.queue)?.concurrency ?? 0,
       })),
       breakers: breakers.map((breaker) => ({ name: breaker.name, state: breaker.state })),
     };

@@ -1,6 +1,6 @@
 import { BadRequestException, Inject, Injectable } from '@nestjs/common';
 import { ConveyorQueues } from '@conveyor/tasks';
-import type { JobType } from 'bullmq';
+import type { JobType, Queue } from 'bullmq';
 import { checkKnownQueue, SearchIndex, TasksRegistry } from '@conveyor/tasks/internal';
 import { DASHBOARD_OPTIONS } from '../dashboard.constants';
 import type { ResolvedDashboardOptions } from '../dashboard.options';
@@ -82,7 +82,6 @@ export class JobSearch {
     );
     let [index, offset] = parseCursor(query.cursor, types.length);
     const queue = this.queues.queue(name);
-    const client = await queue.backend.client;
     const jobs: JobSummary[] = [];
     let scanned = 0;
     const budget = this.options.searchScanLimit;
@@ -94,27 +93,14 @@ export class JobSearch {
         offset + size - 1,
         false,
       );
-      const pipeline = client.pipeline() as unknown as HashPipeline;
-      for (const id of ids)
-        pipeline.hmget(`${queue.qualifiedName}:${id}`, 'name', 'data', 'timestamp');
-      const replies = ids.length ? ((await pipeline.exec()) ?? []) : [];
+      const records = await readRecords(queue, ids);
       let read = 0;
       for (let i = 0; i < ids.length && jobs.length < limit; i++, read++) {
-        const [error, reply] = replies[i] ?? [];
-        if (error || !reply) continue;
-        const [task, data, timestamp] = reply as [string | null, string | null, string | null];
-        if (task === null) continue; // removed between the two reads
-        if (query.task && task !== query.task) continue;
-        const payload = parse(data);
-        if (query.field && !fieldMatches(payload, query.field, query.value)) continue;
-        jobs.push({
-          id: ids[i],
-          queue: name,
-          task,
-          state: stateName(types[index].type),
-          payload,
-          enqueuedAt: timestamp ? Number(timestamp) : undefined,
-        });
+        const record = records[i];
+        if (!record) continue; // removed between the two reads
+        if (query.task && record.task !== query.task) continue;
+        if (query.field && !fieldMatches(record.payload, query.field, query.value)) continue;
+        jobs.push({ id: ids[i], queue: name, state: stateName(types[index].type), ...record });
       }
       scanned += read;
       offset += read;
@@ -146,37 +132,25 @@ export class JobSearch {
       );
     }
     const queue = this.queues.queue(name);
-    const client = await queue.backend.client;
     const jobs: JobSummary[] = [];
     let scanned = 0;
     let done = false;
     while (!done && jobs.length < limit && scanned < this.options.searchScanLimit) {
       const ids = await index.ids(name, query.field, query.value, offset, SLICE);
       done = ids.length < SLICE;
-      const pipeline = client.pipeline() as unknown as HashPipeline;
-      for (const id of ids)
-        pipeline.hmget(`${queue.qualifiedName}:${id}`, 'name', 'data', 'timestamp');
-      const replies = ids.length ? ((await pipeline.exec()) ?? []) : [];
+      const records = await readRecords(queue, ids);
       const gone: string[] = [];
       const found: JobSummary[] = [];
       let read = 0;
       for (let i = 0; i < ids.length && jobs.length + found.length < limit; i++, read++) {
-        const [task, data, timestamp] = (replies[i]?.[1] ?? []) as Array<string | null>;
-        if (!task) {
+        const record = records[i];
+        if (!record) {
           gone.push(ids[i]);
           continue;
         }
-        const payload = parse(data ?? null);
-        if (query.task && task !== query.task) continue;
-        if (!fieldMatches(payload, query.field, query.value)) continue;
-        found.push({
-          id: ids[i],
-          queue: name,
-          task,
-          state: 'unknown',
-          payload,
-          enqueuedAt: timestamp ? Number(timestamp) : undefined,
-        });
+        if (query.task && record.task !== query.task) continue;
+        if (!fieldMatches(record.payload, query.field, query.value)) continue;
+        found.push({ id: ids[i], queue: name, state: 'unknown', ...record });
       }
       const states = await Promise.all(found.map((job) => queue.getJobState(job.id)));
       found.forEach((job, i) => (job.state = stateName(states[i])));
@@ -192,6 +166,30 @@ export class JobSearch {
     // write, a schedule's runs). The page leaves out the jobs it has shown already.
     return { jobs, cursor: done ? '0.0' : `i${offset}`, scanned, indexed: true };
   }
+}
+
+/**
+ * The task, payload and enqueue time of each job in `ids`, in one pipeline; `undefined` for a
+ * job that is gone (or whose read failed).
+ */
+async function readRecords(
+  queue: Queue,
+  ids: readonly string[],
+): Promise<Array<Pick<JobSummary, 'task' | 'payload' | 'enqueuedAt'> | undefined>> {
+  if (!ids.length) return [];
+  const pipeline = (await queue.backend.client).pipeline() as unknown as HashPipeline;
+  for (const id of ids) pipeline.hmget(`${queue.qualifiedName}:${id}`, 'name', 'data', 'timestamp');
+  const replies = (await pipeline.exec()) ?? [];
+  return ids.map((_, i) => {
+    const [error, reply] = replies[i] ?? [];
+    const [task, data, timestamp] = (error ? [] : (reply ?? [])) as Array<string | null>;
+    if (!task) return undefined;
+    return {
+      task,
+      payload: parse(data ?? null),
+      enqueuedAt: timestamp ? Number(timestamp) : undefined,
+    };
+  });
 }
 
 function parseCursor(cursor: string | undefined, types: number): [number, number] {

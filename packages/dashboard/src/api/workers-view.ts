@@ -33,29 +33,41 @@ export class WorkersView {
    * other queue a live worker of the same prefix consumes, by name.
    */
   async byQueue(): Promise<{ queues: QueueWorkers[] }> {
-    const sums = new Map<string, QueueWorkers>();
-    const row = (queue: string) => {
-      let sum = sums.get(queue);
-      if (!sum) {
-        sum = { queue, workers: 0, stopping: 0, concurrency: 0, running: 0 };
-        sums.set(queue, sum);
-      }
-      return sum;
-    };
-    for (const queue of this.registry.knownQueues()) row(queue);
-    for (const worker of await this.workers.list()) {
-      for (const queue of worker.queues) {
-        const sum = row(queue.name);
-        // As the overview counts them: a process shutting down is no worker of the queue.
-        if (worker.stopping) {
-          sum.stopping++;
-        } else {
-          sum.workers++;
-          sum.concurrency += queue.concurrency;
-        }
-        sum.running += queue.running;
-      }
-    }
+    const sums = workersByQueue(await this.workers.list(), this.registry.knownQueues());
     return { queues: [...sums.values()].sort((a, b) => a.queue.localeCompare(b.queue)) };
   }
+}
+
+/**
+ * Live worker processes summed per queue: `known` queues first (0 where none consumes them),
+ * then any other queue a live worker consumes. A process shutting down counts as `stopping`,
+ * not as a worker of the queue. Shared by the overview and `GET workers?by=queue`.
+ */
+export function workersByQueue(
+  workers: readonly WorkerInfo[],
+  known: readonly string[] = [],
+): Map<string, QueueWorkers> {
+  const sums = new Map<string, QueueWorkers>();
+  const row = (queue: string) => {
+    let sum = sums.get(queue);
+    if (!sum) {
+      sum = { queue, workers: 0, stopping: 0, concurrency: 0, running: 0 };
+      sums.set(queue, sum);
+    }
+    return sum;
+  };
+  for (const queue of known) row(queue);
+  for (const worker of workers) {
+    for (const queue of worker.queues) {
+      const sum = row(queue.name);
+      if (worker.stopping) {
+        sum.stopping++;
+      } else {
+        sum.workers++;
+        sum.concurrency += queue.concurrency;
+      }
+      sum.running += queue.running;
+    }
+  }
+  return sums;
 }
